@@ -1,0 +1,64 @@
+// One build for the whole extension (DESIGN.md section 2):
+//   extension/extension.ts -> dist/extension.js   (extension host: node, cjs, `vscode` external)
+//   webview/*.ts           -> dist/webview/*.js   (panels: browser, esm), when there are any
+// Usage: node esbuild.config.mjs [--watch] [--production]
+//   --watch       rebuild on change (no minify, with source maps)
+//   --production  minify, no source maps (what `npm run package` puts in the .vsix)
+import * as esbuild from 'esbuild';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const watch = process.argv.includes('--watch');
+const production = process.argv.includes('--production');
+
+const common = {
+  bundle: true,
+  minify: production,
+  sourcemap: !production,
+  target: 'es2022',
+  logLevel: 'info',
+};
+
+/** @type {esbuild.BuildOptions} */
+const extensionHost = {
+  ...common,
+  entryPoints: ['extension/extension.ts'],
+  outfile: 'dist/extension.js',
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['vscode'],
+};
+
+/** Every top-level `webview/*.ts` file is a panel entry; helpers live in subfolders. */
+const webviewEntries = existsSync('webview')
+  ? readdirSync('webview')
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.test.ts'))
+      .sort()
+      .map((f) => join('webview', f))
+  : [];
+
+/** @type {esbuild.BuildOptions[]} */
+const builds = [extensionHost];
+if (webviewEntries.length > 0) {
+  builds.push({
+    ...common,
+    entryPoints: webviewEntries,
+    outdir: 'dist/webview',
+    platform: 'browser',
+    format: 'esm',
+  });
+}
+
+if (!watch) {
+  // Start from a clean dist/ so no stale bundle (or old .vsix) is left behind.
+  rmSync('dist', { recursive: true, force: true });
+}
+
+if (watch) {
+  const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
+  await Promise.all(contexts.map((ctx) => ctx.watch()));
+  console.log(`[esbuild] watching ${builds.length} build(s); Ctrl+C to stop`);
+} else {
+  await Promise.all(builds.map((options) => esbuild.build(options)));
+}

@@ -1,0 +1,99 @@
+"""Checkpoints that a crash cannot corrupt, and that resume a run exactly.
+
+    runs/<id>/checkpoints/step-000010/
+        model/               weights (or LoRA adapter) and tokenizer, save_pretrained format
+        trainer_state.pt     step, optimizer, scheduler, RNG states, data position
+        config.yaml          the run's resolved config (a checkpoint is evaluable on its own)
+    runs/<id>/checkpoints/latest   name of the newest complete checkpoint
+
+A checkpoint is written under a temporary name and renamed into place, then `latest` is replaced
+atomically: a crash at any moment leaves the previous checkpoint intact and `latest` pointing at
+a complete one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+STATE_FILE = "trainer_state.pt"
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, state: dict[str, Any],
+                    config: dict, keep: int) -> Path:
+    """Write checkpoint `step` atomically; prune to the newest `keep`. Returns its folder."""
+    root = Path(run_dir) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:06d}"
+    final = root / name
+    tmp = root / f".{name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp / "model")
+    tokenizer.save_pretrained(tmp / "model")
+    torch.save({"step": step, **state}, tmp / STATE_FILE)
+    (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if final.exists():  # re-saving a step (a resumed run stopping at once): swap, then drop
+        old = root / f".{name}.old-{os.getpid()}"
+        os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old)
+    else:
+        os.rename(tmp, final)
+    _write_text_atomic(root / "latest", name + "\n")
+    for stale in complete_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        if stale != final:
+            shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.glob("step-*") if (p / STATE_FILE).is_file() and (p / "model").is_dir()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint `latest` names, or the newest complete one if `latest` is missing/stale."""
+    root = Path(run_dir) / "checkpoints"
+    pointer = root / "latest"
+    if pointer.is_file():
+        candidate = root / pointer.read_text().strip()
+        if (candidate / STATE_FILE).is_file():
+            return candidate
+    done = complete_checkpoints(run_dir)
+    return done[-1] if done else None
+
+
+def load_state(checkpoint: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    return torch.load(Path(checkpoint) / STATE_FILE, map_location=device, weights_only=False)

@@ -1,0 +1,137 @@
+"""Command line: python -m hbpo train | resume | eval | validate.
+
+Exit codes: 0 success (a stopped run is a success), 1 the run failed, 2 bad input (nothing ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+
+from .config import ConfigError, load_config, to_dict
+from .data import DataError
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("hbpo").joinpath("configs/default.yaml")))
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m hbpo", description="Hierarchical Budget Policy Optimization")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set train.steps=2 --set tiers=[32,64]")
+        p.add_argument("--events-stdout", action="store_true", help="also stream events as JSON lines on stdout")
+
+    p = sub.add_parser("train", help="start a run")
+    p.add_argument("--config", help="YAML or JSON config (default: the built-in testbed config)")
+    common(p)
+
+    p = sub.add_parser("resume", help="continue an interrupted run from its folder")
+    p.add_argument("run_dir")
+    common(p)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint folder (runs/<id>/checkpoints/step-N)")
+    p.add_argument("--data", required=True, help="a .json/.jsonl benchmark file or testbed:<split>")
+    p.add_argument("--mode", default="natural", help="natural | efficiency | tier:<budget> (default natural)")
+    p.add_argument("--limit", type=int, help="first N problems only")
+    p.add_argument("--run", help="also append the result as an eval event to this run folder")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    p = sub.add_parser("validate", help="check a config without running anything")
+    p.add_argument("--config", required=True)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--json", action="store_true", help="print {ok, problems, config} as JSON")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, DataError, FileExistsError) as exc:
+        print(f"hbpo: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_train(args) -> int:
+    path = args.config or default_config_path()
+    overrides = args.overrides + (["events_stdout=true"] if args.events_stdout else [])
+    # Relative paths in the built-in config resolve against the working directory.
+    cfg = load_config(path, overrides, base_dir=None if args.config else Path.cwd())
+    from .train import new_run_dir, train  # heavy imports only once the config is known good
+
+    run_dir = new_run_dir(cfg)
+    print(f"hbpo: run folder {run_dir}", file=sys.stderr, flush=True)
+    status = train(cfg, run_dir)
+    return 0 if status in ("finished", "stopped") else 1
+
+
+def cmd_resume(args) -> int:
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError([f"run_dir: {run_dir} has no config.yaml; is it a run folder?"])
+    overrides = args.overrides + (["events_stdout=true"] if args.events_stdout else [])
+    cfg = load_config(run_dir / "config.yaml", overrides)
+    from .train import train
+
+    status = train(cfg, run_dir, resume=True)
+    return 0 if status in ("finished", "stopped") else 1
+
+
+def cmd_eval(args) -> int:
+    from .checkpoint import load_state  # noqa: F401  (fail early if torch is missing)
+    from .evaluate import evaluate
+    from .events import EventLog
+    from .model import load_policy, pick_device, pick_dtype
+    from .prompts import parse_mode
+    from .sources import load_source, source_name
+
+    ckpt = Path(args.checkpoint)
+    if not (ckpt / "config.yaml").is_file() or not (ckpt / "model").is_dir():
+        raise ConfigError([f"--checkpoint: {ckpt} is not a checkpoint folder (no config.yaml and model/)"])
+    try:
+        mode = parse_mode(args.mode)
+    except ValueError as exc:
+        raise ConfigError([f"--{exc}"]) from None
+    cfg = load_config(ckpt / "config.yaml", args.overrides, check_files=False)
+    try:
+        problems = load_source(args.data, limit=args.limit)
+    except FileNotFoundError:
+        raise ConfigError([f"--data: no such file {args.data}"]) from None
+    device = pick_device(cfg.run.device)
+    model, tokenizer = load_policy(cfg.model, device, pick_dtype(cfg.model.dtype, device), seed=cfg.run.seed,
+                                   weights_from=ckpt / "model")
+    result = evaluate(model, tokenizer, problems, mode, cfg, dataset=source_name(args.data))
+    print(json.dumps(result, indent=2))
+    if args.run:
+        from .checkpoint import load_state as _load
+
+        log = EventLog(Path(args.run) / "events.jsonl")
+        log.emit("eval", _load(ckpt)["step"], **result)
+        log.close()
+    return 0
+
+
+def cmd_validate(args) -> int:
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except (ConfigError, DataError) as exc:
+        problems = getattr(exc, "problems", [str(exc)])
+        if args.json:
+            print(json.dumps({"ok": False, "problems": problems}))
+            return 2
+        raise
+    print(json.dumps({"ok": True, "problems": [], "config": to_dict(cfg)}, indent=None if args.json else 2))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "validate": cmd_validate}

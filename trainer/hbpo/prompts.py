@@ -1,0 +1,50 @@
+"""Budget prompts: the assistant turn opens the reasoning tag and states the budget.
+
+    <chat template up to the assistant turn><think>
+    I will answer the question within 512 tokens.
+    <- generation starts here; n_gen counts from this point
+
+Modes: a tier budget (`512`), `natural` (no sentence), `efficiency` ("... with minimal tokens").
+"""
+
+from __future__ import annotations
+
+import re
+
+from .config import PromptConfig
+
+Mode = int | str  # a budget in tokens, "natural" or "efficiency"
+
+
+def parse_mode(text: str) -> Mode:
+    """`natural`, `efficiency` or `tier:<budget>` (as on the command line)."""
+    if text in ("natural", "efficiency"):
+        return text
+    m = re.fullmatch(r"tier:(\d+)", text)
+    if not m:
+        raise ValueError(f"mode: expected natural, efficiency or tier:<budget>, got '{text}'")
+    return int(m.group(1))
+
+
+def mode_label(mode: Mode | None) -> str:
+    """Metric namespace of a mode: `512`, `natural`, `efficiency`."""
+    return "natural" if mode is None else str(mode)
+
+
+def build_prompt(tokenizer, problem: str, mode: Mode | None, cfg: PromptConfig) -> str:
+    """The full prompt text for one rollout; tokenize it without adding special tokens."""
+    messages = []
+    if cfg.system:
+        messages.append({"role": "system", "content": cfg.system})
+    messages.append({"role": "user", "content": cfg.question_template.replace("{problem}", problem)})
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    # Templates of reasoning models (R1-distill, Qwen3) already open the tag; do not open it twice.
+    if not text.rstrip().endswith(cfg.think_open):
+        text += cfg.think_open + "\n"
+    elif not text.endswith("\n"):
+        text += "\n"
+    if mode is None or mode == "natural":
+        return text
+    if mode == "efficiency":
+        return text + cfg.efficiency_sentence + "\n"
+    return text + cfg.budget_sentence.replace("{budget}", str(mode)) + "\n"

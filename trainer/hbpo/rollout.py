@@ -1,0 +1,108 @@
+"""Hierarchical rollouts: for each query, n/k samples under each budget tier, generated together.
+
+All prompts of a step (queries x tiers x samples) go through batched, KV-cached `generate`
+calls of `generation.batch_size` sequences; tiers are mixed within a batch, not run one by one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from .config import Config, GenerationConfig
+from .data import Problem
+from .prompts import Mode, build_prompt
+
+
+@dataclass
+class Rollout:
+    query_index: int  # position of the query in this step's batch
+    problem: Problem
+    tier: Mode | None  # budget in tokens, "natural"/"efficiency" (eval), or None (natural, training)
+    sample: int  # index within its (query, tier) group
+    prompt: str
+    prompt_ids: list[int]
+    response_ids: list[int]  # generated tokens, EOS included when produced
+    text: str  # decoded response, special tokens kept out
+    n_gen: int
+    truncated: bool  # no EOS within the token limit
+
+
+@dataclass
+class GenerationStats:
+    tokens: int
+    seconds: float
+
+
+class _StopWhen:
+    """A transformers StoppingCriteria that ends generation when asked (SIGTERM mid-step)."""
+
+    def __init__(self, should_stop: Callable[[], bool]):
+        self.should_stop = should_stop
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return torch.full((input_ids.shape[0],), self.should_stop(), dtype=torch.bool, device=input_ids.device)
+
+
+@torch.no_grad()
+def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, gen: GenerationConfig,
+             greedy: bool = False, should_stop: Callable[[], bool] = lambda: False
+             ) -> tuple[list[tuple[list[int], list[int]]], GenerationStats]:
+    """(prompt_ids, response_ids) per prompt, in order, and throughput figures."""
+    from transformers import StoppingCriteriaList
+
+    device = next(model.parameters()).device
+    eos = tokenizer.eos_token_id
+    results: list[tuple[list[int], list[int]]] = []
+    produced, started = 0, time.perf_counter()
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(prompts), gen.batch_size):
+        chunk = list(prompts[start:start + gen.batch_size])
+        enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        sampling = {} if greedy else dict(temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k or None)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=not greedy, **sampling,
+                             eos_token_id=eos, pad_token_id=tokenizer.pad_token_id, use_cache=True,
+                             stopping_criteria=StoppingCriteriaList([_StopWhen(should_stop)]))
+        width = enc["input_ids"].shape[1]
+        for row, mask in zip(out.tolist(), enc["attention_mask"].tolist()):
+            prompt_ids = [t for t, m in zip(row[:width], mask) if m]
+            response = row[width:]
+            if eos in response:
+                response = response[:response.index(eos) + 1]
+            else:  # strip right padding after an early stop of the whole batch
+                while response and response[-1] == tokenizer.pad_token_id:
+                    response.pop()
+            results.append((prompt_ids, response))
+            produced += len(response)
+        if should_stop():
+            break
+    model.train(was_training)
+    return results, GenerationStats(produced, time.perf_counter() - started)
+
+
+def hierarchical_rollouts(model, tokenizer, problems: Sequence[Problem], cfg: Config, *,
+                          should_stop: Callable[[], bool] = lambda: False
+                          ) -> tuple[list[Rollout], GenerationStats]:
+    """n rollouts per query, n/k under each tier (one natural group for budget-free baselines)."""
+    tiers = cfg.rollout_tiers
+    per_tier = cfg.rollouts_per_query // len(tiers)
+    plan = []
+    for qi, problem in enumerate(problems):
+        for tier in tiers:
+            prompt = build_prompt(tokenizer, problem.problem, tier, cfg.prompt)
+            plan += [(qi, problem, tier, s, prompt) for s in range(per_tier)]
+    outputs, stats = generate(model, tokenizer, [p[4] for p in plan], max_new_tokens=cfg.max_response_tokens,
+                              gen=cfg.generation, should_stop=should_stop)
+    return [to_rollout(tokenizer, *p, *o, cfg.max_response_tokens) for p, o in zip(plan, outputs)], stats
+
+
+def to_rollout(tokenizer, qi, problem, tier, sample, prompt, prompt_ids, response_ids, limit) -> Rollout:
+    eos = tokenizer.eos_token_id
+    ended = bool(response_ids) and response_ids[-1] == eos
+    text = tokenizer.decode(response_ids, skip_special_tokens=True)
+    return Rollout(qi, problem, tier, sample, prompt, prompt_ids, response_ids, text,
+                   n_gen=len(response_ids), truncated=not ended and len(response_ids) >= limit)

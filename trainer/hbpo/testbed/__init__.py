@@ -1,0 +1,1 @@
+"""The built-in reasoning testbed: generated problems (and, later, a tiny model that over-thinks)."""

@@ -1,0 +1,207 @@
+"""The HBPO training loop, top to bottom.
+
+    for each step:
+        draw queries  ->  hierarchical rollouts (n/k per tier)  ->  grade, reward, advantages
+        ->  rollout events  ->  PPO-clip update  ->  step metrics  ->  eval / checkpoint
+    on SIGINT/SIGTERM: abandon the step in progress, checkpoint, run_end "stopped", exit 0
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import random
+import signal
+import time
+import traceback
+from pathlib import Path
+
+import torch
+import yaml
+
+from . import __version__
+from .checkpoint import latest_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
+from .config import Config, resolved, to_dict
+from .evaluate import evaluate
+from .events import EventLog
+from .metrics import rollout_metrics
+from .model import count_parameters, load_policy, pick_device, pick_dtype
+from .prompts import parse_mode
+from .rollout import hierarchical_rollouts
+from .scoring import score
+from .sources import load_source, source_name
+from .update import ppo_update
+
+
+class QuerySampler:
+    """Deterministic query order: a seeded permutation per epoch, and a position in it."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool):
+        self.size, self.seed, self.shuffle = size, seed, shuffle
+        self.epoch, self.position = 0, 0
+
+    def _order(self) -> list[int]:
+        order = list(range(self.size))
+        if self.shuffle:
+            random.Random(f"{self.seed}-{self.epoch}").shuffle(order)
+        return order
+
+    def draw(self, count: int) -> list[int]:
+        picked = []
+        while len(picked) < count:
+            if self.position >= self.size:
+                self.epoch, self.position = self.epoch + 1, 0
+            take = min(count - len(picked), self.size - self.position)
+            picked += self._order()[self.position:self.position + take]
+            self.position += take
+        return picked
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load(self, state: dict) -> None:
+        self.epoch, self.position = state["epoch"], state["position"]
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checks it between phases and inside generation."""
+
+    def __init__(self):
+        self.requested = False
+        self.signal_name = ""
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame) -> None:
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def new_run_dir(cfg: Config) -> Path:
+    name = cfg.run.name or f"{cfg.method}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(cfg.run.dir) / name
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise FileExistsError(f"run.name: {run_dir} already exists; resume it with "
+                              f"`python -m hbpo resume {run_dir}` or choose another name")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | None = None) -> str:
+    """Train until `train.steps` or a stop signal. Returns the run_end status."""
+    cfg = resolved(cfg)
+    stop = stop or StopFlag()
+    events = EventLog(run_dir / "events.jsonl", stdout=cfg.events_stdout)
+    config_dict = to_dict(cfg)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_dict, sort_keys=False))
+    step, last_ckpt = 0, None
+    stop.install()
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # stderr is a log a supervisor shows; no \r bars in it
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        device = pick_device(cfg.run.device)
+        dtype = pick_dtype(cfg.model.dtype, device)
+        random.seed(cfg.run.seed)
+        torch.manual_seed(cfg.run.seed)
+
+        problems = load_source(cfg.data.train, limit=cfg.data.limit)
+        sampler = QuerySampler(len(problems), cfg.run.seed, cfg.data.shuffle)
+        total_steps = cfg.train.steps or math.ceil(len(problems) / cfg.train.queries_per_step)
+
+        checkpoint = latest_checkpoint(run_dir) if resume else None
+        model, tokenizer = load_policy(cfg.model, device, dtype, seed=cfg.run.seed,
+                                       weights_from=checkpoint / "model" if checkpoint else None)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
+                                      betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+        warmup = cfg.optim.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
+        if checkpoint:
+            state = load_state(checkpoint)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            sampler.load(state["sampler"])
+            set_rng_state(state["rng"])
+            step, last_ckpt = state["step"], str(checkpoint.relative_to(run_dir))
+
+        params, trainable = count_parameters(model)
+        events.emit("run_start", step, run_id=run_dir.name, config=config_dict, method=cfg.method,
+                    tiers=list(cfg.tiers) if cfg.uses_budget_prompts else [],
+                    max_response_tokens=cfg.max_response_tokens, total_steps=total_steps,
+                    device=str(device), dtype=str(dtype).removeprefix("torch."), parameters=params,
+                    trainable_parameters=trainable, pid=os.getpid(),
+                    resumed_from_step=step if resume else None,
+                    versions={"hbpo": __version__, "torch": torch.__version__})
+        events.log(step, f"{'resuming at' if resume else 'starting'} step {step} of {total_steps} on "
+                         f"{device} ({dtype}), {len(problems)} problems, tiers {cfg.rollout_tiers}")
+
+        def save(reason: str, state_override: dict | None = None) -> str:
+            state = state_override or {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                       "sampler": sampler.state(), "rng": rng_state()}
+            path = save_checkpoint(run_dir, step, model=model, tokenizer=tokenizer, state=state,
+                                   config=config_dict, keep=cfg.train.keep_checkpoints)
+            rel = str(path.relative_to(run_dir))
+            events.emit("checkpoint", step, path=rel, reason=reason)
+            return rel
+
+        while step < total_steps and not stop():
+            # State at the end of the last completed step, for a stop that abandons this one.
+            resume_point = {"sampler": sampler.state(), "rng": rng_state()}
+            t0 = time.perf_counter()
+            batch = [problems[i] for i in sampler.draw(cfg.train.queries_per_step)]
+            rollouts, gen = hierarchical_rollouts(model, tokenizer, batch, cfg, should_stop=stop)
+            if stop():  # generation was cut short: the step is abandoned, nothing was updated
+                sampler.load(resume_point["sampler"])
+                set_rng_state(resume_point["rng"])
+                break
+            scored = score(rollouts, cfg)
+            t1 = time.perf_counter()
+            update = ppo_update(model, optimizer, scheduler, rollouts, [s["advantage"]["total"] for s in scored],
+                                cfg, tokenizer.pad_token_id, device)
+            t2 = time.perf_counter()
+            step += 1
+            for s in scored:
+                events.emit("rollout", step, **s)
+            metrics = rollout_metrics(scored) | update | {
+                "tokens/generated": float(gen.tokens), "tokens_per_s": gen.tokens / max(gen.seconds, 1e-9),
+                "time/generate_s": gen.seconds, "time/update_s": t2 - t1, "time/step_s": t2 - t0}
+            events.emit("step", step, metrics=metrics)
+
+            if cfg.eval.every and (step % cfg.eval.every == 0 or step == total_steps):
+                run_evals(model, tokenizer, cfg, events, step, stop)
+            if step % cfg.train.checkpoint_every == 0 and step < total_steps:
+                last_ckpt = save("periodic")
+
+        status = "stopped" if stop() else "finished"
+        if step > 0 and (last_ckpt is None or not last_ckpt.endswith(f"{step:06d}")):
+            last_ckpt = save("stop" if status == "stopped" else "final")
+        reason = f"received {stop.signal_name}" if status == "stopped" else f"completed {step} steps"
+        events.log(step, f"run {status}: {reason}; checkpoint {last_ckpt}")
+        events.emit("run_end", step, status=status, reason=reason, checkpoint=last_ckpt)  # always last
+        return status
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        events.emit("log", step, level="error", message=traceback.format_exc())
+        events.emit("run_end", step, status="failed", reason=message, checkpoint=last_ckpt)
+        raise
+    finally:
+        events.close()
+
+
+def run_evals(model, tokenizer, cfg: Config, events: EventLog, step: int, stop: StopFlag) -> None:
+    for spec in cfg.eval.data:
+        problems = load_source(spec, limit=cfg.eval.limit)
+        for mode in cfg.eval.modes:
+            result = evaluate(model, tokenizer, problems, parse_mode(mode), cfg, dataset=source_name(spec),
+                              should_stop=stop)
+            if stop():
+                return
+            events.emit("eval", step, **result)
