@@ -89,3 +89,16 @@ def test_validate_command_reports_json(write_config):
                           capture_output=True, text=True)
     out = json.loads(proc.stdout)
     assert proc.returncode == 2 and out["ok"] is False and out["problems"] == ["reward.beta: must be >= 0, got -2.0"]
+
+
+def test_shipped_configs_load():
+    from importlib import resources
+
+    folder = resources.files("hbpo").joinpath("configs")
+    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
+    assert {"default.yaml", "paper.yaml"} <= set(names)
+    default = load_config(str(folder.joinpath("default.yaml")))  # fully valid, files included
+    assert default.model.path == "tiny:llama" and default.tiers == [32, 64, 128, 160]
+    paper = load_config(str(folder.joinpath("paper.yaml")), check_files=False)  # paths are the user's
+    assert paper.tiers == [512, 1024, 2048, 2560] and paper.rollouts_per_query == 16
+    assert paper.optim.lr == 1e-6 and paper.train.steps == 629

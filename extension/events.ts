@@ -1,0 +1,114 @@
+// The run event protocol, as the extension reads it from runs/<id>/events.jsonl.
+// One source of truth: trainer/hbpo/schemas/events.schema.json (the trainer's tests validate every
+// event it emits against the same file). The types below mirror it for the editor's benefit.
+import Ajv2020 from 'ajv/dist/2020';
+import schema from '../trainer/hbpo/schemas/events.schema.json';
+
+export const SCHEMA_VERSION = 1;
+
+type Num = number | null;
+interface Base {
+  v: typeof SCHEMA_VERSION;
+  time: number; // unix seconds
+  step: number;
+}
+export interface RewardTerms {
+  reward: number;
+  cos: number;
+  penalty: Num;
+  f1: Num;
+  f2: Num;
+  case: 'truncated' | 'wrong' | 'within' | 'over' | 'natural';
+}
+export interface RunStartEvent extends Base {
+  type: 'run_start';
+  run_id: string;
+  config: Record<string, unknown>;
+  method: string;
+  tiers: number[];
+  max_response_tokens: number;
+  total_steps: number;
+  device: string;
+  dtype: string;
+  pid: number;
+  resumed_from_step: number | null;
+}
+export interface RolloutEvent extends Base {
+  type: 'rollout';
+  query_id: string;
+  query_index: number;
+  sample: number;
+  tier: number | null;
+  problem: string;
+  difficulty?: string | null;
+  prompt: string;
+  text: string; // untrusted model output: render as text only
+  n_gen: number;
+  truncated: boolean;
+  correct: boolean;
+  answer: string | null;
+  ground_truth: string;
+  reward: RewardTerms;
+  advantage: { intra: number; inter: number; total: number };
+}
+export interface StepEvent extends Base {
+  type: 'step';
+  metrics: Record<string, Num>;
+}
+export interface EvalEvent extends Base {
+  type: 'eval';
+  dataset: string;
+  mode: string;
+  n: number;
+  accuracy: Num;
+  mean_tokens: Num;
+  by_difficulty: Record<string, { n: number; accuracy: Num; mean_tokens: Num }>;
+}
+export interface CheckpointEvent extends Base {
+  type: 'checkpoint';
+  path: string;
+  reason: 'periodic' | 'stop' | 'final';
+}
+export interface LogEvent extends Base {
+  type: 'log';
+  level: 'debug' | 'info' | 'warning' | 'error';
+  message: string;
+}
+export interface RunEndEvent extends Base {
+  type: 'run_end';
+  status: 'finished' | 'stopped' | 'failed';
+  reason?: string;
+  checkpoint: string | null;
+}
+export type RunEvent =
+  | RunStartEvent | RolloutEvent | StepEvent | EvalEvent | CheckpointEvent | LogEvent | RunEndEvent;
+
+const ajv = new Ajv2020({ allErrors: false, strict: true });
+const validate = ajv.compile(schema);
+
+export type ParseResult = { ok: true; event: RunEvent } | { ok: false; error: string };
+
+/** Parse and validate one line of events.jsonl; `line` is 1-based, for the error message. */
+export function parseEventLine(text: string, line: number): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, error: `line ${line}: not JSON (${(err as Error).message})` };
+  }
+  if (!validate(value)) {
+    const type = typeof value === 'object' && value && 'type' in value ? ` (${String(value.type)})` : '';
+    return { ok: false, error: `line ${line}${type}: ${describe(value)}` };
+  }
+  return { ok: true, event: value as unknown as RunEvent };
+}
+
+function describe(value: unknown): string {
+  // oneOf failures list an error per branch; re-validate against the event's own type for the
+  // one message that matters.
+  const type = (value as { type?: unknown })?.type;
+  const own = typeof type === 'string' && type in schema.$defs ? ajv.getSchema(`${schema.$id}#/$defs/${type}`) : undefined;
+  const errors = own && !own(value) ? own.errors : validate.errors;
+  const e = errors?.[0];
+  return e ? `${e.instancePath || '(event)'} ${e.message ?? 'is invalid'}` : 'invalid event';
+}

@@ -1,0 +1,23 @@
+// `npm test`: set up if needed, then run every suite and report each one's outcome.
+import { spawnSync } from 'node:child_process';
+import { root, setup, venvPython } from './setup.mjs';
+
+setup();
+
+const suites = [
+  ['typecheck (tsc)', 'npm', ['run', '--silent', 'typecheck']],
+  ['TypeScript unit tests (node --test)', 'npm', ['run', '--silent', 'test:ts']],
+  ['extension bundle (esbuild)', 'npm', ['run', '--silent', 'build']],
+  ['trainer tests (pytest)', venvPython, ['-m', 'pytest', 'trainer/tests', '-q', '-p', 'no:cacheprovider']],
+];
+
+const results = [];
+for (const [name, cmd, args] of suites) {
+  console.log(`\n=== ${name}`);
+  const started = Date.now();
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  results.push([name, r.status === 0, (Date.now() - started) / 1000]);
+}
+console.log('\n=== summary');
+for (const [name, ok, secs] of results) console.log(`${ok ? 'ok  ' : 'FAIL'} ${name} (${secs.toFixed(1)} s)`);
+process.exit(results.every(([, ok]) => ok) ? 0 : 1);
