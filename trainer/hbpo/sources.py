@@ -19,7 +19,7 @@ def load_source(spec: str, *, limit: int | None = None) -> list[Problem]:
         if split not in SPLITS:
             raise DataError(f"{spec}: unknown testbed split '{split}' (known: {', '.join(SPLITS)})")
         problems = generate_split(split)
-        return problems[:limit] if limit else problems
+        return problems if limit is None else problems[:limit]
     if not Path(spec).is_file():
         raise FileNotFoundError(spec)
     return load_problems(spec, limit=limit)

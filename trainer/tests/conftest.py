@@ -17,6 +17,15 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def benchmark(name: str) -> Path:
+    """A real benchmark file from ../shared/data/benchmarks; skip when that folder is absent."""
+    path = SHARED_DATA / "benchmarks" / f"{name}.json"
+    if not path.is_file():
+        pytest.skip(f"real benchmark data not found at {path} (it lives in ../shared/data, "
+                    "outside the repository)")
+    return path
+
+
 def tiny_config(**overrides) -> dict:
     """A config for a run that takes a few seconds: 2 queries x 4 rollouts, L_max 24."""
     cfg = {

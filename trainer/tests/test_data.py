@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import benchmark
 from hbpo.data import DataError, Problem, load_problems, validate_problems
 
-BENCHMARKS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "benchmarks"
 
-
-def _benchmark(name: str) -> Path:
-    path = BENCHMARKS / f"{name}.json"
-    if not path.is_file():
-        pytest.skip(f"real benchmark data not found at {path} (it lives in ../shared/data, "
-                    "outside the repository)")
-    return path
 
 
 # ----------------------------------------------------------------------------- real benchmarks
@@ -37,7 +30,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_benchmark_file_loads(name):
-    path = _benchmark(name)
+    path = benchmark(name)
     count, (first_id, first_answer, first_difficulty), labels = EXPECTED[name]
     problems = load_problems(path)
     assert len(problems) == count
@@ -54,24 +47,24 @@ def test_benchmark_file_loads(name):
 
 
 def test_benchmark_specifics():
-    gsm8k = load_problems(_benchmark("gsm8k"))
+    gsm8k = load_problems(benchmark("gsm8k"))
     assert [p.id for p in gsm8k[:3]] == ["gsm8k-0", "gsm8k-1", "gsm8k-2"]
     # answers come from the line after "####", kept as written (thousands separators included)
     assert sum("," in p.answer for p in gsm8k) == 14
     assert all("####" not in p.answer and "\n" not in p.answer for p in gsm8k)
 
-    aime = load_problems(_benchmark("aime"))
+    aime = load_problems(benchmark("aime"))
     assert aime[1].answer == "025"  # zero-padded string answers are kept as strings
     labels = {p.difficulty for p in aime}
     assert {"2", "4", "6", "4.75", "2.375"} <= labels
     assert not any(label.endswith(".0") for label in labels)
 
-    amc = load_problems(_benchmark("amc"))
+    amc = load_problems(benchmark("amc"))
     assert [p.answer for p in amc[:3]] == ["142", "144", "81"]  # floats 142.0 -> "142"
     assert amc[8].answer == "-4"
     assert all("." not in p.answer for p in amc)
 
-    olympiad = load_problems(_benchmark("olympiad_bench"))
+    olympiad = load_problems(benchmark("olympiad_bench"))
     by_id = {p.id: p for p in olympiad}
     assert by_id["1606"].answer == "2"
     assert by_id["2212"].answer == "$N=n$"  # one-element lists unwrap
@@ -79,7 +72,7 @@ def test_benchmark_specifics():
 
 
 def test_limit_keeps_the_first_records():
-    path = _benchmark("math")
+    path = benchmark("math")
     full = load_problems(path)
     assert load_problems(path, limit=7) == full[:7]
     assert load_problems(path, limit=0) == []
@@ -112,6 +105,7 @@ def test_jsonl_fields_ids_and_difficulty(tmp_path):
         {"problem": "GSM", "answer": None, "solution": "so 3+4=7\n#### 7"},
         {"problem": "MATH", "solution": r"Thus the answer is $\boxed{\frac{3}{4}}$."},
         {"problem": "Multi", "answer": ["$1$", "$2$"], "difficulty": "3.0"},
+        {"problem": "Both", "solution": "Half is \\boxed{3}.\n#### 6"},  # #### is the final one
     ) + "\n")  # a blank trailing line is fine
     problems = load_problems(path)
     assert problems == [
@@ -124,8 +118,9 @@ def test_jsonl_fields_ids_and_difficulty(tmp_path):
         Problem("mine-6", "GSM", "7", None, "mine"),
         Problem("mine-7", "MATH", r"\frac{3}{4}", None, "mine"),
         Problem("mine-8", "Multi", "$1$, $2$", "3", "mine"),
+        Problem("mine-9", "Both", "6", None, "mine"),
     ]
-    assert validate_problems(path) == 9
+    assert validate_problems(path) == 10
     assert load_problems(path, limit=2) == problems[:2]
 
 

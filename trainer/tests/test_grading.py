@@ -19,19 +19,12 @@ from sympy import Basic
 from sympy.matrices import MatrixBase
 
 from hbpo import grading
+from conftest import benchmark
 from hbpo.data import load_problems
 from hbpo.grading import MAX_ANSWER_CHARS, Grade, extract_answer, grade, normalize_ground_truth
 
-BENCHMARKS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "benchmarks"
 BENCHMARK_FILES = {"gsm8k": 1319, "math": 500, "aime": 30, "amc": 83, "olympiad_bench": 675}
 
-
-def _benchmark(name: str) -> Path:
-    path = BENCHMARKS / f"{name}.json"
-    if not path.is_file():
-        pytest.skip(f"real benchmark data not found at {path} (it lives in ../shared/data, "
-                    "outside the repository)")
-    return path
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -184,7 +177,7 @@ def test_gold_is_parsed_once_per_string(monkeypatch):
         return real_parse(text, *args, **kwargs)
 
     monkeypatch.setattr(grading, "parse", counting_parse)
-    grading._parse_gold.cache_clear()
+    grading._parse_gold_cached.cache_clear()
     gold = r"\frac{7}{13}"
     for k in range(16):
         grade(f"\\boxed{{{k}}}", gold)
@@ -217,11 +210,39 @@ def test_untrusted_text_never_raises(text):
     assert isinstance(result.correct, bool)
 
 
+@pytest.mark.parametrize("text", [
+    "####\n" * 200_000, "\\boxed $" * 100_000, "\\boxed{" * 200_000, "\\fbox{}" * 100_000,
+    "\\boxed " * 200_000, "{" * 500_000, "}" * 500_000, "\\" * 500_000, "</think>" * 100_000,
+], ids=lambda t: repr(t[:8]))
+def test_extraction_is_linear_on_adversarial_megabytes(text):
+    start = time.perf_counter()
+    extract_answer(text)
+    assert grade(text, "1").correct is False
+    # ~1 s here; a quadratic scan of a megabyte would take many minutes
+    assert time.perf_counter() - start < 5
+
+
 def test_long_response_still_finds_its_answer():
     text = "lorem ipsum " * 100_000 + "</think>\\boxed{2}"
     start = time.perf_counter()
     assert grade(text, "2") == Grade(True, "2")
     assert time.perf_counter() - start < 5
+
+
+def test_failed_gold_parse_is_not_cached(monkeypatch):
+    grading._parse_gold_cached.cache_clear()
+    real_parse = grading.parse
+    outcomes = iter(["timeout", "real", "real"])
+
+    def flaky_parse(text, *args, **kwargs):
+        if next(outcomes) == "timeout":
+            raise grading.TimeoutException("loaded machine")
+        return real_parse(text, *args, **kwargs)
+
+    monkeypatch.setattr(grading, "parse", flaky_parse)
+    assert grade(r"\boxed{2}", r"\frac{4}{2}") == Grade(False, "2")  # gold parse timed out
+    assert grade(r"\boxed{2}", r"\frac{4}{2}") == Grade(True, "2")   # retried, now cached
+    grading._parse_gold_cached.cache_clear()
 
 
 def test_answer_longer_than_cap_is_incorrect_without_parsing(monkeypatch):
@@ -232,18 +253,18 @@ def test_answer_longer_than_cap_is_incorrect_without_parsing(monkeypatch):
         calls.append(text)
         return real_parse(text, *args, **kwargs)
 
-    grading._parse_gold.cache_clear()
+    grading._parse_gold_cached.cache_clear()
     monkeypatch.setattr(grading, "parse", counting_parse)
     long_answer = "1" + "0" * MAX_ANSWER_CHARS
     assert grade(f"\\boxed{{{long_answer}}}", long_answer) == Grade(False, long_answer)
     assert calls == []
     at_cap = "1" + "0" * (MAX_ANSWER_CHARS - 1)
     assert grade(f"\\boxed{{{at_cap}}}", at_cap) == Grade(True, at_cap)
-    grading._parse_gold.cache_clear()
+    grading._parse_gold_cached.cache_clear()
 
 
 def test_math_verify_errors_count_as_incorrect(monkeypatch):
-    grading._parse_gold.cache_clear()
+    grading._parse_gold_cached.cache_clear()
 
     def boom(*args, **kwargs):
         raise RecursionError("deep")
@@ -257,9 +278,9 @@ def test_math_verify_errors_count_as_incorrect(monkeypatch):
     monkeypatch.setattr(grading, "verify", times_out)
     assert grade(r"\boxed{2}", "2") == Grade(False, "2")
     monkeypatch.setattr(grading, "parse", times_out)
-    grading._parse_gold.cache_clear()
+    grading._parse_gold_cached.cache_clear()
     assert grade(r"\boxed{2}", "2") == Grade(False, "2")
-    grading._parse_gold.cache_clear()
+    grading._parse_gold_cached.cache_clear()
 
 
 def test_pathological_answer_times_out_on_the_main_thread():
@@ -327,7 +348,7 @@ def _wrong_answers(answer: str) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(BENCHMARK_FILES))
 def test_every_benchmark_record_grades(name):
-    problems = load_problems(_benchmark(name))
+    problems = load_problems(benchmark(name))
     assert len(problems) == BENCHMARK_FILES[name]
     right_failed, wrong_passed, string_only = [], [], {}
     for p in problems:
@@ -348,7 +369,7 @@ def test_every_benchmark_record_grades(name):
 
 
 def test_known_misgrade_of_olympiad_2212():
-    problems = {p.id: p for p in load_problems(_benchmark("olympiad_bench"))}
+    problems = {p.id: p for p in load_problems(benchmark("olympiad_bench"))}
     gold = problems["2212"].answer
     assert gold == "$N=n$"
     assert grade(r"\boxed{N=n}", gold).correct
@@ -357,7 +378,7 @@ def test_known_misgrade_of_olympiad_2212():
 
 
 def test_string_only_golds_need_identical_text():
-    problems = {p.id: p for p in load_problems(_benchmark("olympiad_bench"))}
+    problems = {p.id: p for p in load_problems(benchmark("olympiad_bench"))}
     gold = problems["1782"].answer
     assert grade(f"\\boxed{{{gold}}}", gold).correct
     # the same value written another way is not recognised
@@ -365,7 +386,7 @@ def test_string_only_golds_need_identical_text():
 
 
 def test_gsm8k_answers_grade_in_gsm8k_style():
-    problems = load_problems(_benchmark("gsm8k"))
+    problems = load_problems(benchmark("gsm8k"))
     for p in problems[:200]:
         assert grade(f"Some steps.\n#### {p.answer}", p.answer).correct, p.id
     with_commas = [p for p in problems if "," in p.answer]
