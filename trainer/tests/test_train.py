@@ -157,3 +157,15 @@ def test_grpo_baseline_runs_in_natural_mode(write_config):
     assert {r["tier"] for r in rollouts} == {None}
     assert all(r["advantage"]["intra"] == 0 for r in rollouts)
     assert "budget/natural/mean_length" in [e for e in events_of(run_dir) if e["type"] == "step"][0]["metrics"]
+
+
+def test_lora_run_saves_an_adapter_and_resumes(write_config):
+    cfg = tiny_config(train__steps=1, model__lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]})
+    run_dir = run(write_config, cfg, "lora")
+    ckpt = latest_checkpoint(run_dir)
+    assert (ckpt / "model" / "adapter_config.json").is_file()
+    start = [e for e in events_of(run_dir) if e["type"] == "run_start"][0]
+    assert 0 < start["trainable_parameters"] < start["parameters"]
+    config = load_config(run_dir / "config.yaml", ["train.steps=2"])
+    assert train(config, run_dir, resume=True) == "finished"
+    assert latest_checkpoint(run_dir).name == "step-000002"
