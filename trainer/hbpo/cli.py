@@ -1,4 +1,4 @@
-"""Command line: python -m hbpo train | resume | eval | validate.
+"""Command line: python -m hbpo train | resume | eval | validate | testbed build.
 
 Exit codes: 0 success (a stopped run is a success), 1 the run failed, 2 bad input (nothing ran).
 """
@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true", help="print {ok, problems, config} as JSON")
+
+    p = sub.add_parser("testbed", help="the built-in testbed's over-thinking base model")
+    tb = p.add_subparsers(dest="testbed_command", required=True)
+    b = tb.add_parser("build", help="build the base model (model.path: testbed:base) into the cache, "
+                                    "or find it there; prints {path, manifest} as JSON")
+    b.add_argument("--rebuild", action="store_true", help="build again even if a usable one is cached")
     return ap
 
 
@@ -134,4 +140,14 @@ def cmd_validate(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "validate": cmd_validate}
+def cmd_testbed(args) -> int:
+    from .testbed.build import MANIFEST, ensure_testbed_model
+
+    folder = ensure_testbed_model(rebuild=args.rebuild)  # progress goes to stderr
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    print(json.dumps({"path": str(folder), "manifest": manifest}, indent=2))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "validate": cmd_validate,
+            "testbed": cmd_testbed}

@@ -64,8 +64,9 @@ class LoraConfig:
 
 @dataclass
 class ModelConfig:
-    # A local folder, a hub id (used only if already in the local cache), or `tiny:llama` /
-    # `tiny:qwen2` for a model built from `tiny` below.
+    # A local folder, a hub id (used only if already in the local cache), `tiny:llama` /
+    # `tiny:qwen2` for a model built from `tiny` below, or `testbed:base` for the testbed's
+    # over-thinking SFT model (built once into the cache, see hbpo/testbed/build.py).
     path: str = "tiny:llama"
     dtype: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | float32 | bfloat16 | float16
     tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
@@ -404,6 +405,9 @@ def validate(cfg: Config, *, check_files: bool = True, source: str | None = None
         if mp.startswith("tiny:"):
             if mp not in ("tiny:llama", "tiny:qwen2"):
                 p.append(f"model.path: unknown built-in model '{mp}' (tiny:llama, tiny:qwen2)")
+        elif mp.startswith("testbed:"):
+            if mp != "testbed:base":
+                p.append(f"model.path: unknown built-in model '{mp}' (testbed:base)")
         elif not Path(mp).exists() and not _looks_like_hub_id(mp):
             p.append(f"model.path: no such directory {mp}")
         for name, path in [("data.train", cfg.data.train)] + [

@@ -35,6 +35,11 @@ def load_policy(cfg: ModelConfig, device: torch.device, dtype: torch.dtype, *, s
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     lora_resume = weights_from is not None and (weights_from / "adapter_config.json").exists()
+    base_path = cfg.path
+    if cfg.path == "testbed:base" and (weights_from is None or lora_resume):
+        from .testbed.build import ensure_testbed_model  # built once (minutes), then cached
+
+        base_path = str(ensure_testbed_model())
     if weights_from is not None and not lora_resume:
         tokenizer = AutoTokenizer.from_pretrained(weights_from)
         model = AutoModelForCausalLM.from_pretrained(weights_from, dtype=dtype)
@@ -44,8 +49,8 @@ def load_policy(cfg: ModelConfig, device: torch.device, dtype: torch.dtype, *, s
         tokenizer = AutoTokenizer.from_pretrained(weights_from) if lora_resume else build_tokenizer(cfg.tiny.vocab_size)
         model = build_tiny_model(cfg.path.removeprefix("tiny:"), cfg.tiny, tokenizer, seed=seed).to(dtype)
     else:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.path)
-        model = AutoModelForCausalLM.from_pretrained(cfg.path, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(base_path)
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"  # batched generation appends after the prompt
