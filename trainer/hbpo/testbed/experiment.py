@@ -12,7 +12,6 @@ beside each method's run folder.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -164,6 +163,3 @@ def summary_checks(table: dict) -> list[str]:
                      f"{nat('cosine', 'hard')['accuracy_change'] * 100:+.1f} pt (paper: it drops)")
     return lines
 
-
-def mean(xs):
-    return statistics.fmean(xs) if xs else float("nan")
