@@ -1,5 +1,7 @@
 // One build for the whole extension (DESIGN.md section 2):
 //   extension/extension.ts -> dist/extension.js   (extension host: node, cjs, `vscode` external)
+//   extension/runs/runWorker.ts -> dist/runWorker.js (worker thread that parses big events.jsonl;
+//                                                    found beside dist/extension.js at run time)
 //   webview/*.ts           -> dist/webview/*.js   (panels: browser, esm), when there are any
 // Usage: node esbuild.config.mjs [--watch] [--production]
 //   --watch       rebuild on change (no minify, with source maps)
@@ -30,6 +32,17 @@ const extensionHost = {
   external: ['vscode'],
 };
 
+/**
+ * The run store's parsing worker is its own file: `new Worker(path)` needs a script, and
+ * extension/runs/runFile.ts looks for it beside the bundle that runs it.
+ * @type {esbuild.BuildOptions}
+ */
+const runWorker = {
+  ...extensionHost,
+  entryPoints: ['extension/runs/runWorker.ts'],
+  outfile: 'dist/runWorker.js',
+};
+
 /** Every top-level `webview/*.ts` file is a panel entry; helpers live in subfolders. */
 const webviewEntries = existsSync('webview')
   ? readdirSync('webview')
@@ -39,7 +52,7 @@ const webviewEntries = existsSync('webview')
   : [];
 
 /** @type {esbuild.BuildOptions[]} */
-const builds = [extensionHost];
+const builds = [extensionHost, runWorker];
 if (webviewEntries.length > 0) {
   builds.push({
     ...common,

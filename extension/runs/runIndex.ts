@@ -1,0 +1,166 @@
+// The runs of a runs folder, newest first, with a status and step each. Summaries read only the
+// first line of events.jsonl (run_start) and its end (the latest run_start/run_end and the last
+// step), never the whole file, so listing a folder of multi-gigabyte runs stays cheap.
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunEndEvent, RunEvent, RunStartEvent } from '../events';
+import { parseLines } from './lineReader';
+import { isPidAlive, type IsAlive } from './pid';
+import type { RunStatus } from './runModel';
+import { EVENTS_FILE } from './runFile';
+
+export interface RunSummary {
+  id: string; // the folder name
+  dir: string;
+  /** `unknown`: events.jsonl has content but no readable run_start. */
+  status: RunStatus | 'unknown';
+  /** Step of the last event, 0 before the first. */
+  step: number;
+  totalSteps?: number;
+  method?: string;
+  tiers?: number[];
+  pid?: number;
+  /** run_start time (unix seconds) when known, else the folder's mtime. */
+  startTime: number;
+  endReason?: string;
+  /** Why the folder could not be read fully, if it could not. */
+  error?: string;
+}
+
+export interface RunIndexOptions {
+  isAlive?: IsAlive;
+  /** How far back from the end of events.jsonl to look for the latest run_start/run_end. */
+  tailBytes?: number;
+  /** Read size of that walk (a knob for tests: small blocks cut lines in many places). */
+  blockBytes?: number;
+}
+
+const HEAD_LIMIT = 4 * 1024 * 1024; // run_start carries the resolved config: allow it to be long
+const BLOCK = 256 * 1024;
+const DEFAULT_TAIL = 16 * 1024 * 1024;
+
+export class RunIndex {
+  constructor(readonly runsDir: string, private readonly options: RunIndexOptions = {}) {}
+
+  /** Every subfolder holding events.jsonl or config.yaml, newest first; [] if the folder is missing. */
+  async list(): Promise<RunSummary[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.runsDir);
+    } catch {
+      return [];
+    }
+    const found = await Promise.all(names.filter((n) => !n.startsWith('.')).map((n) => this.summarize(n)));
+    return found
+      .filter((s): s is RunSummary => s !== undefined)
+      .sort((a, b) => b.startTime - a.startTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The summary of one run folder, or undefined when it is not a run folder. */
+  async summarize(name: string): Promise<RunSummary | undefined> {
+    const dir = join(this.runsDir, name);
+    const [dirStat, events, config] = await Promise.all([statOrNull(dir), statOrNull(join(dir, EVENTS_FILE)), statOrNull(join(dir, 'config.yaml'))]);
+    if (!dirStat?.isDirectory() || (!events?.isFile() && !config?.isFile())) return undefined;
+    const summary: RunSummary = { id: name, dir, status: 'pending', step: 0, startTime: dirStat.mtimeMs / 1000 };
+    if (!events?.isFile() || events.size === 0) return summary;
+    try {
+      await this.readEvents(join(dir, EVENTS_FILE), events.size, summary);
+    } catch (err) {
+      summary.status = 'unknown';
+      summary.error = (err as Error).message;
+    }
+    return summary;
+  }
+
+  private async readEvents(path: string, size: number, summary: RunSummary): Promise<void> {
+    const file = await open(path, 'r');
+    try {
+      const start = await firstEvent(file, size);
+      if (start?.type !== 'run_start') {
+        summary.status = 'unknown';
+        summary.error = 'the first line is not a run_start event';
+      } else {
+        summary.startTime = start.time;
+        describeStart(summary, start);
+      }
+      const { tailBytes = DEFAULT_TAIL, blockBytes = BLOCK } = this.options;
+      const { last, marker } = await lastEvents(file, size, tailBytes, blockBytes);
+      if (last) summary.step = last.step;
+      const latest = marker ?? start;
+      if (latest?.type === 'run_end') {
+        summary.status = latest.status;
+        summary.endReason = latest.reason;
+      } else if (latest?.type === 'run_start') {
+        describeStart(summary, latest);
+        summary.status = (this.options.isAlive ?? isPidAlive)(latest.pid) ? 'running' : 'stale';
+      }
+    } finally {
+      await file.close();
+    }
+  }
+}
+
+function describeStart(summary: RunSummary, start: RunStartEvent): void {
+  summary.totalSteps = start.total_steps;
+  summary.method = start.method;
+  summary.tiers = start.tiers;
+  summary.pid = start.pid;
+}
+
+async function statOrNull(path: string) {
+  try {
+    return await stat(path);
+  } catch {
+    return null;
+  }
+}
+
+/** The first line, if it is a valid event. */
+async function firstEvent(file: FileHandle, size: number): Promise<RunEvent | undefined> {
+  const buf = Buffer.alloc(Math.min(size, HEAD_LIMIT));
+  const { bytesRead } = await file.read(buf, 0, buf.length, 0);
+  const nl = buf.subarray(0, bytesRead).indexOf(0x0a);
+  if (nl === -1) return undefined;
+  return parseLines(buf.subarray(0, nl + 1)).events[0]?.event;
+}
+
+const MARKERS = [Buffer.from('"run_start"'), Buffer.from('"run_end"')];
+
+/**
+ * Walk back from the end a block at a time: the last valid event (for the step) and the latest
+ * run_start or run_end (for the status), giving up on the latter after `limit` bytes. Only lines
+ * that mention a marker type are validated, so the walk over rollout lines stays cheap (a quote
+ * inside a JSON string is escaped, so model text cannot fake the `"run_end"` bytes).
+ */
+async function lastEvents(file: FileHandle, size: number, limit: number, block: number): Promise<{ last?: RunEvent; marker?: RunStartEvent | RunEndEvent }> {
+  let last: RunEvent | undefined;
+  let end = size;
+  let carry = Buffer.alloc(0); // the start of a line cut by the block boundary, read next round
+  while (end > 0 && size - end < limit) {
+    const start = Math.max(0, end - block);
+    const buf = Buffer.alloc(end - start);
+    await file.read(buf, 0, buf.length, start);
+    const bytes = Buffer.concat([buf, carry]);
+    end = start;
+    const first = start === 0 ? 0 : bytes.indexOf(0x0a) + 1; // bytes before it may be a cut line
+    if (start > 0 && first === 0) {
+      carry = bytes; // no line start in this block yet: one long line
+      continue;
+    }
+    carry = bytes.subarray(0, first);
+    let lineEnd = bytes.length;
+    while (lineEnd > first) {
+      const nl = bytes.lastIndexOf(0x0a, lineEnd - 1);
+      const lineStart = Math.max(nl + 1, first);
+      const line = bytes.subarray(lineStart, lineEnd);
+      lineEnd = lineStart - 1;
+      const isMarker = MARKERS.some((m) => line.includes(m));
+      if (last && !isMarker) continue;
+      const e = parseLines(Buffer.concat([line, Buffer.from('\n')])).events[0]?.event;
+      if (!e) continue;
+      last ??= e;
+      if (e.type === 'run_start' || e.type === 'run_end') return { last, marker: e };
+    }
+  }
+  return { last };
+}

@@ -1,0 +1,296 @@
+// Aggregates of one run, built from its events in file order (feed it what LineReader returns).
+// No `vscode` import: the extension, the parsing worker and the unit tests all use it as is.
+import type { CheckpointEvent, EvalEvent, LogEvent, RunEndEvent, RunEvent, RunStartEvent } from '../events';
+import type { LineError, ParsedChunk } from './lineReader';
+import { compareModeLabels } from './metricKeys';
+import { isPidAlive, type IsAlive } from './pid';
+import { readRollouts, type RolloutGroupRead } from './rolloutReader';
+import { RolloutIndex, type RolloutIndexState, type RolloutSummary } from './rolloutIndex';
+
+/** `pending`: no run_start yet. `stale`: started, never ended, and its process is gone. */
+export type RunStatus = 'pending' | 'running' | 'finished' | 'stopped' | 'failed' | 'stale';
+
+export type RunInfo = Omit<RunStartEvent, 'type' | 'v'>;
+export type RunEnd = Omit<RunEndEvent, 'type' | 'v'>;
+export type CheckpointInfo = Omit<CheckpointEvent, 'type' | 'v'>;
+export type LogLine = Omit<LogEvent, 'type' | 'v'>;
+export type EvalResult = Omit<EvalEvent, 'type' | 'v'> & { truncated?: number | null };
+
+/** One metric over steps; `values[i]` belongs to `steps[i]` (null: the trainer reported NaN). */
+export interface Series {
+  steps: number[];
+  values: (number | null)[];
+}
+
+/** Plain-data form of a model, for postMessage from the parsing worker. */
+export interface RunModelState {
+  info?: RunInfo;
+  firstStartTime?: number;
+  starts: number;
+  lastMarker?: 'start' | 'end';
+  end?: RunEnd;
+  step: number;
+  lastTime?: number;
+  stepTimes: { step: number; time: number }[];
+  metrics: Map<string, Series>;
+  lastMetrics?: Record<string, number | null>;
+  evals: EvalResult[];
+  checkpoints: CheckpointInfo[];
+  logs: LogLine[];
+  errors: LineError[];
+  errorCount: number;
+  rollouts: RolloutIndexState;
+}
+
+export const MAX_LOG_LINES = 500;
+export const MAX_ERRORS = 200;
+const MAX_LOG_MESSAGE = 20_000; // tracebacks are long; a log panel needs the start
+const RATE_WINDOW = 20; // step events the steps/s rate looks back over
+
+export class RunModel {
+  private s!: RunModelState;
+  private index!: RolloutIndex;
+
+  /** `eventsPath`: the file the offsets refer to, for `readRolloutGroup`. */
+  constructor(readonly eventsPath: string, state?: RunModelState) {
+    this.load(state);
+  }
+
+  /** Replace everything (a snapshot from the worker, or nothing: the file was truncated). */
+  load(state?: RunModelState): void {
+    this.s = state ?? {
+      starts: 0, step: 0, stepTimes: [], metrics: new Map(), evals: [], checkpoints: [], logs: [],
+      errors: [], errorCount: 0, rollouts: new RolloutIndex().toState(),
+    };
+    this.index = new RolloutIndex(this.s.rollouts);
+  }
+
+  toState(): RunModelState {
+    return { ...this.s, rollouts: this.index.toState() };
+  }
+
+  ingest(chunk: ParsedChunk): void {
+    for (const p of chunk.events) this.apply(p.event, p.offset, p.length, p.line);
+    for (const e of chunk.errors) {
+      this.s.errorCount++;
+      this.s.errors.push(e);
+      if (this.s.errors.length > MAX_ERRORS) this.s.errors.shift();
+    }
+  }
+
+  apply(event: RunEvent, offset = 0, length = 0, line = 0): void {
+    const s = this.s;
+    s.lastTime = event.time;
+    switch (event.type) {
+      case 'run_start': {
+        const { type: _t, v: _v, ...info } = event;
+        if (event.resumed_from_step !== null) this.supersedeAfter(event.resumed_from_step);
+        s.info = info;
+        s.firstStartTime ??= event.time;
+        s.starts++;
+        s.lastMarker = 'start';
+        s.end = undefined;
+        s.step = event.step;
+        s.stepTimes = []; // a restart's loading time is not training speed
+        break;
+      }
+      case 'rollout':
+        this.index.add(event, offset, length, line);
+        break;
+      case 'step': {
+        s.step = event.step;
+        s.lastMetrics = event.metrics;
+        s.stepTimes.push({ step: event.step, time: event.time });
+        if (s.stepTimes.length > RATE_WINDOW) s.stepTimes.shift();
+        for (const [k, value] of Object.entries(event.metrics)) {
+          let series = s.metrics.get(k);
+          if (!series) s.metrics.set(k, (series = { steps: [], values: [] }));
+          series.steps.push(event.step);
+          series.values.push(value);
+        }
+        break;
+      }
+      case 'eval': {
+        const { type: _t, v: _v, ...result } = event;
+        s.evals.push(result);
+        break;
+      }
+      case 'checkpoint': {
+        const { type: _t, v: _v, ...ckpt } = event;
+        s.checkpoints.push(ckpt);
+        break;
+      }
+      case 'log': {
+        const { type: _t, v: _v, ...log } = event;
+        if (log.message.length > MAX_LOG_MESSAGE) log.message = `${log.message.slice(0, MAX_LOG_MESSAGE)} [...]`;
+        s.logs.push(log);
+        if (s.logs.length > MAX_LOG_LINES) s.logs.shift();
+        break;
+      }
+      case 'run_end': {
+        const { type: _t, v: _v, ...end } = event;
+        s.end = end;
+        s.lastMarker = 'end';
+        s.step = Math.max(s.step, event.step);
+        break;
+      }
+    }
+  }
+
+  /** The latest run_start (a resumed run has several). */
+  get info(): RunInfo | undefined {
+    return this.s.info;
+  }
+
+  /** Time of the first run_start: when the run began. */
+  get startTime(): number | undefined {
+    return this.s.firstStartTime;
+  }
+
+  /** run_end of the latest attempt, if it ended. */
+  get end(): RunEnd | undefined {
+    return this.s.end;
+  }
+
+  /** How many times the run was started (1 + resumes). */
+  get starts(): number {
+    return this.s.starts;
+  }
+
+  /** Last completed optimizer step. */
+  get step(): number {
+    return this.s.step;
+  }
+
+  get lastEventTime(): number | undefined {
+    return this.s.lastTime;
+  }
+
+  status(isAlive: IsAlive = isPidAlive): RunStatus {
+    if (this.s.lastMarker === 'end') return this.s.end!.status;
+    if (this.s.lastMarker === 'start') return isAlive(this.s.info!.pid) ? 'running' : 'stale';
+    return 'pending';
+  }
+
+  /** Optimizer steps per second over the last few step events of this attempt; null before two. */
+  stepsPerSecond(): number | null {
+    const t = this.s.stepTimes;
+    if (t.length < 2) return null;
+    const steps = t[t.length - 1].step - t[0].step;
+    const seconds = t[t.length - 1].time - t[0].time;
+    return steps > 0 && seconds > 0 ? steps / seconds : null;
+  }
+
+  /** Seconds to `total_steps` at the current rate, or null when unknown. */
+  etaSeconds(): number | null {
+    const rate = this.stepsPerSecond();
+    const total = this.s.info?.total_steps;
+    return rate && total !== undefined ? Math.max(0, total - this.s.step) / rate : null;
+  }
+
+  metricKeys(): string[] {
+    return [...this.s.metrics.keys()].sort();
+  }
+
+  series(key: string): Series {
+    const series = this.s.metrics.get(key);
+    return series ? { steps: [...series.steps], values: [...series.values] } : { steps: [], values: [] };
+  }
+
+  /** Metrics of the last step event. */
+  get lastMetrics(): Readonly<Record<string, number | null>> | undefined {
+    return this.s.lastMetrics;
+  }
+
+  /** Every eval event, in file order. */
+  get evals(): readonly EvalResult[] {
+    return this.s.evals;
+  }
+
+  /** The latest result per (dataset, mode), or the one at `step`: datasets A-Z, tiers ascending. */
+  evalTable(step?: number): EvalResult[] {
+    const latest = new Map<string, EvalResult>();
+    for (const e of this.s.evals) if (step === undefined || e.step === step) latest.set(`${e.dataset}\u0000${e.mode}`, e);
+    const label = (mode: string) => mode.replace(/^tier:/, '');
+    return [...latest.values()].sort((a, b) =>
+      a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : compareModeLabels(label(a.mode), label(b.mode)));
+  }
+
+  get checkpoints(): readonly CheckpointInfo[] {
+    return this.s.checkpoints;
+  }
+
+  /** The last MAX_LOG_LINES log events. */
+  get logs(): readonly LogLine[] {
+    return this.s.logs;
+  }
+
+  /** The last MAX_ERRORS bad lines, `line N: ...`; `errorCount` counts them all. */
+  get errors(): readonly LineError[] {
+    return this.s.errors;
+  }
+
+  get errorCount(): number {
+    return this.s.errorCount;
+  }
+
+  get rolloutCount(): number {
+    return this.index.count;
+  }
+
+  rolloutSteps(): number[] {
+    return this.index.steps();
+  }
+
+  queryIndices(step: number): number[] {
+    return this.index.queryIndices(step);
+  }
+
+  /** Small fields of a rollout group (no text), by sample. */
+  rolloutGroup(step: number, queryIndex: number): RolloutSummary[] {
+    return this.index.group(step, queryIndex);
+  }
+
+  /** n_gen per tier label at `step`, for length histograms. */
+  lengthsByTier(step: number): Map<string, number[]> {
+    return this.index.lengthsByTier(step);
+  }
+
+  /** Full rollout events of a group, text included, read from the file by byte range. */
+  readRolloutGroup(step: number, queryIndex: number): Promise<RolloutGroupRead> {
+    return readRollouts(this.eventsPath, this.index.group(step, queryIndex));
+  }
+
+  /** The metrics of the last step event at or before `step`, from the series. */
+  private metricsAt(step: number): Record<string, number | null> | undefined {
+    let last = -1;
+    for (const series of this.s.metrics.values()) for (const x of series.steps) if (x <= step && x > last) last = x;
+    if (last === -1) return undefined;
+    const out: Record<string, number | null> = {};
+    for (const [k, series] of this.s.metrics) {
+      const i = series.steps.lastIndexOf(last);
+      if (i !== -1) out[k] = series.values[i];
+    }
+    return out;
+  }
+
+  /** A resumed run restarts from a checkpoint: what was logged for later steps was abandoned. */
+  private supersedeAfter(step: number): void {
+    const s = this.s;
+    this.index.dropAfter(step);
+    for (const [k, series] of s.metrics) {
+      const keep = series.steps.findIndex((x) => x > step);
+      if (keep === -1) continue;
+      const steps: number[] = [];
+      const values: (number | null)[] = [];
+      series.steps.forEach((x, i) => {
+        if (x <= step) steps.push(x), values.push(series.values[i]);
+      });
+      if (steps.length === 0) s.metrics.delete(k);
+      else s.metrics.set(k, { steps, values });
+    }
+    s.lastMetrics = this.metricsAt(step);
+    s.evals = s.evals.filter((e) => e.step <= step);
+    s.checkpoints = s.checkpoints.filter((c) => c.step <= step);
+  }
+}

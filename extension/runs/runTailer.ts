@@ -1,0 +1,259 @@
+// Follows a live run's events.jsonl: reads only the bytes appended since the last read, feeds
+// them to a RunModel, and tells listeners what changed at most once per `batchMs`, so a trainer
+// writing a thousand rollout lines a step does not flood a webview with a thousand updates.
+// fs.watch on the run folder gives prompt reads (watching the folder, not the file, survives the
+// file being created late or replaced); a poll timer catches what fs.watch misses (network file
+// systems, a folder that does not exist yet, inotify limits).
+import { watch, type FSWatcher } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunEvent } from '../events';
+import { LineReader } from './lineReader';
+import { EVENTS_FILE, HEAD_BYTES, loadRunFile, type FileIdentity, type LoadOptions } from './runFile';
+import { RunModel } from './runModel';
+
+export interface Disposable {
+  dispose(): void;
+}
+
+/** What happened since the last notification. */
+export interface RunChange {
+  /** The model was (re)built from scratch: the first load, or the file was truncated or replaced. */
+  reset: boolean;
+  /** New valid events and new bad lines. */
+  events: number;
+  errors: number;
+  /** Types of the new events, e.g. to redraw only the charts that need it. */
+  types: RunEvent['type'][];
+}
+
+export interface TailerOptions extends Omit<LoadOptions, 'signal'> {
+  /** Poll interval in ms (default 1000); polling is the fallback, fs.watch the fast path. */
+  pollMs?: number;
+  /** Notifications are batched over this many ms (default 150). */
+  batchMs?: number;
+  /** Use fs.watch (default true). */
+  watch?: boolean;
+}
+
+const CHUNK = 1024 * 1024;
+
+export class RunTailer implements Disposable {
+  readonly model: RunModel;
+  readonly eventsPath: string;
+  /** The last read failure (permissions, a folder named events.jsonl...), cleared by a good read. */
+  lastError: Error | undefined;
+  /** Whether the last full load ran in the worker thread. */
+  loadedInWorker = false;
+
+  private reader = new LineReader();
+  private position = 0; // bytes read from the file, torn tail included
+  private identity: FileIdentity | undefined;
+  private lastSize = -1;
+  private lastMtime = -1;
+  private watcher: FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private notifyTimer: NodeJS.Timeout | undefined;
+  private pending: RunChange | undefined;
+  private readonly listeners = new Set<(change: RunChange) => void>();
+  private pumping: Promise<void> | undefined;
+  private again = false;
+  private started = false;
+  private disposed = false;
+  private readonly abort = new AbortController();
+
+  constructor(readonly runDir: string, private readonly options: TailerOptions = {}) {
+    this.eventsPath = join(runDir, EVENTS_FILE);
+    this.model = new RunModel(this.eventsPath);
+  }
+
+  /** Load what is there (in a worker when big) and start following. Resolves after the first read. */
+  async start(): Promise<void> {
+    if (this.started || this.disposed) return;
+    this.started = true;
+    this.pollTimer = setInterval(() => void this.pump(), this.options.pollMs ?? 1000);
+    this.ensureWatcher();
+    await this.pump();
+  }
+
+  onDidChange(listener: (change: RunChange) => void): Disposable {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  /** Read now (what a watcher event does); resolves when everything written so far is in the model. */
+  refresh(): Promise<void> {
+    return this.pump();
+  }
+
+  /** Deliver a batched notification now instead of at the end of the batch window. */
+  flush(): void {
+    if (this.notifyTimer) clearTimeout(this.notifyTimer);
+    this.notifyTimer = undefined;
+    const change = this.pending;
+    this.pending = undefined;
+    if (!change || this.disposed) return;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(change);
+      } catch {
+        // one bad listener must not stop the others or the tailer
+      }
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.abort.abort();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.notifyTimer) clearTimeout(this.notifyTimer);
+    this.pollTimer = this.notifyTimer = undefined;
+    this.watcher?.close();
+    this.watcher = undefined;
+    this.listeners.clear();
+    this.pending = undefined;
+  }
+
+  private ensureWatcher(): void {
+    if (this.watcher || !this.started || this.disposed || this.options.watch === false) return;
+    try {
+      const watcher = watch(this.runDir, (_event, filename) => {
+        if (!filename || filename === EVENTS_FILE) void this.pump();
+      });
+      watcher.on('error', () => {
+        // e.g. the run folder was deleted: drop the watcher, the poll recreates it when it can
+        watcher.close();
+        if (this.watcher === watcher) this.watcher = undefined;
+      });
+      this.watcher = watcher;
+    } catch {
+      // no folder yet, or no inotify watches left: polling covers it
+    }
+  }
+
+  /** One read at a time; a request during a read makes that read go round once more. */
+  private pump(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
+    this.again = true;
+    this.pumping ??= (async () => {
+      try {
+        while (this.again && !this.disposed) {
+          this.again = false;
+          await this.readOnce();
+        }
+      } finally {
+        this.pumping = undefined;
+      }
+    })();
+    return this.pumping;
+  }
+
+  private async readOnce(): Promise<void> {
+    this.ensureWatcher();
+    let file: FileHandle | undefined;
+    try {
+      file = await open(this.eventsPath, 'r');
+      const stat = await file.stat();
+      if (stat.size === this.lastSize && stat.mtimeMs === this.lastMtime && this.sameFile(stat)) return;
+      if (this.identity && (!this.sameFile(stat) || stat.size < this.position || !(await this.sameHead(file)))) {
+        this.resetModel();
+      }
+      if (!this.identity && stat.size > 0) {
+        await this.loadAll();
+        this.again = true; // reopen: read the torn tail and whatever came during the load
+        return;
+      }
+      await this.readAppended(file);
+      this.lastSize = stat.size;
+      this.lastMtime = stat.mtimeMs;
+      this.lastError = undefined;
+    } catch (err) {
+      if (this.disposed) return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        if (this.identity) this.resetModel(); // deleted: it may come back
+        this.lastSize = this.lastMtime = -1;
+      } else {
+        this.lastError = err as Error;
+      }
+    } finally {
+      await file?.close().catch(() => {});
+    }
+  }
+
+  private sameFile(stat: { dev: number; ino: number }): boolean {
+    return !this.identity || (this.identity.dev === stat.dev && this.identity.ino === stat.ino);
+  }
+
+  /** A file rewritten in place (same inode, as long or longer) starts differently: the run_start line. */
+  private async sameHead(file: FileHandle): Promise<boolean> {
+    const expected = this.identity?.head;
+    if (!expected || expected.length === 0) return true;
+    const buf = Buffer.alloc(expected.length);
+    const { bytesRead } = await file.read(buf, 0, buf.length, 0);
+    return bytesRead === expected.length && buf.equals(expected);
+  }
+
+  /** Parse the whole file (in the worker when big) into a fresh model. */
+  private async loadAll(): Promise<void> {
+    const loaded = await loadRunFile(this.eventsPath, { ...this.options, signal: this.abort.signal });
+    if (this.disposed) return;
+    this.model.load(loaded.state);
+    this.loadedInWorker = loaded.usedWorker;
+    this.reader = new LineReader(loaded.offset, loaded.line);
+    this.position = loaded.offset;
+    this.identity = loaded.identity;
+    this.lastSize = this.lastMtime = -1;
+    this.note({ reset: true, events: 0, errors: loaded.state.errorCount, types: [] });
+  }
+
+  /** Read from `position` to the end of the file, a chunk at a time. */
+  private async readAppended(file: FileHandle): Promise<void> {
+    const buf = Buffer.alloc(CHUNK);
+    for (;;) {
+      const { bytesRead } = await file.read(buf, 0, buf.length, this.position);
+      if (bytesRead === 0 || this.disposed) return;
+      const bytes = buf.subarray(0, bytesRead);
+      this.growHead(bytes, this.position);
+      this.position += bytesRead;
+      const chunk = this.reader.push(bytes);
+      this.model.ingest(chunk);
+      if (chunk.events.length > 0 || chunk.errors.length > 0) {
+        this.note({
+          reset: false, events: chunk.events.length, errors: chunk.errors.length,
+          types: [...new Set(chunk.events.map((p) => p.event.type))],
+        });
+      }
+    }
+  }
+
+  /** Keep the first HEAD_BYTES of the file once they exist (the file may start out shorter). */
+  private growHead(bytes: Uint8Array, at: number): void {
+    const id = this.identity;
+    if (!id || id.head.length >= HEAD_BYTES || at > id.head.length || at + bytes.length <= id.head.length) return;
+    const extra = bytes.subarray(id.head.length - at, HEAD_BYTES - at);
+    const head = new Uint8Array(id.head.length + extra.length);
+    head.set(id.head);
+    head.set(extra, id.head.length);
+    this.identity = { ...id, head };
+  }
+
+  private resetModel(): void {
+    this.model.load();
+    this.reader = new LineReader();
+    this.position = 0;
+    this.identity = undefined;
+    this.note({ reset: true, events: 0, errors: 0, types: [] });
+  }
+
+  /** Merge into the pending notification; the first change of a batch starts the batch timer. */
+  private note(change: RunChange): void {
+    if (this.disposed) return;
+    const p = this.pending;
+    this.pending = p
+      ? { reset: p.reset || change.reset, events: p.events + change.events, errors: p.errors + change.errors,
+          types: [...new Set([...p.types, ...change.types])] }
+      : change;
+    this.notifyTimer ??= setTimeout(() => this.flush(), this.options.batchMs ?? 150);
+  }
+}
