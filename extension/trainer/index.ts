@@ -1,0 +1,13 @@
+// Trainer supervision: validate configs, start/resume/stop `python -m hbpo`, pick the interpreter.
+// Plain Node (no `vscode` import), so all of it runs in tests outside the editor.
+export { checkTrainer, resolveInterpreter } from './interpreter';
+export type { InterpreterSource, ResolvedInterpreter, ResolveOptions, TrainerCheck } from './interpreter';
+export { TrainerProcess, lastEvent, readRunEnd } from './process';
+export type { StopOptions, StopResult, TrainerCallbacks, TrainerExit } from './process';
+export { InvalidConfigError, liveTrainerPid, resumeTraining, startTraining } from './start';
+export type { ResumeOptions, StartOptions } from './start';
+export { TrainerUnavailableError, validateConfig } from './validate';
+export type { ValidationResult } from './validate';
+export { locateField, locateProblems, splitProblem } from './yamlLocate';
+export type { FieldLocation, ProblemLocation } from './yamlLocate';
+export type { FailureKind } from './exec';

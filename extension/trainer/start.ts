@@ -1,0 +1,127 @@
+// Start a new run or resume one. Both validate first: a config the trainer refuses never starts a process.
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { lastEvent, isNonEmptyDir, TrainerProcess, type TrainerCallbacks } from './process';
+import { validateConfig } from './validate';
+
+/** The config (or the resume request) was refused; `problems` are `field: message` strings. */
+export class InvalidConfigError extends Error {
+  constructor(readonly problems: string[], readonly configPath: string) {
+    super(`invalid config ${configPath}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'InvalidConfigError';
+  }
+}
+
+export interface StartOptions extends TrainerCallbacks {
+  python: string;
+  /** The trainer's working directory (the workspace folder); relative paths resolve against it. */
+  cwd: string;
+  configPath: string;
+  /** `key.sub=value` strings, passed as `--set` (e.g. `train.steps=50`). */
+  overrides?: readonly string[];
+  /** Where run folders go (sets run.dir); relative to cwd. Default: the config's run.dir. */
+  runsDir?: string;
+  /** Extra environment variables for the trainer. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ResumeOptions extends TrainerCallbacks {
+  python: string;
+  /** Default: the run folder. */
+  cwd?: string;
+  overrides?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** Validate the run's config (with the overrides) first; default: only when there are overrides. */
+  validate?: boolean;
+}
+
+function setArgs(overrides: readonly string[]): string[] {
+  return overrides.flatMap((o) => ['--set', o]);
+}
+
+/**
+ * Validate, then spawn `python -m hbpo train --config <file> --set ... --events-stdout`.
+ * Rejects with InvalidConfigError (nothing started) or TrainerUnavailableError (no interpreter/package).
+ */
+export async function startTraining(opts: StartOptions): Promise<TrainerProcess> {
+  const cwd = resolve(opts.cwd);
+  const configPath = resolve(cwd, opts.configPath);
+  const overrides = [...(opts.overrides ?? [])];
+  // A JSON string is a YAML double-quoted scalar: any path survives the trainer's YAML parse of the value.
+  if (opts.runsDir !== undefined) overrides.push(`run.dir=${JSON.stringify(resolve(cwd, opts.runsDir))}`);
+  const verdict = await validateConfig(opts.python, configPath, overrides, { cwd, env: opts.env });
+  if (!verdict.ok) throw new InvalidConfigError(verdict.problems, configPath);
+
+  const run = (verdict.config?.run ?? {}) as { dir?: unknown; name?: unknown };
+  const runsDir = typeof run.dir === 'string' ? resolve(cwd, run.dir) : undefined;
+  if (runsDir && typeof run.name === 'string' && run.name && isNonEmptyDir(join(runsDir, run.name))) {
+    throw new InvalidConfigError(
+      [`run.name: ${join(runsDir, run.name)} already exists; resume it or choose another name`], configPath);
+  }
+  const args = ['-m', 'hbpo', 'train', '--config', configPath, ...setArgs(overrides), '--events-stdout'];
+  return new TrainerProcess({ python: opts.python, args, cwd, env: opts.env, runsDir }, opts);
+}
+
+/**
+ * Validate the run's own config.yaml with `overrides` (see ResumeOptions.validate), then spawn
+ * `python -m hbpo resume <runDir> --set ... --events-stdout`;
+ * the trainer continues from the run's latest checkpoint. Refuses a run whose trainer is still alive.
+ */
+export async function resumeTraining(runDir: string, opts: ResumeOptions): Promise<TrainerProcess> {
+  const dir = resolve(opts.cwd ?? '.', runDir);
+  const configPath = join(dir, 'config.yaml');
+  if (!existsSync(configPath)) {
+    throw new InvalidConfigError([`run_dir: ${dir} has no config.yaml; is it a run folder?`], configPath);
+  }
+  const pid = await liveTrainerPid(dir);
+  if (pid !== undefined) {
+    throw new InvalidConfigError([`run_dir: ${dir} is still being trained (pid ${pid}); stop it first`], configPath);
+  }
+  const cwd = resolve(opts.cwd ?? dir);
+  const overrides = [...(opts.overrides ?? [])];
+  // The run's config.yaml is the resolved config the trainer wrote after validating it; only overrides
+  // can make it invalid now (validating costs seconds of imports), unless the caller asks.
+  if (opts.validate ?? overrides.length > 0) {
+    const verdict = await validateConfig(opts.python, configPath, overrides, { cwd, env: opts.env });
+    if (!verdict.ok) throw new InvalidConfigError(verdict.problems, configPath);
+  }
+  const args = ['-m', 'hbpo', 'resume', dir, ...setArgs(overrides), '--events-stdout'];
+  return new TrainerProcess({ python: opts.python, args, cwd, env: opts.env, runDir: dir }, opts);
+}
+
+/**
+ * The pid of a trainer still writing `runDir`: the run's last event is not run_end, and the pid of its
+ * last run_start is alive (on Linux, and running hbpo). Undefined otherwise.
+ */
+export async function liveTrainerPid(runDir: string): Promise<number | undefined> {
+  const file = join(runDir, 'events.jsonl');
+  const last = lastEvent(file);
+  if (!last || last.type === 'run_end') return undefined;
+  let pid: number | undefined;
+  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (!line.includes('"run_start"')) continue;
+    try {
+      const e = JSON.parse(line) as { type?: unknown; pid?: unknown };
+      if (e.type === 'run_start' && typeof e.pid === 'number') pid = e.pid;
+    } catch {
+      // a torn line
+    }
+  }
+  return pid !== undefined && isTrainerAlive(pid) ? pid : undefined;
+}
+
+function isTrainerAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  if (process.platform !== 'linux') return true;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('hbpo');
+  } catch {
+    return true;
+  }
+}

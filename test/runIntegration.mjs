@@ -1,0 +1,29 @@
+// Runs every test/integration/**/*.test.ts with node's built-in test runner through tsx: the trainer
+// supervisor against a real `python -m hbpo` process (skipped, with a message, when .venv is absent).
+// Node 20's `--test` does not expand glob patterns (Node 21+ does), so the files are listed here.
+// Extra arguments go to node before the file list, e.g. `npm run test:integration -- --test-reporter=spec`.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const integrationDir = join(root, 'test', 'integration');
+const files = readdirSync(integrationDir, { recursive: true })
+  .map(String)
+  .filter((f) => f.endsWith('.test.ts'))
+  .sort()
+  .map((f) => relative(root, join(integrationDir, f)));
+
+if (files.length === 0) {
+  console.error(`no *.test.ts files under ${relative(root, integrationDir) || '.'}`);
+  process.exit(1);
+}
+
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', ...process.argv.slice(2), ...files],
+  { cwd: root, stdio: 'inherit' },
+);
+if (result.error) throw result.error;
+process.exit(result.status ?? 1);
