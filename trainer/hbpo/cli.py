@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     b = tb.add_parser("build", help="build the base model (model.path: testbed:base) into the cache, "
                                     "or find it there; prints {path, manifest} as JSON")
     b.add_argument("--rebuild", action="store_true", help="build again even if a usable one is cached")
+    e = tb.add_parser("experiment", help="the paper's claims on the testbed: SFT base, HBPO 4 tiers, HBPO 1 tier, "
+                                         "cosine, GRPO with one compute budget; prints and writes a table")
+    e.add_argument("--out", default="runs/experiment", help="folder for the runs and results.{json,md}")
+    e.add_argument("--steps", type=int, default=60, help="training steps per method (default 60)")
+    e.add_argument("--limit", type=int, default=90, help="test problems to evaluate (default 90, balanced)")
+    e.add_argument("--methods", nargs="+", help="a subset of: hbpo-4tier hbpo-1tier cosine grpo")
+    e.add_argument("--config", help="base config (default: the built-in testbed config)")
+    e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value for every method")
     return ap
 
 
@@ -143,6 +152,21 @@ def cmd_validate(args) -> int:
 def cmd_testbed(args) -> int:
     from .testbed.build import MANIFEST, ensure_testbed_model
 
+    if args.testbed_command == "experiment":
+        from .testbed.experiment import METHODS, run_experiment, summary_checks
+
+        unknown = [m for m in args.methods or [] if m not in METHODS]
+        if unknown:
+            raise ConfigError([f"methods: unknown method {unknown[0]!r} (known: {', '.join(METHODS)})"])
+        if args.steps < 1 or args.limit < 3:
+            raise ConfigError(["steps: must be >= 1" if args.steps < 1 else "limit: must be >= 3"])
+        out = Path(args.out)
+        table = run_experiment(out, steps=args.steps, eval_limit=args.limit, config=args.config,
+                               methods=args.methods, overrides=args.overrides)
+        print((out / "results.md").read_text(encoding="utf-8"))
+        print("\n".join(summary_checks(table)))
+        print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}")
+        return 0
     folder = ensure_testbed_model(rebuild=args.rebuild)  # progress goes to stderr
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     print(json.dumps({"path": str(folder), "manifest": manifest}, indent=2))

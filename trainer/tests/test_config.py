@@ -98,7 +98,7 @@ def test_shipped_configs_load():
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".yaml"))
     assert {"default.yaml", "paper.yaml"} <= set(names)
     default = load_config(str(folder.joinpath("default.yaml")))  # fully valid, files included
-    assert default.model.path == "tiny:llama" and default.tiers == [32, 64, 128, 160]
+    assert default.model.path == "testbed:base" and default.tiers == [32, 64, 128, 160]
     paper = load_config(str(folder.joinpath("paper.yaml")), check_files=False)  # paths are the user's
     assert paper.tiers == [512, 1024, 2048, 2560] and paper.rollouts_per_query == 16
     assert paper.optim.lr == 1e-6 and paper.train.steps == 629

@@ -59,10 +59,14 @@ class Recipe:
 
     vocab_size: int = 768  # a cap: the BPE stops once every piece of the testbed's text is one token
     model: TinyModelConfig = field(default_factory=lambda: TinyModelConfig(
-        hidden_size=128, layers=4, heads=4, kv_heads=4, intermediate_size=512, vocab_size=768,
+        hidden_size=128, layers=4, heads=8, kv_heads=8, intermediate_size=512, vocab_size=768,
         max_position_embeddings=512))
-    drill_examples: int = 24000  # prompt + step lines, no ending
-    examples: int = 6400  # full traces (problems of the train split, repeats allowed)
+    examples: int = 8000  # full traces (problems of the train split, repeats allowed)
+    drill_examples: int = 30000  # minimal traces, the decision token masked
+    # Drills cycle through these: more of the long problems, whose middle steps are the hardest
+    # part to learn (finding step k's definition in the prompt and copying it).
+    drill_difficulties: tuple[str, ...] = ("easy", "medium", "hard", "hard")
+    drill_ending: bool = True  # False: drills stop after the step lines (no </think>, no answer)
     batch_size: int = 16  # sequences per optimizer step (one micro-batch)
     lr: float = 3e-3
     min_lr_ratio: float = 0.05  # cosine decay to lr * this
@@ -199,9 +203,12 @@ def _prepare(recipe: Recipe, log: Log):
     from ..tiny import build_tiny_model, build_tokenizer
 
     rng = random.Random(f"hbpo-testbed-sft-{recipe.seed}")
-    problems = generate("train", recipe.examples + recipe.drill_examples, seed=recipe.seed, unique=False)
+    problems = generate("train", recipe.examples, seed=recipe.seed, unique=False)
     full = [(p, *draw_sft_example(p, rng, recipe.trace)) for p in problems[:recipe.examples]]
-    drills = [(p, rng.choice(SFT_MODES), minimal_trace(p)) for p in problems[recipe.examples:]]
+    drill_problems = generate("train", recipe.drill_examples, seed=recipe.seed + 1_000_000, unique=False,
+                              difficulties=list(recipe.drill_difficulties)) if recipe.drill_examples else []
+    drills = [(p, rng.choice(SFT_MODES), minimal_trace(p) if recipe.drill_ending else solution_lines(p))
+              for p in drill_problems]
     prompt_cfg = PromptConfig()
     sentences = [prompt_cfg.efficiency_sentence] + [
         prompt_cfg.budget_sentence.replace("{budget}", str(m)) for m in SFT_MODES if isinstance(m, int)]
@@ -217,10 +224,12 @@ def _prepare(recipe: Recipe, log: Log):
     for i, (p, mode, text) in enumerate([(p, mode, trace.text) for p, mode, trace in full] + drills):
         prompt = build_prompt(tokenizer, p.problem, mode, prompt_cfg)
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        response_ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [eos]
-        inexact += len(response_ids) != count_tokens(text)
+        is_drill = i >= len(full)
+        ends = not is_drill or recipe.drill_ending
+        response_ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [eos] * ends
+        inexact += len(response_ids) != count_tokens(text, eos=ends)
         skip = None  # response index whose loss is skipped
-        if i >= len(full):
+        if is_drill and ends:
             skip = len(tokenizer(solution_lines(p), add_special_tokens=False)["input_ids"])
             assert response_ids[skip] == think_close, "drill: the decision token is not </think>"
         data.append((prompt_ids, response_ids, skip))
@@ -297,14 +306,15 @@ def _sft(model, data: list, recipe: Recipe, log: Log) -> tuple[float, dict]:
                                    "seconds": round(time.perf_counter() - started, 1)}
 
 
-def evaluate_base(model, tokenizer, recipe: Recipe, log: Log = _stderr, *, modes=("natural",),
-                  samplings=(("greedy", None), ("t1", 1.0)), split: str = "val") -> dict:
-    """Accuracy and mean response tokens per difficulty on `split` (first
-    `eval_per_difficulty` items of each), greedy and sampled at temperature 1."""
+def evaluate_base(model, tokenizer, recipe: Recipe, log: Log = _stderr, *, split: str = "val",
+                  sampled_modes: tuple = ("natural", "efficiency", 32, 160)) -> dict:
+    """Accuracy, mean response tokens and truncations per difficulty on the first
+    `eval_per_difficulty` items of each difficulty of `split`: greedy in natural mode, and sampled
+    at temperature 1 (as RL samples) in each of `sampled_modes`."""
     import torch
 
     from ..grading import grade
-    from ..prompts import build_prompt
+    from ..prompts import build_prompt, mode_label
     from ..rollout import generate as generate_batch
 
     if recipe.eval_per_difficulty < 1:
@@ -312,26 +322,23 @@ def evaluate_base(model, tokenizer, recipe: Recipe, log: Log = _stderr, *, modes
     tokenizer.padding_side = "left"
     problems = generate(split, recipe.eval_per_difficulty * len(DIFFICULTIES), seed=0)
     out: dict = {"split": split, "items_per_difficulty": recipe.eval_per_difficulty}
-    for mode in modes:
+    runs = [("greedy", "natural", True)] + [(f"t1/{mode_label(m)}", m, False) for m in sampled_modes]
+    for label, mode, greedy in runs:
         prompts = [build_prompt(tokenizer, p.problem, mode, PromptConfig()) for p in problems]
-        for name, temperature in samplings:
-            torch.manual_seed(recipe.seed)
-            gen = GenerationConfig(temperature=temperature or 1.0, batch_size=len(prompts))
-            results, _ = generate_batch(model, tokenizer, prompts, max_new_tokens=recipe.eval_max_tokens,
-                                        gen=gen, greedy=temperature is None)
-            per: dict = {}
-            for p, (_, response) in zip(problems, results):
-                text = tokenizer.decode(response, skip_special_tokens=True)
-                ended = bool(response) and response[-1] == tokenizer.eos_token_id
-                row = per.setdefault(p.difficulty, {"correct": 0, "tokens": [], "truncated": 0})
-                row["correct"] += grade(text, p.answer).correct
-                row["tokens"].append(len(response))
-                row["truncated"] += not ended
-            summary = {d: {"accuracy": round(r["correct"] / len(r["tokens"]), 3),
-                           "mean_tokens": round(statistics.mean(r["tokens"]), 1),
-                           "truncated": r["truncated"]} for d, r in per.items()}
-            label = name if mode == "natural" else f"{name}/{mode}"
-            out[label] = summary
-            log(f"testbed: val {label}: " + ", ".join(
-                f"{d} {s['accuracy']:.0%} ({s['mean_tokens']:.0f} tok)" for d, s in summary.items()))
+        torch.manual_seed(recipe.seed)
+        results, _ = generate_batch(model, tokenizer, prompts, max_new_tokens=recipe.eval_max_tokens,
+                                    gen=GenerationConfig(temperature=1.0, batch_size=len(prompts)),
+                                    greedy=greedy)
+        per: dict = {}
+        for p, (_, response) in zip(problems, results):
+            text = tokenizer.decode(response, skip_special_tokens=True)
+            row = per.setdefault(p.difficulty, {"correct": 0, "tokens": [], "truncated": 0})
+            row["correct"] += grade(text, p.answer).correct
+            row["tokens"].append(len(response))
+            row["truncated"] += not (response and response[-1] == tokenizer.eos_token_id)
+        out[label] = {d: {"accuracy": round(r["correct"] / len(r["tokens"]), 3),
+                          "mean_tokens": round(statistics.mean(r["tokens"]), 1),
+                          "truncated": r["truncated"]} for d, r in per.items()}
+        log(f"testbed: {split} {label}: " + ", ".join(
+            f"{d} {v['accuracy']:.0%} ({v['mean_tokens']:.0f} tok)" for d, v in out[label].items()))
     return out

@@ -106,7 +106,7 @@ def markdown(table: dict) -> str:
 
 
 def run_experiment(out: Path, *, steps: int, eval_limit: int | None, config: str | None,
-                   methods: list[str] | None = None) -> dict:
+                   methods: list[str] | None = None, overrides: list[str] = ()) -> dict:
     from ..cli import default_config_path
     from ..train import new_run_dir, train
 
@@ -114,7 +114,7 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int | None, config: str
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     cfg_path = config or default_config_path()
-    base_cfg = load_config(cfg_path, base_config(out, steps, []), base_dir=Path.cwd())
+    base_cfg = load_config(cfg_path, base_config(out, steps, list(overrides)), base_dir=Path.cwd())
     problems = load_source("testbed:test", limit=eval_limit)
     t = time.perf_counter()
     base_eval = evaluate_policy(base_cfg, None, problems, "testbed:test")
@@ -123,7 +123,7 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int | None, config: str
              "rollouts_per_query": base_cfg.rollouts_per_query, "test_problems": len(problems),
              "methods": {"sft-base": {"eval": row(base_eval, None)}}}
     for name in methods or list(METHODS):
-        cfg = load_config(cfg_path, base_config(out, steps, METHODS[name] + [f"run.name={name}"]),
+        cfg = load_config(cfg_path, base_config(out, steps, [*overrides, *METHODS[name], f"run.name={name}"]),
                           base_dir=Path.cwd())
         t = time.perf_counter()
         print(f"[experiment] training {name} for {steps} steps", file=sys.stderr, flush=True)

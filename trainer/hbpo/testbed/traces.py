@@ -1,49 +1,51 @@
 """Supervised warm-start traces that over-think the way distilled reasoning models do.
 
 A trace is the assistant text after the prompt's opened `<think>` line (and the budget sentence,
-when the mode has one); the tokenizer's EOS follows it. The solution writes one equation a step,
-innermost operation first (`Compute ((7 + 5) * 3) - 4.`)::
+when the mode has one); the tokenizer's EOS follows it. The solution writes one line a step: the
+definition copied from the problem, the previous value put in, the result
+(`Let a = 7 + 5, b = a * 3, c = b - 4. What is c?`)::
 
-    Step 1: 7 + 5 = 12
-    Step 2: 12 * 3 = 36
-    Step 3: 36 - 4 = 32
+    a = 7 + 5 = 12
+    b = a * 3 = 12 * 3 = 36
+    c = b - 4 = 36 - 4 = 32
     </think>
     The answer is \boxed{32}.
 
-(Every step line is exactly 9 tokens, because every number 0..99 is one token: a tiny model learns
-this format in a few minutes, far faster than rewriting the whole expression line by line.)
+(Every number 0..99 is one token, so every line after the first is exactly 12 tokens. Each token
+of a line is one simple lookup for a small transformer: copy what follows `b =` in the prompt,
+copy the previous line's result, recall one arithmetic fact.)
 
 Grammar::
 
     trace     := steps overthink "</think>\nThe answer is \boxed{N}."
-    steps     := ("Step k: a op b = r\n" [inline])+             one line per step
+    steps     := step-line+
     overthink := segment*                                       nothing in a short trace
     segment   := check | verify | hesitate | reread | summary | restart   (never twice in a row)
-    check     := "Wait, let me check step k: a op b = r. Yes.\n"
-    verify    := "Wait, let me verify: <inverse>, so a op b = r. Correct.\n"
+    check     := "Wait, let me check b: a op b = r. Yes.\n"
+    verify    := "Let me verify: <inverse>, so a op b = r. Correct.\n"
                  (inverse: r - b = a for +, r + b = a for -, b * a = r for *)
-    hesitate  := "Hmm, wait.\n" | "Wait, is that right?\n" | ...
-    reread    := "Wait, let me read the problem again: <expression>.\n"
+    hesitate  := "Hmm, wait.\n" | "Hmm, is that right?\n" | ...
+    reread    := "Actually, let me read the problem again: <definitions>.\n"
     summary   := "So the result is N.\n"
-    restart   := "Alternatively, let me redo it from the start.\n" steps-without-inline
-                 "So I get N again.\n"
-    inline    := a check or verify of the step just written
+    restart   := "Alternatively, let me redo it from the start.\n" steps "So I get N again.\n"
 
-Most segments open with "Wait", as R1-style traces do, so going on thinking is the likeliest next
-token after the last step even for greedy decoding.
+Segments open with different words (Wait, Let, Hmm, Actually, So, Alternatively; none more likely
+than 16% after the last step) while 20% of traces close right there: greedy decoding takes the
+shortest path (so greedy accuracy measures the reasoning alone) and sampling over-thinks. Nothing
+is inserted between step lines: that breaks the regular layout a tiny model relies on.
 
 Lengths (tokens as the testbed tokenizer counts them, EOS included; `count_tokens`):
 
-- Minimal trace: 9 tokens a step plus 11: easy (1-2 steps) 20-29, medium (3-4) 38-47, hard (5-6)
-  56-65; means about 24.5 / 42.5 / 60.5. A model that drops all over-thinking spends ~2.5x more
-  tokens on hard problems than on easy ones.
+- Minimal trace: 12 tokens a step plus 7: easy (1-2 steps) 19-31, medium (3-4) 43-55, hard (5-6)
+  67-79; means about 25 / 49 / 73. A model that drops all over-thinking spends ~3x more tokens on
+  hard problems than on easy ones.
 - Over-thinking: a fraction `short_fraction` (20%) of traces has none, at every difficulty: short
   correct solutions are in the base model's distribution. The others draw a target T uniformly
-  from `overthink_tokens` (30..176) *independently of the difficulty* and add inline checks
-  (probability `inline_prob` after each step) and tail segments while they fit in T. Over-thinking
-  is T minus a few tokens, whatever the difficulty: the base model spends about as many extra
-  tokens on easy problems as on hard ones, which is what HBPO is for.
-- Mean trace length ~ 42.5 + 0.8 * 100 ~ 122 tokens; the longest possible is 65 + 176 = 241 < 256.
+  from `overthink_tokens` (30..176) *independently of the difficulty* and add segments after the
+  step lines while they fit in T. Over-thinking is T minus a few tokens, whatever the difficulty:
+  the base model spends about as many extra tokens on easy problems as on hard ones, which is
+  what HBPO is for.
+- Mean trace length ~ 49 + 0.8 * 100 ~ 129 tokens; T is cut so that no trace exceeds 248 < 256.
 
 The trace never depends on the prompt mode (natural, efficiency, or a budget sentence): the base
 model must not follow budgets before HBPO teaches it to. `draw_sft_example` draws the mode at
@@ -59,33 +61,33 @@ from dataclasses import dataclass
 from ..config import PromptConfig
 from ..data import Problem
 from ..prompts import Mode, build_prompt
-from .problems import Expression, Step, parse_problem
+from .problems import NAMES, Expression, Step, parse_problem
 
-TRACE_VERSION = 1
+TRACE_VERSION = 2
 THINK_CLOSE = "</think>"
 # The modes SFT prompts are drawn from: the trace is the same whichever is drawn.
 SFT_MODES: tuple[Mode, ...] = ("natural", "efficiency", 32, 64, 128, 160)
 
 HESITATIONS = (
     "Hmm, wait.\n",
-    "Wait, is that right?\n",
+    "Hmm, is that right?\n",
     "Hmm, let me think again.\n",
-    "Wait, did I use the right numbers?\n",
-    "Wait, let me make sure I did not make a mistake.\n",
+    "Hmm, did I use the right numbers?\n",
+    "Hmm, let me make sure I did not make a mistake.\n",
 )
 # Relative weights of the tail segments (a segment that does not fit is redrawn among the rest).
-SEGMENT_WEIGHTS = {"check": 3, "verify": 2, "hesitate": 2, "reread": 1, "summary": 1, "restart": 2}
+SEGMENT_WEIGHTS = {"check": 2, "verify": 2, "hesitate": 2, "reread": 1, "summary": 1, "restart": 2}
 
 
 @dataclass(frozen=True)
 class TraceConfig:
     short_fraction: float = 0.2  # traces with no over-thinking at all
     overthink_tokens: tuple[int, int] = (30, 176)  # target T, drawn uniformly, for the others
-    inline_prob: float = 0.25  # chance of a check right after each step line
+    max_tokens: int = 248  # T is cut so that no trace is longer (EOS included)
 
     def key(self) -> dict:
         return {"short_fraction": self.short_fraction, "overthink_tokens": list(self.overthink_tokens),
-                "inline_prob": self.inline_prob}
+                "max_tokens": self.max_tokens}
 
 
 @dataclass(frozen=True)
@@ -122,12 +124,19 @@ def _expression(problem: Problem | Expression | str) -> Expression:
 
 
 def _step_lines(expr: Expression) -> list[str]:
-    """One line per step: `Step k: a op b = r`."""
-    return [f"Step {k}: {step.equation()}\n" for k, step in enumerate(expr.steps(), 1)]
+    """One line per step: `a = 7 + 5 = 12`, then `b = a * 3 = 12 * 3 = 36`, ..."""
+    lines = []
+    for k, step in enumerate(expr.steps()):
+        definition = expr.operand_text(k)
+        line = f"{NAMES[k]} = {definition}"
+        if k > 0:
+            line += f" = {step.left} {step.op} {step.right}"
+        lines.append(f"{line} = {step.result}\n")
+    return lines
 
 
 def _check(k: int, step: Step) -> str:
-    return f"Wait, let me check step {k}: {step.equation()}. Yes.\n"
+    return f"Wait, let me check {NAMES[k - 1]}: {step.equation()}. Yes.\n"
 
 
 def _verify(step: Step) -> str:
@@ -137,7 +146,7 @@ def _verify(step: Step) -> str:
         inverse = f"{step.result} + {step.right} = {step.left}"
     else:
         inverse = f"{step.right} * {step.left} = {step.result}"
-    return f"Wait, let me verify: {inverse}, so {step.equation()}. Correct.\n"
+    return f"Let me verify: {inverse}, so {step.equation()}. Correct.\n"
 
 
 def _closing(answer: int) -> str:
@@ -167,21 +176,14 @@ def make_trace(problem: Problem | Expression | str, rng: random.Random,
     if short:
         return Trace(minimal, final, len(steps), True, minimal_tokens, minimal_tokens)
 
-    budget = rng.randint(*cfg.overthink_tokens)
+    budget = min(rng.randint(*cfg.overthink_tokens), cfg.max_tokens - minimal_tokens)
     used = 0
 
     def fits(segment: str) -> bool:
         return used + count_tokens(segment, eos=False) <= budget
 
     lines = _step_lines(expr)
-    parts: list[str] = []
-    for k, (line, step) in enumerate(zip(lines, steps), 1):
-        parts.append(line)
-        if rng.random() < cfg.inline_prob:
-            seg = _check(k, step) if rng.random() < 0.5 else _verify(step)
-            if fits(seg):
-                parts.append(seg)
-                used += count_tokens(seg, eos=False)
+    parts: list[str] = list(lines)
 
     redo = "Alternatively, let me redo it from the start.\n" + "".join(lines) + f"So I get {final} again.\n"
     while True:
@@ -190,7 +192,7 @@ def make_trace(problem: Problem | Expression | str, rng: random.Random,
             "check": _check(k, steps[k - 1]),
             "verify": _verify(steps[k - 1]),
             "hesitate": rng.choice(HESITATIONS),
-            "reread": f"Wait, let me read the problem again: {expr.text()}.\n",
+            "reread": f"Actually, let me read the problem again: {expr.text()}.\n",
             "summary": f"So the result is {final}.\n",
             "restart": redo,
         }

@@ -1,0 +1,304 @@
+"""The built-in testbed: problem generator, over-thinking SFT traces, the cached base model."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+from pathlib import Path
+
+import pytest
+
+from hbpo.grading import grade
+from hbpo.testbed import problems as P
+from hbpo.testbed.problems import (DIFFICULTIES, SPLITS, Expression, generate, generate_split,
+                                   parse_problem, split_of)
+from hbpo.testbed.traces import (SFT_MODES, TraceConfig, count_tokens, draw_sft_example,
+                                 make_trace, minimal_trace, solution_lines)
+
+# ---------------------------------------------------------------------------------- problems
+
+
+def test_problem_text_and_answer_of_a_known_expression():
+    expr = Expression(7, (("+", 5), ("*", 3), ("-", 4)))
+    assert expr.problem() == "Let a = 7 + 5, b = a * 3, c = b - 4. What is c?"
+    assert [s.equation() for s in expr.steps()] == ["7 + 5 = 12", "12 * 3 = 36", "36 - 4 = 32"]
+    assert expr.answer == 32
+    assert parse_problem("Let a = 7 + 5, b = a * 3, c = b - 4. What is c?") == expr
+    assert minimal_trace(expr) == ("a = 7 + 5 = 12\nb = a * 3 = 12 * 3 = 36\nc = b - 4 = 36 - 4 = 32\n"
+                                   "</think>\nThe answer is \\boxed{32}.")
+
+
+def test_generator_is_deterministic_and_depends_on_the_seed():
+    assert generate_split("val") == generate_split("val")
+    assert generate_split("val", seed=3) == generate_split("val", seed=3)
+    assert [p.problem for p in generate_split("val", seed=1)] != [p.problem for p in generate_split("val")]
+
+
+def test_splits_never_share_an_expression_whatever_the_seed():
+    texts = {}
+    for split in SPLITS:
+        texts[split] = {p.problem for seed in (0, 1) for p in generate(split, seed=seed)}
+    assert not texts["train"] & texts["val"]
+    assert not texts["train"] & texts["test"]
+    assert not texts["val"] & texts["test"]
+    for split, items in texts.items():
+        assert all(split_of(parse_problem(t).text()) == split for t in items)
+
+
+def test_items_are_labelled_balanced_in_range_and_distinct():
+    items = generate_split("test")
+    assert len(items) == SPLITS["test"]
+    assert len({p.problem for p in items}) == len(items)
+    counts = {d: sum(p.difficulty == d for p in items) for d in DIFFICULTIES}
+    assert counts == {d: len(items) // 3 for d in DIFFICULTIES}
+    for p in items:
+        expr = parse_problem(p.problem)
+        lo, hi = DIFFICULTIES[p.difficulty]
+        assert lo <= len(expr.ops) <= hi
+        assert 1 <= expr.start <= 9 and all(1 <= b <= 9 for _, b in expr.ops)
+        assert all(0 <= s.result <= 99 for s in expr.steps())
+        assert p.answer == str(expr.answer) and p.source == "testbed:test"
+
+
+def test_difficulty_filter_and_prefix_balance():
+    hard = generate("val", 12, difficulties=["hard"])
+    assert {p.difficulty for p in hard} == {"hard"}
+    assert [p.difficulty for p in generate("val", 6)] == ["easy", "medium", "hard"] * 2
+
+
+def test_answers_grade_correct_and_wrong_ones_do_not():
+    for p in generate_split("val")[:30]:
+        assert grade(f"so it is \\boxed{{{p.answer}}}.", p.answer).correct
+        assert not grade(f"so it is \\boxed{{{int(p.answer) + 1}}}.", p.answer).correct
+        assert grade(minimal_trace(p), p.answer).correct
+
+
+@pytest.mark.parametrize("call, field", [
+    (lambda: generate("val", difficulties=["medium", "insane"]), "difficulties"),
+    (lambda: generate("val", difficulties=[]), "difficulties"),
+    (lambda: generate("val", 0), "size"),
+    (lambda: generate("val", -3), "size"),
+    (lambda: generate("val", seed=True), "seed"),
+    (lambda: generate("val", seed="1"), "seed"),
+    (lambda: generate("val", seed=1.0), "seed"),
+    (lambda: generate("val", seed=-1), "seed"),
+    (lambda: generate("dev"), "split"),
+    (lambda: generate_split("val", size=0), "size"),
+    (lambda: generate("val", 5000, difficulties=["easy"]), "size"),  # fewer distinct ones exist
+    (lambda: parse_problem("What is 2 + 2?"), "problem"),
+    (lambda: parse_problem("Let a = 7 + 5, b = a * 3. What is c?"), "problem"),  # asks for no value
+    (lambda: parse_problem("Let a = 7 + 5, c = a * 3. What is c?"), "problem"),  # names out of order
+])
+def test_bad_input_is_refused_naming_the_field(call, field):
+    with pytest.raises(ValueError, match=rf"^{field}: "):
+        call()
+
+
+# ---------------------------------------------------------------------------------- traces
+
+
+def _traces(n_per_difficulty=400, seed=0, cfg=TraceConfig()):
+    rng = random.Random(seed)
+    out = {}
+    for d in DIFFICULTIES:
+        out[d] = [make_trace(p, rng, cfg) for p in generate("train", n_per_difficulty, difficulties=[d], unique=False)]
+    return out
+
+
+def test_minimal_traces_grow_with_difficulty():
+    traces = _traces(200)
+    means = {d: statistics.mean(t.minimal_tokens for t in ts) for d, ts in traces.items()}
+    assert means["easy"] < means["medium"] < means["hard"]
+    assert means["hard"] / means["easy"] >= 2
+    assert 19 <= means["easy"] <= 31 and 67 <= means["hard"] <= 79
+
+
+def test_over_thinking_does_not_depend_on_difficulty():
+    traces = _traces(600)
+    over = {d: statistics.mean(t.overthink_tokens for t in ts if not t.short) for d, ts in traces.items()}
+    short = {d: statistics.mean(t.short for t in ts) for d, ts in traces.items()}
+    assert max(over.values()) / min(over.values()) < 1.1, over
+    assert all(60 <= v <= 140 for v in over.values()), over
+    assert all(0.12 <= v <= 0.28 for v in short.values()), short  # short correct paths everywhere
+    for ts in traces.values():
+        assert all(t.overthink_tokens == 0 for t in ts if t.short)
+        assert all(t.tokens <= 250 for t in ts)
+    everything = [t.tokens for ts in traces.values() for t in ts]
+    assert 100 <= statistics.mean(everything) <= 150
+
+
+def test_traces_are_correct_and_well_formed():
+    rng = random.Random(5)
+    for p in generate("val", 60):
+        t = make_trace(p, rng)
+        assert t.text.count("</think>") == 1 and t.text.endswith(f"</think>\nThe answer is \\boxed{{{p.answer}}}.")
+        assert t.text.startswith("a = ")
+        assert grade(t.text, p.answer).correct
+        if t.short:
+            assert t.text == minimal_trace(p)
+        else:
+            lines = solution_lines(p)
+            assert t.text.startswith(lines) and t.tokens > t.minimal_tokens
+            assert t.text[len(lines):].split("\n")[0].split()[0] in {"Wait,", "Let", "Hmm,", "Actually,", "So", "Alternatively,"}
+
+
+def test_trace_length_is_independent_of_the_prompt_mode():
+    rng = random.Random(1)
+    by_mode = {m: [] for m in SFT_MODES}
+    for p in generate("train", 3000, unique=False):
+        mode, trace = draw_sft_example(p, rng)
+        by_mode[mode].append(trace.tokens)
+    means = {m: statistics.mean(v) for m, v in by_mode.items()}
+    assert all(len(v) > 300 for v in by_mode.values())
+    assert max(means.values()) / min(means.values()) < 1.1, means
+    assert abs(means[32] - means[160]) < 10, means
+
+
+def test_count_tokens_matches_a_testbed_tokenizer():
+    from hbpo.tiny import build_tokenizer
+
+    # As build.py does it: merges learned from the traces (every piece ends up one token).
+    rng = random.Random(2)
+    texts = [make_trace(p, rng).text for p in generate("train", 3000, unique=False)]
+    tok = build_tokenizer(768, corpus=texts)
+    for text in texts[-300:]:
+        assert len(tok(text, add_special_tokens=False)["input_ids"]) + 1 == count_tokens(text)
+
+
+# ---------------------------------------------------------------------------------- cache
+
+
+def toy_recipe(**overrides):
+    from hbpo.config import TinyModelConfig
+    from hbpo.testbed.build import Recipe
+
+    base = dict(vocab_size=400, model=TinyModelConfig(hidden_size=16, layers=1, heads=2, kv_heads=1,
+                                                       intermediate_size=32, vocab_size=400,
+                                                       max_position_embeddings=512),
+                drill_examples=16, examples=16, batch_size=8, warmup_steps=1,
+                eval_per_difficulty=1, eval_max_tokens=4)
+    base.update(overrides)
+    return Recipe(**base)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HBPO_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "testbed"
+
+
+def test_build_is_cached_and_a_stale_manifest_triggers_a_rebuild(cache):
+    from hbpo.testbed.build import GENERATOR_VERSION, MANIFEST, ensure_testbed_model, recipe_key
+
+    recipe = toy_recipe()
+    messages = []
+    folder = ensure_testbed_model(recipe=recipe, log=messages.append)
+    assert folder == cache / recipe_key(recipe)
+    assert any("building" in m for m in messages)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["generator_version"] == GENERATOR_VERSION and manifest["key"] == folder.name
+    assert manifest["complete"] is True and manifest["final_sft_loss"] > 0
+    assert set(manifest["eval"]["greedy"]) == set(DIFFICULTIES)
+    assert not list(cache.glob(".*tmp*"))  # the temporary folder was renamed away
+
+    messages.clear()
+    assert ensure_testbed_model(recipe=recipe, log=messages.append) == folder
+    assert messages == []  # reused, silently: nothing to say
+
+    manifest["generator_version"] = GENERATOR_VERSION - 1
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    assert ensure_testbed_model(recipe=recipe, log=messages.append) == folder
+    assert any("generator version" in m and "rebuilding" in m for m in messages), messages
+    assert json.loads((folder / MANIFEST).read_text())["generator_version"] == GENERATOR_VERSION
+
+    messages.clear()
+    (folder / MANIFEST).unlink()
+    ensure_testbed_model(recipe=recipe, log=messages.append)
+    assert any("no manifest" in m for m in messages), messages
+    assert (folder / MANIFEST).is_file()
+
+    messages.clear()
+    (folder / "model.safetensors").unlink()
+    ensure_testbed_model(recipe=recipe, log=messages.append)
+    assert any("model.safetensors" in m for m in messages), messages
+
+
+def test_another_recipe_gets_another_folder_and_says_why(cache):
+    from hbpo.testbed.build import ensure_testbed_model
+
+    messages = []
+    first = ensure_testbed_model(recipe=toy_recipe(), log=messages.append)
+    second = ensure_testbed_model(recipe=toy_recipe(seed=1), log=messages.append)
+    assert first != second and first.is_dir() and second.is_dir()
+    assert any("other recipes" in m for m in messages), messages
+
+
+def test_same_recipe_same_weights(tmp_path, monkeypatch):
+    from hbpo.testbed.build import ensure_testbed_model
+
+    blobs = []
+    for name in ("a", "b"):
+        monkeypatch.setenv("HBPO_CACHE_DIR", str(tmp_path / name))
+        folder = ensure_testbed_model(recipe=toy_recipe(), log=lambda m: None)
+        blobs.append((folder / "model.safetensors").read_bytes())
+    assert blobs[0] == blobs[1]
+
+
+def test_testbed_base_is_a_valid_model_path(write_config):
+    from conftest import tiny_config
+    from hbpo.config import ConfigError, load_config
+
+    cfg = load_config(write_config(tiny_config(model__path="testbed:base")))
+    assert cfg.model.path == "testbed:base"
+    with pytest.raises(ConfigError, match="model.path: unknown built-in model 'testbed:large'"):
+        load_config(write_config(tiny_config(model__path="testbed:large")))
+
+
+# ---------------------------------------------------------------------------------- base model
+
+
+@pytest.fixture(scope="module")
+def base_model():
+    """The real base model (built once, minutes, then cached) loaded as the trainer loads it."""
+    import torch
+
+    from hbpo.config import ModelConfig
+    from hbpo.model import load_policy
+
+    torch.set_num_threads(2)
+    model, tokenizer = load_policy(ModelConfig(path="testbed:base"), torch.device("cpu"), torch.float32, seed=0)
+    model.eval()
+    return model, tokenizer
+
+
+def _responses(base_model, problems, mode="natural", greedy=True, seed=0):
+    import torch
+
+    from hbpo.config import GenerationConfig, PromptConfig
+    from hbpo.prompts import build_prompt
+    from hbpo.rollout import generate as generate_batch
+
+    model, tok = base_model
+    prompts = [build_prompt(tok, p.problem, mode, PromptConfig()) for p in problems]
+    torch.manual_seed(seed)
+    out, _ = generate_batch(model, tok, prompts, max_new_tokens=256, gen=GenerationConfig(batch_size=64),
+                            greedy=greedy)
+    return [(tok.decode(r, skip_special_tokens=True), len(r)) for _, r in out]
+
+
+def test_base_model_solves_easy_problems_and_its_traces_parse(base_model):
+    easy = generate("val", 30, difficulties=["easy"])
+    results = _responses(base_model, easy)
+    assert all("</think>" in text and "\\boxed{" in text for text, _ in results)
+    correct = sum(grade(text, p.answer).correct for p, (text, _) in zip(easy, results))
+    assert correct >= 24, f"{correct}/30 easy val problems solved greedily"
+
+
+def test_base_model_over_thinks_and_ignores_the_budget_sentence(base_model):
+    problems = generate("val", 48)
+    lengths = {}
+    for mode in (32, 160):
+        lengths[mode] = statistics.mean(n for _, n in _responses(base_model, problems, mode, greedy=False, seed=1))
+    assert all(lengths[m] > 70 for m in lengths), lengths  # far beyond the minimal ~40 tokens
+    assert abs(lengths[32] - lengths[160]) < 25, lengths
