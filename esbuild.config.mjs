@@ -3,11 +3,13 @@
 //   extension/runs/runWorker.ts -> dist/runWorker.js (worker thread that parses big events.jsonl;
 //                                                    found beside dist/extension.js at run time)
 //   webview/*.ts           -> dist/webview/*.js   (panels: browser, esm), when there are any
+//   trainer/hbpo/configs/default.yaml -> dist/configs/default.yaml (the built-in default config the
+//                                        extension offers; the .vsix must not need the repository)
 // Usage: node esbuild.config.mjs [--watch] [--production]
 //   --watch       rebuild on change (no minify, with source maps)
 //   --production  minify, no source maps (what `npm run package` puts in the .vsix)
 import * as esbuild from 'esbuild';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const watch = process.argv.includes('--watch');
@@ -68,10 +70,18 @@ if (!watch) {
   rmSync('dist', { recursive: true, force: true });
 }
 
+/** Files the extension reads at run time, copied as they are. */
+function copyAssets() {
+  mkdirSync('dist/configs', { recursive: true });
+  copyFileSync('trainer/hbpo/configs/default.yaml', 'dist/configs/default.yaml');
+}
+
 if (watch) {
+  copyAssets();
   const contexts = await Promise.all(builds.map((options) => esbuild.context(options)));
   await Promise.all(contexts.map((ctx) => ctx.watch()));
   console.log(`[esbuild] watching ${builds.length} build(s); Ctrl+C to stop`);
 } else {
   await Promise.all(builds.map((options) => esbuild.build(options)));
+  copyAssets();
 }

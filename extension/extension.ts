@@ -1,9 +1,20 @@
 /**
- * HBPO Studio extension entry point: activation and command registration.
- * Features register here as they land; each lives in its own file under extension/.
+ * HBPO Studio extension entry point: activation wires the run registry (runs folder -> Runs view,
+ * status bar), the trainer commands, config diagnostics and the panels. Each part lives in its own
+ * file: host/ (registry, sessions, interpreter, configs), views/ (tree, status bar), commands/.
  */
 import * as vscode from 'vscode';
 import { HBPO_DEFAULTS } from './budgetMath';
+import { COMMANDS, registerCommands } from './commands';
+import { validateForStart } from './commands/training';
+import { ConfigDiagnostics } from './host/configs';
+import { runsDirectory, type Host } from './host/host';
+import { PythonResolver } from './host/python';
+import { RunRegistry, type RunEntry } from './host/runRegistry';
+import { TrainerSessions } from './host/sessions';
+import { registerPanels } from './panels';
+import { RunsTreeProvider } from './views/runsTree';
+import { RunStatusBar } from './views/statusBar';
 
 /** Text of the `hbpo.about` message: extension version and the paper's tier defaults. */
 export function aboutMessage(version: string): string {
@@ -14,15 +25,62 @@ export function aboutMessage(version: string): string {
   );
 }
 
-export function activate(context: vscode.ExtensionContext): void {
+/** What activate returns: a read-only view of the runs, for other extensions and the in-editor tests. */
+export interface HbpoApi {
+  runsDirectory(): string | undefined;
+  runs(): RunEntry[];
+  run(dirOrId: string): RunEntry | undefined;
+  refresh(): Promise<void>;
+  onDidChangeRuns: vscode.Event<void>;
+  commands: readonly string[];
+}
+
+export function activate(context: vscode.ExtensionContext): HbpoApi {
   const version = String(context.extension.packageJSON.version ?? 'unknown');
+  const registry = new RunRegistry({
+    workerPath: vscode.Uri.joinPath(context.extensionUri, 'dist', 'runWorker.js').fsPath,
+    memento: context.workspaceState,
+  });
+  const sessions = new TrainerSessions(registry);
+  const python = new PythonResolver();
+  const host: Host = { ctx: context, registry, sessions, python, diagnostics: undefined as unknown as ConfigDiagnostics };
+  host.diagnostics = new ConfigDiagnostics((uri) => validateForStart(host, uri));
+
+  const tree = new RunsTreeProvider(registry);
+  const runsView = vscode.window.createTreeView('hbpo.runs', { treeDataProvider: tree, showCollapseAll: false });
+  host.runsView = runsView;
+  const updateViewMessage = () => {
+    runsView.message = registry.directory ? undefined : 'Open a folder to see its runs.';
+    runsView.description = undefined;
+  };
+  registry.onDidChange(updateViewMessage);
+
   context.subscriptions.push(
+    registry, sessions, python, host.diagnostics, tree, runsView, new RunStatusBar(registry),
     vscode.commands.registerCommand('hbpo.about', () => {
       void vscode.window.showInformationMessage(aboutMessage(version));
     }),
+    ...registerCommands(host),
+    ...registerPanels(context),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('hbpo.runsDirectory')) void registry.setRunsDirectory(runsDirectory());
+    }),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => void registry.setRunsDirectory(runsDirectory())),
   );
+  // Lists the runs and re-attaches to the ones still training (a tailer each), without blocking activation.
+  void registry.setRunsDirectory(runsDirectory()).then(updateViewMessage);
+
+  return {
+    runsDirectory: () => registry.directory,
+    runs: () => registry.runs(),
+    run: (key) => registry.get(key),
+    refresh: () => registry.refresh(),
+    onDidChangeRuns: registry.onDidChange,
+    commands: ['hbpo.about', ...COMMANDS],
+  };
 }
 
 export function deactivate(): void {
-  // Nothing to clean up yet: everything registered above is disposed via context.subscriptions.
+  // Everything registered above is disposed via context.subscriptions. Trainer processes are left
+  // running on purpose: they are independent, and the next window re-attaches to their run folders.
 }

@@ -1,0 +1,336 @@
+// The runs of the runs folder as the extension shows them: RunIndex summaries, made live by a shared
+// RunTailer per run that is (or may become) active, and by what this window knows about the trainer
+// processes it started (a process that died without run_end is marked failed).
+// Nothing here blocks the extension host: listing reads only the head and tail of each events.jsonl,
+// and a tailer's first full parse of a big file runs in the run store's worker thread.
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import * as vscode from 'vscode';
+import type { RunHandle } from '../panels';
+import { isPidAlive, RunIndex, RunTailer, type RunSummary } from '../runs';
+import type { DisplayStatus } from './pure';
+
+export interface RunEntry {
+  id: string;
+  dir: string;
+  status: DisplayStatus;
+  step: number;
+  totalSteps?: number;
+  stepsPerSecond: number | null;
+  method?: string;
+  tiers?: number[];
+  maxResponseTokens?: number;
+  config?: Record<string, unknown>;
+  pid?: number;
+  /** Unix seconds. */
+  startTime: number;
+  endReason?: string;
+  /** A read problem, or why this window marked the run failed. */
+  error?: string;
+  /** Started (or resumed) from this window: its output is captured and Stop goes through the process. */
+  owned: boolean;
+}
+
+export interface RegistryOptions {
+  /** dist/runWorker.js of the installed extension. */
+  workerPath?: string;
+  /** Where the failed marks survive a reload (workspaceState). */
+  memento?: vscode.Memento;
+}
+
+const FAILED_KEY = 'hbpo.failedRuns';
+const WATCH_DEBOUNCE_MS = 300;
+const CHANGE_DEBOUNCE_MS = 200;
+const LIVENESS_MS = 3000;
+const POLL_MS = 10_000;
+const POLL_NO_WATCHER_MS = 3000;
+
+export class RunRegistry implements vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  /** Fires (debounced) when the list, a status or a run's progress changed. */
+  readonly onDidChange = this.changed.event;
+
+  private runsDir: string | undefined;
+  private index: RunIndex | undefined;
+  private summaries = new Map<string, RunSummary>(); // by dir
+  private readonly tailers = new Map<string, { tailer: RunTailer; pinned: boolean; sub: { dispose(): void } }>();
+  private readonly ownedDirs = new Set<string>();
+  private failed: Record<string, string>;
+  private watcher: FSWatcher | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private livenessTimer: NodeJS.Timeout | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private changeTimer: NodeJS.Timeout | undefined;
+  private lastNames = '';
+  private refreshing: Promise<void> | undefined;
+  private again = false;
+  private disposed = false;
+
+  constructor(private readonly options: RegistryOptions = {}) {
+    this.failed = { ...(options.memento?.get<Record<string, string>>(FAILED_KEY) ?? {}) };
+    this.livenessTimer = setInterval(() => this.checkLiveness(), LIVENESS_MS);
+  }
+
+  get directory(): string | undefined {
+    return this.runsDir;
+  }
+
+  /** Point at another runs folder (or none); re-lists. */
+  setRunsDirectory(dir: string | undefined): Promise<void> {
+    const next = dir ? resolve(dir) : undefined;
+    if (next === this.runsDir && this.index) return this.refresh();
+    this.runsDir = next;
+    this.index = next ? new RunIndex(next) : undefined;
+    this.summaries.clear();
+    for (const [d, t] of this.tailers) {
+      t.sub.dispose();
+      t.tailer.dispose();
+      this.tailers.delete(d);
+    }
+    this.startWatching();
+    return this.refresh();
+  }
+
+  /** Every run, newest first. */
+  runs(): RunEntry[] {
+    return [...this.summaries.values()]
+      .sort((a, b) => b.startTime - a.startTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((s) => this.entry(s));
+  }
+
+  /** A run by folder (absolute) or folder name. */
+  get(key: string): RunEntry | undefined {
+    const s = this.summaries.get(resolve(this.runsDir ?? '.', key)) ?? [...this.summaries.values()].find((x) => x.id === key);
+    return s ? this.entry(s) : undefined;
+  }
+
+  /** The shared handle the panels get: its tailer stays alive while this window is open. */
+  async handle(entry: RunEntry): Promise<RunHandle> {
+    const tailer = this.ensureTailer(entry.dir, true);
+    await tailer.start();
+    return { runDir: entry.dir, label: entry.id, tailer };
+  }
+
+  /** The live model of a run, if a tailer follows it. */
+  tailerOf(dir: string): RunTailer | undefined {
+    return this.tailers.get(resolve(dir))?.tailer;
+  }
+
+  /** A trainer process of this window writes `dir`: follow it from now on. */
+  adopt(dir: string): void {
+    const d = resolve(dir);
+    this.ownedDirs.add(d);
+    this.clearFailed(d);
+    void this.ensureTailer(d, false).start().then(() => this.refreshOne(d));
+  }
+
+  /** The process of an owned run exited. */
+  released(dir: string): void {
+    this.ownedDirs.delete(resolve(dir));
+    void this.refreshOne(resolve(dir));
+  }
+
+  /** The trainer of `dir` died without saying so in events.jsonl: show it as failed (survives reloads). */
+  markFailed(dir: string, reason: string): void {
+    this.failed[resolve(dir)] = reason;
+    void this.options.memento?.update(FAILED_KEY, this.failed);
+    this.scheduleChange();
+  }
+
+  clearFailed(dir: string): void {
+    const d = resolve(dir);
+    if (!(d in this.failed)) return;
+    delete this.failed[d];
+    void this.options.memento?.update(FAILED_KEY, this.failed);
+    this.scheduleChange();
+  }
+
+  /** Re-list the runs folder (one listing at a time; a call during one makes it run once more). */
+  refresh(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
+    this.again = true;
+    this.refreshing ??= (async () => {
+      try {
+        while (this.again && !this.disposed) {
+          this.again = false;
+          await this.listOnce();
+        }
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.stopWatching();
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    if (this.changeTimer) clearTimeout(this.changeTimer);
+    for (const t of this.tailers.values()) {
+      t.sub.dispose();
+      t.tailer.dispose();
+    }
+    this.tailers.clear();
+    this.changed.dispose();
+  }
+
+  private async listOnce(): Promise<void> {
+    const index = this.index;
+    if (!index) {
+      if (this.summaries.size > 0) this.summaries.clear();
+      this.scheduleChange();
+      return;
+    }
+    const list = await index.list();
+    if (index !== this.index || this.disposed) return;
+    const next = new Map(list.map((s) => [s.dir, s] as const));
+    this.summaries = next;
+    for (const s of list) {
+      if (s.status === 'running' || s.status === 'pending' || this.ownedDirs.has(s.dir)) void this.ensureTailer(s.dir, false).start();
+    }
+    this.pruneTailers();
+    this.scheduleChange();
+  }
+
+  /** Re-read one run's summary (after its tailer saw a change or its process exited). */
+  private async refreshOne(dir: string): Promise<void> {
+    if (!this.index || !this.runsDir || resolve(dir, '..') !== this.runsDir) return void this.refresh();
+    const s = await this.index.summarize(basename(dir));
+    if (this.disposed) return;
+    if (s) this.summaries.set(s.dir, s);
+    else if (!this.summaries.delete(resolve(dir))) return;
+    this.pruneTailers();
+    this.scheduleChange();
+  }
+
+  private ensureTailer(dir: string, pin: boolean): RunTailer {
+    const d = resolve(dir);
+    let t = this.tailers.get(d);
+    if (!t) {
+      const tailer = new RunTailer(d, { workerPath: this.options.workerPath });
+      const sub = tailer.onDidChange((change) => {
+        // run_start/run_end change the status: re-read the summary; the rest only moves numbers.
+        if (change.reset || change.types.includes('run_start') || change.types.includes('run_end')) void this.refreshOne(d);
+        else this.scheduleChange();
+      });
+      t = { tailer, pinned: pin, sub };
+      this.tailers.set(d, t);
+    } else if (pin) {
+      t.pinned = true;
+    }
+    return t.tailer;
+  }
+
+  /** Tailers nobody pinned are dropped once their run is over (or gone). */
+  private pruneTailers(): void {
+    for (const [d, t] of this.tailers) {
+      if (t.pinned || this.ownedDirs.has(d)) continue;
+      const s = this.summaries.get(d);
+      const status = s ? this.entry(s).status : undefined;
+      if (status === 'running' || status === 'pending') continue;
+      t.sub.dispose();
+      t.tailer.dispose();
+      this.tailers.delete(d);
+    }
+  }
+
+  private entry(s: RunSummary): RunEntry {
+    const e: RunEntry = {
+      id: s.id, dir: s.dir, status: s.status, step: s.step, totalSteps: s.totalSteps, stepsPerSecond: null,
+      method: s.method, tiers: s.tiers, pid: s.pid, startTime: s.startTime, endReason: s.endReason, error: s.error,
+      owned: this.ownedDirs.has(s.dir),
+    };
+    const model = this.tailers.get(s.dir)?.tailer.model;
+    if (model?.info) {
+      e.status = model.status();
+      e.step = model.step;
+      e.totalSteps = model.info.total_steps;
+      e.stepsPerSecond = model.stepsPerSecond();
+      e.method = model.info.method;
+      e.tiers = model.info.tiers;
+      e.maxResponseTokens = model.info.max_response_tokens;
+      e.config = model.info.config;
+      e.pid = model.info.pid;
+      e.endReason = model.end?.reason;
+    }
+    if (e.owned && e.status === 'stale') e.status = 'running'; // the process may not have written run_start yet
+    const failure = this.failed[s.dir];
+    if (failure !== undefined && (e.status === 'stale' || e.status === 'pending' || e.status === 'unknown')) {
+      e.status = 'failed';
+      e.error = failure;
+    }
+    return e;
+  }
+
+  private scheduleChange(): void {
+    if (this.disposed) return;
+    this.changeTimer ??= setTimeout(() => {
+      this.changeTimer = undefined;
+      if (!this.disposed) this.changed.fire();
+    }, CHANGE_DEBOUNCE_MS);
+  }
+
+  /** A running run whose process is gone becomes stale (or failed): no event tells us. */
+  private checkLiveness(): void {
+    for (const e of this.runs()) {
+      if (e.status === 'running' && !e.owned && e.pid !== undefined && !isPidAlive(e.pid)) void this.refreshOne(e.dir);
+    }
+  }
+
+  private startWatching(): void {
+    this.stopWatching();
+    const dir = this.runsDir;
+    if (!dir) return;
+    this.tryWatch(dir);
+    // The poll compares folder names only (cheap); a change re-lists. Without a watcher it also
+    // retries the watch, so a runs folder created later is watched from then on.
+    const poll = async () => {
+      if (this.disposed || this.runsDir !== dir) return;
+      let names: string[] = [];
+      try {
+        names = (await readdir(dir)).filter((n) => !n.startsWith('.')).sort();
+      } catch {
+        names = [];
+      }
+      const joined = names.join('\n');
+      if (joined !== this.lastNames) {
+        this.lastNames = joined;
+        void this.refresh();
+      } else {
+        // a folder that was not a run yet (created before its files): look again, one by one
+        const known = new Set([...this.summaries.values()].map((x) => x.id));
+        for (const n of names) if (!known.has(n)) void this.refreshOne(join(dir, n));
+      }
+      if (!this.watcher && this.runsDir === dir) this.tryWatch(dir);
+    };
+    this.pollTimer = setInterval(() => void poll(), this.watcher ? POLL_MS : POLL_NO_WATCHER_MS);
+  }
+
+  private tryWatch(dir: string): void {
+    if (this.watcher) return;
+    let w: FSWatcher;
+    try {
+      w = watch(dir, () => {
+        if (this.watchTimer) clearTimeout(this.watchTimer);
+        this.watchTimer = setTimeout(() => void this.refresh(), WATCH_DEBOUNCE_MS);
+      });
+    } catch {
+      return; // no folder yet: the poll retries
+    }
+    w.on('error', () => {
+      w.close();
+      if (this.watcher === w) this.watcher = undefined;
+    });
+    this.watcher = w;
+  }
+
+  private stopWatching(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.pollTimer = this.watchTimer = undefined;
+  }
+}
