@@ -1,0 +1,420 @@
+// `npm run test:e2e`: the packaged extension in a real VS Code (code-server 4.139.1 = Code 1.139.1)
+// driven by Chromium through playwright-core, following ../shared/notes/E2E-IN-CODE-SERVER.md.
+//   1. tools: Node 24, code-server and Chromium, installed once per machine outside the project
+//      (scripts/e2e-tools.mjs, ~/.cache/hbpo-studio/e2e);
+//   2. `npm run package` -> dist/hbpo-studio.vsix, installed into a temporary extensions folder;
+//   3. code-server started isolated (temp user data, extensions, XDG folders, no gallery) in its own
+//      process group, waited on through /healthz;
+//   4. extension-host tests (test/e2e/host/index.ts, bundled here) run inside the real extension host
+//      through the smoke-test driver, reporting through codeAutomationLog / codeAutomationExit;
+//   5. a UI scenario through the command palette: start a tiny training run (config picked in the
+//      quick pick), see it in the Runs view and the status bar, open its dashboard webview, stop it;
+//   6. everything stopped by process group (code-server, and any trainer left), also on failure.
+// Screenshots (on failure, and of the dashboard) go to test/e2e/screenshots/ (git-ignored).
+// Skipped with a printed reason only when the tools cannot be installed and CI is not set.
+// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host|ui runs one part.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureTools } from '../../scripts/e2e-tools.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CI = ['true', '1'].includes(String(process.env.CI ?? '').toLowerCase());
+const ONLY = process.env.HBPO_E2E_ONLY ?? '';
+const screenshots = join(root, 'test', 'e2e', 'screenshots');
+const venvPython = join(root, '.venv', 'bin', 'python');
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+const log = (msg) => console.log(`[e2e ${elapsed()}] ${msg}`);
+
+function skipOrFail(reason) {
+  if (CI) {
+    console.error(`[e2e] FAIL: ${reason} (CI is set, so the end-to-end tests may not be skipped)`);
+    process.exit(1);
+  }
+  console.log(`[e2e] SKIPPED: ${reason}`);
+  process.exit(0);
+}
+
+// ---- 1. tools -------------------------------------------------------------------------------------
+let tools;
+try {
+  tools = ensureTools();
+} catch (err) {
+  skipOrFail(`the end-to-end tools could not be installed: ${err.message}`);
+}
+if (!existsSync(venvPython)) skipOrFail(`the trainer's virtual environment is missing (${venvPython}); run npm run setup`);
+log(`tools ready: code-server ${tools.codeServer}, chromium ${tools.chromium}`);
+
+// ---- 2. package -----------------------------------------------------------------------------------
+const pkg = spawnSync('npm', ['run', '--silent', 'package'], { cwd: root, encoding: 'utf8' });
+if (pkg.status !== 0) {
+  console.error(pkg.stdout, pkg.stderr);
+  console.error('[e2e] FAIL: npm run package failed');
+  process.exit(1);
+}
+const vsix = join(root, 'dist', 'hbpo-studio.vsix');
+log(`packaged ${vsix}`);
+
+// ---- temp layout ----------------------------------------------------------------------------------
+const tmp = mkdtempSync(join(tmpdir(), 'hbpo-e2e-'));
+const dirs = {
+  userData: join(tmp, 'user-data'),
+  extensions: join(tmp, 'extensions'),
+  xdgConfig: join(tmp, 'xdg', 'config'),
+  xdgData: join(tmp, 'xdg', 'data'),
+  xdgCache: join(tmp, 'xdg', 'cache'),
+  hostTests: join(tmp, 'host-tests'),
+  wsHost: join(tmp, 'ws-host'),
+  wsUi: join(tmp, 'ws-ui'),
+};
+for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+mkdirSync(screenshots, { recursive: true });
+
+const env = {
+  ...process.env,
+  XDG_CONFIG_HOME: dirs.xdgConfig,
+  XDG_DATA_HOME: dirs.xdgData,
+  XDG_CACHE_HOME: dirs.xdgCache,
+  EXTENSIONS_GALLERY: '{}',
+  PATH: `${join(tools.nodeDir, 'bin')}:${process.env.PATH}`,
+  // The trainers the tests start share two busy cores with everything else.
+  OMP_NUM_THREADS: '1',
+};
+delete env.VSCODE_IPC_HOOK_CLI;
+
+// ---- the workspaces -------------------------------------------------------------------------------
+const tinyConfig = `# A run that takes seconds per step on a CPU: a 1-layer model, 2 queries x 4 rollouts, L_max 24.
+method: hbpo
+tiers: [8, 16]
+rollouts_per_query: 4
+max_response_tokens: 24
+run:
+  seed: 7
+  device: cpu
+  threads: 1
+model:
+  path: tiny:llama
+  tiny: {hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, vocab_size: 320}
+data:
+  train: testbed:train
+generation:
+  batch_size: 8
+optim:
+  lr: 1.0e-3
+ppo:
+  micro_batch_size: 3
+train:
+  queries_per_step: 2
+  steps: 200
+  checkpoint_every: 100
+  keep_checkpoints: 2
+`;
+for (const ws of [dirs.wsHost, dirs.wsUi]) {
+  writeFileSync(join(ws, 'tiny.yaml'), tinyConfig);
+  writeFileSync(join(ws, 'notes.yaml'), 'title: not a trainer config\nitems: [1, 2]\n');
+}
+writeFileSync(join(dirs.wsHost, 'bad.yaml'), tinyConfig.replace('tiers: [8, 16]', 'tiers: [16, 8]'));
+
+const userSettings = {
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'extensions.autoUpdate': false,
+  'extensions.autoCheckUpdates': false,
+  'chat.disableAIFeatures': true,
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'window.restoreWindows': 'none',
+  'files.hotExit': 'off',
+  'hbpo.pythonPath': venvPython,
+};
+// hbpo.pythonPath is machine-overridable: in code-server (a remote window) it is read from the
+// machine settings, as "Remote" settings are in any remote window; the rest are user settings.
+for (const scope of ['User', 'Machine']) {
+  mkdirSync(join(dirs.userData, scope), { recursive: true });
+  writeFileSync(join(dirs.userData, scope, 'settings.json'), JSON.stringify(userSettings, null, 2));
+}
+
+// ---- process bookkeeping --------------------------------------------------------------------------
+let server;
+let browser;
+function killGroup(pid, signal = 'SIGTERM') {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+/** Trainers are their own process groups: find every run_start pid under the workspaces and end it. */
+function killTrainers() {
+  for (const ws of [dirs.wsHost, dirs.wsUi]) {
+    const runs = join(ws, 'runs');
+    if (!existsSync(runs)) continue;
+    for (const id of readdirSync(runs)) {
+      let text = '';
+      try {
+        text = readFileSync(join(runs, id, 'events.jsonl'), 'utf8');
+      } catch {
+        continue;
+      }
+      for (const m of text.matchAll(/"type": ?"run_start".*?"pid": ?(\d+)/g)) {
+        const pid = Number(m[1]);
+        if (pid <= 1 || pid === process.pid) continue;
+        let cmd = '';
+        try {
+          cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        } catch {
+          continue;
+        }
+        if (cmd.includes('hbpo') && killGroup(pid, 'SIGKILL')) log(`killed leftover trainer ${pid} (${id})`);
+      }
+    }
+  }
+}
+let cleanedUp = false;
+async function cleanup() {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  try {
+    await browser?.close();
+  } catch {
+    // already gone
+  }
+  if (server?.pid) {
+    killGroup(server.pid, 'SIGTERM');
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && killGroup(server.pid, 0)) await new Promise((r) => setTimeout(r, 100));
+    killGroup(server.pid, 'SIGKILL');
+  }
+  killTrainers();
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitHealthy(url, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (server.exitCode !== null) throw new Error(`code-server exited with ${server.exitCode}; see ${join(tmp, 'code-server.log')}`);
+    if (Date.now() > deadline) throw new Error(`code-server not healthy after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function shot(page, name) {
+  if (!page || page.isClosed()) return;
+  const file = join(screenshots, `${name}.png`);
+  try {
+    await page.screenshot({ path: file, fullPage: true });
+    log(`screenshot ${file}`);
+  } catch (err) {
+    log(`screenshot ${name} failed: ${err.message}`);
+  }
+}
+
+// ---- UI helpers -----------------------------------------------------------------------------------
+async function waitWorkbench(page) {
+  await page.waitForFunction(() => performance.getEntriesByName('code/didLoadExtensions').length > 0, null, { timeout: 90_000 });
+}
+
+/** Run a palette command by its title ("HBPO: Start Training"); retried once (the list can lag). */
+async function palette(page, title) {
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  for (let attempt = 0; ; attempt++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout: 15_000 });
+      await row.click();
+      return;
+    } catch (err) {
+      if (attempt >= 1) throw new Error(`palette: no command "${title}" (${err.message})`);
+    }
+  }
+}
+
+/** Fail fast with the text of an HBPO error notification, if one shows. */
+async function hbpoError(page) {
+  const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'HBPO:' }).filter({ has: page.locator('.codicon-error') });
+  if ((await toast.count()) === 0) return undefined;
+  return (await toast.first().innerText()).replace(/\s+/g, ' ').trim();
+}
+
+async function waitRow(page, re, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  const rows = page.locator('.part.sidebar .monaco-list-row[aria-label]');
+  for (;;) {
+    const labels = await rows.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+    const hit = labels.find((l) => re.test(l));
+    if (hit) return hit;
+    const err = await hbpoError(page);
+    if (err) throw new Error(`${what}: error notification: ${err}`);
+    if (Date.now() > deadline) throw new Error(`${what}: no Runs view row matching ${re} after ${timeoutMs} ms (rows: ${labels.join(' | ') || 'none'})`);
+    await page.waitForTimeout(500);
+  }
+}
+
+// ---- the run ------------------------------------------------------------------------------------
+let failed = false;
+let hostPassed = false;
+let uiPassed = false;
+try {
+  // Bundle the in-host tests (CommonJS, `vscode` external), as the test runner loads them.
+  const esbuild = await import('esbuild');
+  await esbuild.build({
+    entryPoints: [join(root, 'test', 'e2e', 'host', 'index.ts')], outfile: join(dirs.hostTests, 'index.js'),
+    bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'], logLevel: 'warning', sourcemap: 'inline',
+  });
+
+  // Install the .vsix into the isolated extensions folder.
+  const install = spawnSync(tools.node, [tools.codeServer, '--install-extension', vsix, '--force',
+    '--extensions-dir', dirs.extensions, '--user-data-dir', dirs.userData], { env, encoding: 'utf8' });
+  const extFolder = readdirSync(dirs.extensions).find((n) => n.startsWith('hbpo-studio.hbpo-studio-'));
+  if (install.status !== 0 || !extFolder) throw new Error(`installing the .vsix failed: ${install.stdout}\n${install.stderr}`);
+  const extPath = join(dirs.extensions, extFolder);
+  log(`installed ${extFolder}`);
+
+  // Start code-server in its own process group (detached = setsid).
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  writeFileSync(join(tmp, 'code-server.yaml'), `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
+  const out = openSync(join(tmp, 'code-server.log'), 'a');
+  server = spawn(tools.node, [tools.codeServer,
+    '--config', join(tmp, 'code-server.yaml'), '--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions,
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+    '--disable-getting-started-override', '--disable-workspace-trust', '--ignore-last-opened',
+    '--reconnection-grace-time', '10', '--vscode-option', 'enable-smoke-test-driver',
+  ], { env, detached: true, stdio: ['ignore', out, out] });
+  await waitHealthy(base, 60_000);
+  log(`code-server up at ${base} (pid ${server.pid})`);
+
+  const { chromium } = await import('playwright-core');
+  browser = await chromium.launch({
+    executablePath: tools.chromium, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+
+  // ---- 4. extension-host tests ----
+  if (ONLY !== 'ui') {
+    const page = await context.newPage();
+    let resolveExit;
+    const exitCode = new Promise((r) => { resolveExit = r; });
+    const hostLog = join(tmp, 'host-tests.log');
+    await page.exposeFunction('codeAutomationLog', (type, args) => {
+      const text = Array.isArray(args) ? args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') : String(args ?? type);
+      writeFileSync(hostLog, `${text}\n`, { flag: 'a' });
+      // The workbench logs a lot through the same channel; show the tests' own lines.
+      if (text.includes('[host-tests]')) for (const line of text.split('\n')) console.log(`  ${line}`);
+    });
+    await page.exposeFunction('codeAutomationExit', (code) => resolveExit(code));
+    const payload = [
+      ['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${extPath}`],
+      ['extensionTestsPath', `vscode-remote://127.0.0.1:${port}${join(dirs.hostTests, 'index.js')}`],
+    ];
+    log('extension-host tests: starting');
+    await page.goto(`${base}/?folder=${encodeURIComponent(dirs.wsHost)}&payload=${encodeURIComponent(JSON.stringify(payload))}`);
+    const code = await Promise.race([exitCode, new Promise((r) => setTimeout(() => r('timeout'), 600_000))]);
+    hostPassed = code === 0;
+    log(`extension-host tests: ${hostPassed ? 'passed' : `FAILED (exit ${code})`}`);
+    if (!hostPassed) await shot(page, 'host-tests-failure');
+    await page.close();
+  }
+
+  // ---- 5. UI scenario ----
+  if (ONLY !== 'host') {
+    const page = await context.newPage();
+    try {
+      log('UI: opening the workspace');
+      await page.goto(`${base}/?folder=${encodeURIComponent(dirs.wsUi)}`);
+      await waitWorkbench(page);
+      log('UI: workbench ready; HBPO: Start Training from the palette');
+      await palette(page, 'HBPO: Start Training');
+      const pickInput = page.locator('.quick-input-widget .quick-input-box input');
+      await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in default' }).first().waitFor({ timeout: 30_000 });
+      await pickInput.fill('tiny');
+      const tinyRow = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'tiny.yaml' }).first();
+      await tinyRow.waitFor({ timeout: 30_000 });
+      const notes = await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'notes.yaml' }).count();
+      if (notes !== 0) throw new Error('the config quick pick lists notes.yaml, which is not a trainer config');
+      await tinyRow.click();
+      log('UI: picked tiny.yaml; waiting for the run in the Runs view');
+      await page.locator('.part.sidebar .pane-header', { hasText: 'Runs' }).first().waitFor({ timeout: 120_000 }).catch(async () => {
+        await palette(page, 'HBPO: Focus on Runs View');
+      });
+      const running = await waitRow(page, /, running · [1-9]\d*\/\d+/, 240_000, 'the started run, running with steps');
+      const runId = running.split(',')[0].trim();
+      log(`UI: ${runId} is running in the Runs view (${running})`);
+      const bar = page.locator('.part.statusbar .statusbar-item', { hasText: /HBPO \d+\/\d+/ }).first();
+      await bar.waitFor({ state: 'visible', timeout: 30_000 });
+      log(`UI: status bar says "${(await bar.innerText()).trim()}"`);
+
+      log('UI: opening the dashboard from the Runs view');
+      await page.locator('.part.sidebar .monaco-list-row[aria-label^="' + runId + '"]').first().click();
+      const frame = page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+      const deadline = Date.now() + 90_000;
+      for (;;) {
+        const err = await hbpoError(page);
+        if (err) throw new Error(`the dashboard did not open: ${err}`);
+        if (await frame.locator('h1', { hasText: runId }).first().isVisible().catch(() => false)) break;
+        if (Date.now() > deadline) throw new Error(`the dashboard webview did not show the run's name (${runId}) within 90 s`);
+        await page.waitForTimeout(500);
+      }
+      await frame.getByText(/step \d+/).first().waitFor({ timeout: 30_000 });
+      log('UI: the dashboard renders the run');
+      await shot(page, 'dashboard');
+
+      log('UI: HBPO: Stop Training from the palette');
+      await palette(page, 'HBPO: Stop Training');
+      await waitRow(page, new RegExp(`^${runId}, stopped · \\d+/\\d+`), 180_000, 'the run, stopped');
+      await page.locator('.notifications-toasts', { hasText: /stopped at step \d+; checkpoint/ }).first().waitFor({ timeout: 30_000 });
+      log('UI: stopped, with a checkpoint');
+      uiPassed = true;
+    } catch (err) {
+      log(`UI scenario FAILED: ${err.stack ?? err.message}`);
+      await shot(page, 'ui-failure');
+    }
+    await page.close();
+  }
+  failed = (ONLY !== 'ui' && !hostPassed) || (ONLY !== 'host' && !uiPassed);
+} catch (err) {
+  failed = true;
+  console.error(`[e2e] harness error: ${err.stack ?? err.message}`);
+} finally {
+  await cleanup();
+}
+
+if (failed) {
+  console.log(`[e2e] code-server log: ${join(tmp, 'code-server.log')}; workspaces kept in ${tmp}`);
+} else if (!process.env.HBPO_E2E_KEEP) {
+  rmSync(tmp, { recursive: true, force: true });
+}
+log(`${failed ? 'FAILED' : 'passed'} (extension host: ${ONLY === 'ui' ? 'not run' : hostPassed ? 'ok' : 'FAIL'}, UI: ${ONLY === 'host' ? 'not run' : uiPassed ? 'ok' : 'FAIL'}); screenshots in ${screenshots}`);
+process.exit(failed ? 1 : 0);
