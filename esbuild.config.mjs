@@ -2,7 +2,9 @@
 //   extension/extension.ts -> dist/extension.js   (extension host: node, cjs, `vscode` external)
 //   extension/runs/runWorker.ts -> dist/runWorker.js (worker thread that parses big events.jsonl;
 //                                                    found beside dist/extension.js at run time)
-//   webview/*.ts           -> dist/webview/*.js   (panels: browser, esm), when there are any
+//   webview/*.ts           -> dist/webview/*.js   (panels: browser, esm), when there are any, and
+//                             dist/webview/*.css from the CSS each entry imports (loaded by origin: the
+//                             panels' CSP allows no inline style)
 //   trainer/hbpo/configs/default.yaml -> dist/configs/default.yaml (the built-in default config the
 //                                        extension offers; the .vsix must not need the repository)
 // Usage: node esbuild.config.mjs [--watch] [--production]

@@ -1,7 +1,12 @@
 // Contract between the extension wiring (extension.ts, views, commands) and the panels.
-// The bodies are being written; the signatures are fixed.
-import type * as vscode from 'vscode';
+// The signatures are fixed; the panels live in the files next to this one.
+import * as vscode from 'vscode';
 import type { RunTailer } from '../runs';
+import { TRACE_SCHEME, TraceDocuments } from '../traces/traceProvider';
+import { DashboardPanel } from './dashboardPanel';
+import { RewardPanel } from './rewardPanel';
+import { paramsOfRun } from './rewardParams';
+import { RolloutPanel } from './rolloutPanel';
 
 /** One run as the panels see it: its folder and the shared live tailer that feeds its model. */
 export interface RunHandle {
@@ -18,26 +23,42 @@ export interface RewardParamsInput {
   variant?: 'paper' | 'reference';
 }
 
+/** One provider for every trace document; the inspectors tell it which run models they show. */
+const traces = new TraceDocuments();
+
 /** Registers what the panels need once per activation (trace document provider, serializers). */
-export function registerPanels(_ctx: vscode.ExtensionContext): vscode.Disposable[] {
-  return [];
+export function registerPanels(ctx: vscode.ExtensionContext): vscode.Disposable[] {
+  return [
+    vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, traces),
+    // Only the explorer is restored after a reload: the run panels need the run store's shared
+    // tailer, which is not there yet when VS Code revives panels.
+    vscode.window.registerWebviewPanelSerializer(RewardPanel.viewType, {
+      deserializeWebviewPanel: async (panel, state) => RewardPanel.revive(ctx, panel, state),
+    }),
+  ];
 }
 
 /** Opens (or reveals) the run dashboard. */
-export function openDashboard(_ctx: vscode.ExtensionContext, _run: RunHandle): void {
-  throw new Error('openDashboard: not implemented yet');
+export function openDashboard(ctx: vscode.ExtensionContext, run: RunHandle): void {
+  DashboardPanel.show(ctx, run, {
+    openInspector: (step) => openRolloutInspector(ctx, run, { step }),
+    openRewardExplorer: () => {
+      const info = run.tailer.model.info;
+      RewardPanel.show(ctx, info ? paramsOfRun(info) : undefined, info ? `run ${run.label}` : 'paper defaults');
+    },
+  });
 }
 
 /** Opens (or reveals) the rollout-group inspector, optionally at a step and query. */
 export function openRolloutInspector(
-  _ctx: vscode.ExtensionContext,
-  _run: RunHandle,
-  _target?: { step?: number; queryIndex?: number },
+  ctx: vscode.ExtensionContext,
+  run: RunHandle,
+  target?: { step?: number; queryIndex?: number },
 ): void {
-  throw new Error('openRolloutInspector: not implemented yet');
+  RolloutPanel.show(ctx, run, target ?? {}, traces);
 }
 
 /** Opens (or reveals) the reward-curve explorer, seeded with a run's parameters when given. */
-export function openRewardExplorer(_ctx: vscode.ExtensionContext, _params?: RewardParamsInput): void {
-  throw new Error('openRewardExplorer: not implemented yet');
+export function openRewardExplorer(ctx: vscode.ExtensionContext, params?: RewardParamsInput): void {
+  RewardPanel.show(ctx, params, params ? 'the given parameters' : 'paper defaults');
 }

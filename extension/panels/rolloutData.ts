@@ -1,0 +1,73 @@
+// The inspector's data from a RunModel: query lists and rollout groups, the text read lazily from
+// events.jsonl by byte range. No `vscode`, so it is unit-tested against real run files.
+import type { RolloutEvent } from '../events';
+import { readRollouts } from '../runs/rolloutReader';
+import type { RolloutSummary } from '../runs/rolloutIndex';
+import type { RunModel } from '../runs/runModel';
+import type { GroupView, QueryInfo, RolloutRow } from '../../webview/protocol/rollouts';
+
+/** Characters of a problem sent for the query picker (the full text comes with the group). */
+export const PROBLEM_PREVIEW = 240;
+
+export function rowOf(s: RolloutSummary, answer: string | null): RolloutRow {
+  return {
+    sample: s.sample,
+    tier: s.tier,
+    nGen: s.nGen,
+    budget: s.tier === null ? 'none' : s.nGen > s.tier ? 'over' : 'within',
+    truncated: s.truncated,
+    correct: s.correct,
+    answer,
+    reward: s.reward.reward,
+    f1: s.reward.f1,
+    f2: s.reward.f2,
+    cos: s.reward.cos,
+    penalty: s.reward.penalty,
+    case: s.reward.case,
+    intra: s.advantage.intra,
+    inter: s.advantage.inter,
+    total: s.advantage.total,
+  };
+}
+
+/** The queries of a step with their counts; the problem text from the first rollout line of each. */
+export async function readQueries(model: RunModel, step: number): Promise<QueryInfo[]> {
+  const groups = model.queryIndices(step).map((qi) => ({ qi, rows: model.rolloutGroup(step, qi) })).filter((g) => g.rows.length > 0);
+  const firsts = await readRollouts(model.eventsPath, groups.map((g) => g.rows[0]));
+  const problemOf = new Map(firsts.rollouts.map((e) => [e.query_index, e.problem] as const));
+  return groups.map(({ qi, rows }) => ({
+    queryIndex: qi,
+    queryId: rows[0].queryId,
+    difficulty: rows[0].difficulty,
+    problem: (problemOf.get(qi) ?? '').slice(0, PROBLEM_PREVIEW),
+    rollouts: rows.length,
+    correct: rows.filter((r) => r.correct).length,
+    meanReward: rows.reduce((a, r) => a + r.reward.reward, 0) / rows.length,
+  }));
+}
+
+/** One query's rollouts at a step: the numbers from the index, problem and answers from the file. */
+export async function readGroup(model: RunModel, step: number, queryIndex: number): Promise<GroupView> {
+  const rows = model.rolloutGroup(step, queryIndex);
+  if (rows.length === 0) throw new Error(`no rollouts for query ${queryIndex} at step ${step}`);
+  const read = await readRollouts(model.eventsPath, rows);
+  const bySample = new Map<number, RolloutEvent>(read.rollouts.map((e) => [e.sample, e]));
+  const first = read.rollouts[0];
+  return {
+    step,
+    queryIndex,
+    queryId: rows[0].queryId,
+    difficulty: rows[0].difficulty,
+    problem: first?.problem ?? '',
+    groundTruth: first?.ground_truth ?? '',
+    rows: rows.map((s) => rowOf(s, bySample.get(s.sample)?.answer ?? null)),
+    errors: read.errors,
+  };
+}
+
+/** The full event of one rollout (text included), or undefined when it is not in the model or the file. */
+export async function readRollout(model: RunModel, step: number, queryIndex: number, sample: number): Promise<RolloutEvent | undefined> {
+  const s = model.rolloutGroup(step, queryIndex).find((r) => r.sample === sample);
+  if (!s) return undefined;
+  return (await readRollouts(model.eventsPath, [s])).rollouts[0];
+}

@@ -1,0 +1,35 @@
+// The text of a trace document: a short header (where the rollout is, what it was paid and why),
+// then the problem, the prompt and the raw trace. Plain text: the trace is untrusted model output
+// and is shown exactly as written, never interpreted.
+import type { RolloutEvent } from '../events';
+
+const RULE = '─'.repeat(72);
+
+/** One line of an untrusted value for the header: newlines and control characters become spaces. */
+export function oneLine(text: string, max = 200): string {
+  const t = text.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}
+
+const num = (x: number | null, digits = 4) => (x === null ? '—' : x.toFixed(digits));
+
+export function formatTrace(e: RolloutEvent, runLabel: string): string {
+  const budget = e.tier === null ? 'natural (no budget)' : `${e.tier} tokens`;
+  const vs = e.tier === null ? '' : e.n_gen > e.tier ? ` (${e.n_gen - e.tier} over budget)` : ' (within budget)';
+  const r = e.reward;
+  const header = [
+    `HBPO rollout · ${oneLine(runLabel)} · read-only`,
+    `step ${e.step} · query ${e.query_index} (${oneLine(e.query_id)}${e.difficulty ? `, ${oneLine(e.difficulty)}` : ''}) · sample ${e.sample}`,
+    `tier: ${budget} · tokens: ${e.n_gen}${vs} · truncated: ${e.truncated ? 'yes' : 'no'}`,
+    `correct: ${e.correct ? 'yes' : 'no'} · answer: ${e.answer === null ? '—' : oneLine(e.answer)} · ground truth: ${oneLine(e.ground_truth)}`,
+    `reward: ${num(r.reward)} (case ${r.case}) · f1 ${num(r.f1)} · f2 ${num(r.f2)} · cos ${num(r.cos)} · penalty ${num(r.penalty, 6)}`,
+    `advantage: intra ${num(e.advantage.intra)} · inter ${num(e.advantage.inter)} · total ${num(e.advantage.total)}`,
+  ];
+  return [
+    ...header,
+    '', `${RULE}\nproblem\n${RULE}`, e.problem,
+    '', `${RULE}\nprompt (budget sentence)\n${RULE}`, e.prompt,
+    '', `${RULE}\ntrace (${e.n_gen} tokens)\n${RULE}`, e.text,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,35 @@
+// Addresses of trace documents: hbpo-trace:/<run label>/step<S>-query<Q>-sample<N>.txt?run=<run folder>
+// The path is what the editor tab shows (and `.txt` makes it plain text); the query says which run
+// folder to read. Pure (no `vscode`): the provider turns these parts into a vscode.Uri.
+
+export const TRACE_SCHEME = 'hbpo-trace';
+
+export interface TraceRef {
+  runDir: string;
+  label: string;
+  step: number;
+  queryIndex: number;
+  sample: number;
+}
+
+/** A label safe as one path segment (no slashes or control characters). */
+function segment(label: string): string {
+  return label.replace(/[\\/\u0000-\u001f\u007f]+/g, '_').trim() || 'run';
+}
+
+export function traceUriParts(ref: TraceRef): { path: string; query: string } {
+  return {
+    path: `/${segment(ref.label)}/step${ref.step}-query${ref.queryIndex}-sample${ref.sample}.txt`,
+    query: new URLSearchParams({ run: ref.runDir }).toString(),
+  };
+}
+
+/** The reference in a trace URI's path and query, or undefined when it is not one of ours. */
+export function parseTraceUri(path: string, query: string): TraceRef | undefined {
+  const m = /^\/([^/]+)\/step(\d+)-query(\d+)-sample(\d+)\.txt$/.exec(path);
+  const runDir = new URLSearchParams(query).get('run');
+  if (!m || !runDir) return undefined;
+  const [step, queryIndex, sample] = [m[2], m[3], m[4]].map(Number);
+  if (![step, queryIndex, sample].every(Number.isSafeInteger)) return undefined;
+  return { runDir, label: m[1], step, queryIndex, sample };
+}

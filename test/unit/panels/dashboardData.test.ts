@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DashboardFeed, tiersOf } from '../../../extension/panels/dashboardData';
+import { applyDelta, redrawsFor } from '../../../webview/lib/dashboardStore';
+import type { DashboardState } from '../../../webview/protocol/dashboard';
+import { appendTo, evalLine, line, modelOf, runStart, stepLines } from './fixtures';
+
+const alive = () => true;
+
+test('full state: header, tiers, every series, evals and rollout steps', () => {
+  const { dir, model } = modelOf([runStart(), ...stepLines(1), ...stepLines(2), evalLine(2, 'natural', 0.5, 60)]);
+  const state = new DashboardFeed(model, 'my run', dir, alive).full();
+  assert.deepEqual(state.header, {
+    label: 'my run', runDir: dir, method: 'hbpo', status: 'running', step: 2, totalSteps: 6, stepsPerSecond: 0.5,
+    etaSeconds: 8, device: 'cpu', errorCount: 0,
+  });
+  assert.deepEqual(state.tiers, [{ label: '32', budget: 32 }, { label: '64', budget: 64 }]);
+  assert.equal(state.maxResponseTokens, 128);
+  assert.deepEqual(state.series.loss, { steps: [1, 2], values: [1, 0.5] });
+  assert.deepEqual(state.series['budget/32/mean_length'].steps, [1, 2]);
+  assert.equal(state.evals.length, 1);
+  assert.deepEqual(state.rolloutSteps, [1, 2]);
+});
+
+test('increments carry only what is new, nothing when nothing changed, and rebuild the same state', () => {
+  const { dir, model } = modelOf([runStart(), ...stepLines(1)]);
+  let lines = [runStart(), ...stepLines(1)];
+  const feed = new DashboardFeed(model, 'r', dir, alive);
+  const webview: DashboardState = structuredClone(feed.full());
+  assert.equal(feed.next(), undefined, 'no change, no message');
+
+  lines = appendTo(dir, model, lines, [...stepLines(2), evalLine(2, 'efficiency', 0.7, 40)]);
+  const msg = feed.next();
+  assert.equal(msg?.type, 'append');
+  if (msg?.type !== 'append') return;
+  assert.deepEqual(msg.delta.appended.loss, { steps: [2], values: [0.5] }, 'step 1 is not sent again');
+  assert.deepEqual(msg.delta.rolloutSteps, [2]);
+  assert.equal(msg.delta.evals.length, 1);
+  const changes = applyDelta(webview, msg.delta);
+  assert.deepEqual(redrawsFor(changes), { tierCharts: true, globalCharts: true, histograms: true, evals: true });
+
+  // Rollouts of step 3 arrive before its step event: only the step list changes.
+  const s3 = stepLines(3);
+  lines = appendTo(dir, model, lines, s3.slice(0, 3));
+  const partial = feed.next();
+  assert.equal(partial?.type, 'append');
+  if (partial?.type !== 'append') return;
+  assert.deepEqual(partial.delta.appended, {});
+  assert.deepEqual(partial.delta.rolloutSteps, [3]);
+  applyDelta(webview, partial.delta);
+  lines = appendTo(dir, model, lines, [...s3.slice(3), line('run_end', 3, { status: 'finished', checkpoint: null })]);
+  const end = feed.next();
+  assert.equal(end?.type, 'append');
+  if (end?.type !== 'append') return;
+  assert.equal(end.delta.header.status, 'finished');
+  applyDelta(webview, end.delta);
+
+  // The webview's copy, built from increments, equals a fresh full state.
+  const fresh = new DashboardFeed(model, 'r', dir, alive).full();
+  assert.deepEqual(webview, fresh);
+  // A repeated delivery of an old increment adds no duplicate points.
+  applyDelta(webview, msg.delta);
+  assert.deepEqual(webview.series, fresh.series);
+});
+
+test('a resumed run that supersedes steps gets a full state', () => {
+  const { dir, model } = modelOf([runStart(), ...stepLines(1), ...stepLines(2)]);
+  let lines = [runStart(), ...stepLines(1), ...stepLines(2)];
+  const feed = new DashboardFeed(model, 'r', dir, alive);
+  feed.full();
+  lines = appendTo(dir, model, lines, [runStart(1, 1), ...stepLines(2, 10)]);
+  const msg = feed.next();
+  assert.equal(msg?.type, 'state');
+  if (msg?.type !== 'state') return;
+  assert.deepEqual(msg.state.series.loss, { steps: [1, 2], values: [1, 10.5] }, 'the new attempt\'s step 2');
+  assert.equal(feed.next(), undefined);
+});
+
+test('status change alone (the process died) is an increment', () => {
+  let isAlive = true;
+  const { dir, model } = modelOf([runStart(), ...stepLines(1)]);
+  const feed = new DashboardFeed(model, 'r', dir, () => isAlive);
+  feed.full();
+  isAlive = false;
+  const msg = feed.next();
+  assert.equal(msg?.type === 'append' && msg.delta.header.status, 'stale');
+});
+
+test('tiers: the run_start tiers and natural from metric keys, budgets first', () => {
+  const { model } = modelOf([runStart(), line('step', 1, { metrics: { 'budget/natural/mean_length': 5 } })]);
+  assert.deepEqual(tiersOf(model), [{ label: '32', budget: 32 }, { label: '64', budget: 64 }, { label: 'natural', budget: null }]);
+});
