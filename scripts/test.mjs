@@ -10,6 +10,10 @@ const suites = [
   ['trainer supervisor integration tests (real trainer)', 'npm', ['run', '--silent', 'test:integration']],
   ['extension bundle (esbuild)', 'npm', ['run', '--silent', 'build']],
   ['trainer tests (pytest)', venvPython, ['-m', 'pytest', 'trainer/tests', '-q', '-p', 'no:cacheprovider']],
+  // Last: the packaged extension in a real VS Code (code-server + Chromium; tools cached outside the
+  // project). It runs whenever CI is set; elsewhere it is skipped, with the reason, only when its
+  // tools cannot be installed.
+  ['end-to-end tests in code-server (packaged .vsix, Chromium)', 'npm', ['run', '--silent', 'test:e2e']],
 ];
 
 const results = [];

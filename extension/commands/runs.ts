@@ -2,9 +2,9 @@
 // the trainer's output, and its folder.
 import * as vscode from 'vscode';
 import { openDashboard, openRewardExplorer, openRolloutInspector, type RewardParamsInput } from '../panels';
+import { paramsOfRun } from '../panels/rewardParams';
 import { workspaceFolder, type Host } from '../host/host';
 import { isInside } from '../host/pure';
-import type { RunEntry } from '../host/runRegistry';
 import { pickRun, runFromArg, type RunArg } from './pick';
 
 const any = () => true;
@@ -39,25 +39,14 @@ export async function openRolloutInspectorCommand(host: Host, arg?: RunArg, targ
   }
 }
 
-/** The reward parameters of a run, from its resolved config (run_start). */
-export function rewardParams(run: RunEntry): RewardParamsInput | undefined {
-  if (!run.tiers?.length || !run.maxResponseTokens) return undefined;
-  const reward = (run.config?.reward ?? {}) as { alpha?: unknown; beta?: unknown; variant?: unknown };
-  const params: RewardParamsInput = { tiers: [...run.tiers], maxResponseTokens: run.maxResponseTokens };
-  if (typeof reward.alpha === 'number') params.alpha = reward.alpha;
-  if (typeof reward.beta === 'number') params.beta = reward.beta;
-  if (reward.variant === 'paper' || reward.variant === 'reference') params.variant = reward.variant;
-  return params;
-}
-
 /** HBPO: Open Reward Explorer: seeded with the run's tiers and reward when invoked on a run. */
 export async function openRewardExplorerCommand(host: Host, arg?: RunArg): Promise<boolean> {
   const run = runFromArg(host, arg);
   let params: RewardParamsInput | undefined;
   if (run) {
-    // The tailer's model carries the resolved config (the summary alone does not).
-    await host.registry.handle(run);
-    params = rewardParams(host.registry.get(run.dir) ?? run);
+    // The run's resolved config (run_start) is in its tailer's model; the summary alone lacks it.
+    const info = (await host.registry.handle(run)).tailer.model.info;
+    if (info) params = paramsOfRun(info);
   }
   try {
     openRewardExplorer(host.ctx, params);

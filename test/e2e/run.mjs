@@ -12,7 +12,9 @@
 //   6. everything stopped by process group (code-server, and any trainer left), also on failure.
 // Screenshots (on failure, and of the dashboard) go to test/e2e/screenshots/ (git-ignored).
 // Skipped with a printed reason only when the tools cannot be installed and CI is not set.
-// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host|ui runs one part.
+//   7. Restricted Mode: a second code-server with Workspace Trust on; Start/Resume say why they do
+//      nothing, and nothing is spawned.
+// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,trust runs some parts.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -23,7 +25,8 @@ import { ensureTools } from '../../scripts/e2e-tools.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CI = ['true', '1'].includes(String(process.env.CI ?? '').toLowerCase());
-const ONLY = process.env.HBPO_E2E_ONLY ?? '';
+const ONLY = (process.env.HBPO_E2E_ONLY ?? '').split(',').filter(Boolean);
+const wants = (part) => ONLY.length === 0 || ONLY.includes(part);
 const screenshots = join(root, 'test', 'e2e', 'screenshots');
 const venvPython = join(root, '.venv', 'bin', 'python');
 const started = Date.now();
@@ -70,6 +73,8 @@ const dirs = {
   hostTests: join(tmp, 'host-tests'),
   wsHost: join(tmp, 'ws-host'),
   wsUi: join(tmp, 'ws-ui'),
+  userDataRestricted: join(tmp, 'user-data-restricted'),
+  wsRestricted: join(tmp, 'ws-restricted'),
 };
 for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
 mkdirSync(screenshots, { recursive: true });
@@ -109,15 +114,25 @@ ppo:
   micro_batch_size: 3
 train:
   queries_per_step: 2
-  steps: 200
-  checkpoint_every: 100
+  steps: 5000  # never reached: the tests stop it
+  checkpoint_every: 1000
   keep_checkpoints: 2
 `;
-for (const ws of [dirs.wsHost, dirs.wsUi]) {
+for (const ws of [dirs.wsHost, dirs.wsUi, dirs.wsRestricted]) {
   writeFileSync(join(ws, 'tiny.yaml'), tinyConfig);
   writeFileSync(join(ws, 'notes.yaml'), 'title: not a trainer config\nitems: [1, 2]\n');
 }
 writeFileSync(join(dirs.wsHost, 'bad.yaml'), tinyConfig.replace('tiers: [8, 16]', 'tiers: [16, 8]'));
+{
+  // A stopped run for the Restricted Mode window to list (and to refuse to resume).
+  const t = Date.now() / 1000 - 100;
+  const ev = (type, step, extra, time) => `${JSON.stringify({ v: 1, type, time, step, ...extra })}\n`;
+  mkdirSync(join(dirs.wsRestricted, 'runs', 'fx-stopped'), { recursive: true });
+  writeFileSync(join(dirs.wsRestricted, 'runs', 'fx-stopped', 'events.jsonl'),
+    ev('run_start', 0, { run_id: 'fx-stopped', config: {}, method: 'hbpo', tiers: [8, 16], max_response_tokens: 24, total_steps: 10,
+      device: 'cpu', dtype: 'float32', pid: 1, resumed_from_step: null }, t) +
+    ev('step', 1, { metrics: { 'reward/mean': 0.5 } }, t + 1) + ev('run_end', 1, { status: 'stopped', checkpoint: null }, t + 2));
+}
 
 const userSettings = {
   'telemetry.telemetryLevel': 'off',
@@ -136,10 +151,16 @@ const userSettings = {
 for (const scope of ['User', 'Machine']) {
   mkdirSync(join(dirs.userData, scope), { recursive: true });
   writeFileSync(join(dirs.userData, scope, 'settings.json'), JSON.stringify(userSettings, null, 2));
+  // Workspace Trust on, no start-up prompt: a folder opens in Restricted Mode.
+  mkdirSync(join(dirs.userDataRestricted, scope), { recursive: true });
+  writeFileSync(join(dirs.userDataRestricted, scope, 'settings.json'), JSON.stringify({
+    ...userSettings, 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never',
+    'security.workspace.trust.emptyWindow': false,
+  }, null, 2));
 }
 
 // ---- process bookkeeping --------------------------------------------------------------------------
-let server;
+const servers = []; // child processes, each the leader of its own process group
 let browser;
 function killGroup(pid, signal = 'SIGTERM') {
   try {
@@ -151,7 +172,7 @@ function killGroup(pid, signal = 'SIGTERM') {
 }
 /** Trainers are their own process groups: find every run_start pid under the workspaces and end it. */
 function killTrainers() {
-  for (const ws of [dirs.wsHost, dirs.wsUi]) {
+  for (const ws of [dirs.wsHost, dirs.wsUi, dirs.wsRestricted]) {
     const runs = join(ws, 'runs');
     if (!existsSync(runs)) continue;
     for (const id of readdirSync(runs)) {
@@ -184,7 +205,7 @@ async function cleanup() {
   } catch {
     // already gone
   }
-  if (server?.pid) {
+  for (const server of servers) {
     killGroup(server.pid, 'SIGTERM');
     const deadline = Date.now() + 5000;
     while (Date.now() < deadline && killGroup(server.pid, 0)) await new Promise((r) => setTimeout(r, 100));
@@ -209,7 +230,7 @@ async function freePort() {
   });
 }
 
-async function waitHealthy(url, timeoutMs) {
+async function waitHealthy(server, url, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -218,7 +239,7 @@ async function waitHealthy(url, timeoutMs) {
     } catch {
       // not listening yet
     }
-    if (server.exitCode !== null) throw new Error(`code-server exited with ${server.exitCode}; see ${join(tmp, 'code-server.log')}`);
+    if (server.exitCode !== null) throw new Error(`code-server exited with ${server.exitCode}; see the code-server log in ${tmp}`);
     if (Date.now() > deadline) throw new Error(`code-server not healthy after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -266,6 +287,22 @@ async function hbpoError(page) {
   return (await toast.first().innerText()).replace(/\s+/g, ' ').trim();
 }
 
+/** Wait for a notification (toast or notification center) whose text matches `re`. */
+async function waitNotification(page, re, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await page.locator('.notifications-toasts .notification-toast', { hasText: re }).count() > 0) return;
+    await palette(page, 'Notifications: Show Notifications');
+    const center = page.locator('.notifications-center');
+    await center.waitFor({ state: 'visible', timeout: 10_000 });
+    const text = (await center.innerText()).replace(/\s+/g, ' ');
+    await page.keyboard.press('Escape');
+    if (re.test(text)) return;
+    if (Date.now() > deadline) throw new Error(`no notification matching ${re} after ${timeoutMs} ms (center: ${text})`);
+    await page.waitForTimeout(1000);
+  }
+}
+
 async function waitRow(page, re, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
   const rows = page.locator('.part.sidebar .monaco-list-row[aria-label]');
@@ -280,10 +317,33 @@ async function waitRow(page, re, timeoutMs, what) {
   }
 }
 
+/**
+ * Start an isolated code-server in its own process group (detached = setsid) and wait for /healthz.
+ * `extraArgs`: `--disable-workspace-trust` for every scenario that is not about Workspace Trust.
+ */
+async function startServer(name, userData, extraArgs) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const config = join(tmp, `code-server-${name}.yaml`);
+  writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
+  const out = openSync(join(tmp, `code-server-${name}.log`), 'a');
+  const server = spawn(tools.node, [tools.codeServer,
+    '--config', config, '--user-data-dir', userData, '--extensions-dir', dirs.extensions,
+    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
+    '--disable-getting-started-override', '--ignore-last-opened', '--reconnection-grace-time', '10',
+    '--vscode-option', 'enable-smoke-test-driver', ...extraArgs,
+  ], { env, detached: true, stdio: ['ignore', out, out] });
+  servers.push(server);
+  await waitHealthy(server, base, 60_000);
+  log(`code-server (${name}) up at ${base} (pid ${server.pid})`);
+  return { base, port };
+}
+
 // ---- the run ------------------------------------------------------------------------------------
 let failed = false;
 let hostPassed = false;
 let uiPassed = false;
+let trustPassed = false;
 try {
   // Bundle the in-host tests (CommonJS, `vscode` external), as the test runner loads them.
   const esbuild = await import('esbuild');
@@ -300,19 +360,7 @@ try {
   const extPath = join(dirs.extensions, extFolder);
   log(`installed ${extFolder}`);
 
-  // Start code-server in its own process group (detached = setsid).
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  writeFileSync(join(tmp, 'code-server.yaml'), `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
-  const out = openSync(join(tmp, 'code-server.log'), 'a');
-  server = spawn(tools.node, [tools.codeServer,
-    '--config', join(tmp, 'code-server.yaml'), '--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions,
-    '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
-    '--disable-getting-started-override', '--disable-workspace-trust', '--ignore-last-opened',
-    '--reconnection-grace-time', '10', '--vscode-option', 'enable-smoke-test-driver',
-  ], { env, detached: true, stdio: ['ignore', out, out] });
-  await waitHealthy(base, 60_000);
-  log(`code-server up at ${base} (pid ${server.pid})`);
+  const { base, port } = await startServer('main', dirs.userData, ['--disable-workspace-trust']);
 
   const { chromium } = await import('playwright-core');
   browser = await chromium.launch({
@@ -323,7 +371,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
 
   // ---- 4. extension-host tests ----
-  if (ONLY !== 'ui') {
+  if (wants('host')) {
     const page = await context.newPage();
     let resolveExit;
     const exitCode = new Promise((r) => { resolveExit = r; });
@@ -349,7 +397,7 @@ try {
   }
 
   // ---- 5. UI scenario ----
-  if (ONLY !== 'host') {
+  if (wants('ui')) {
     const page = await context.newPage();
     try {
       log('UI: opening the workspace');
@@ -366,9 +414,12 @@ try {
       if (notes !== 0) throw new Error('the config quick pick lists notes.yaml, which is not a trainer config');
       await tinyRow.click();
       log('UI: picked tiny.yaml; waiting for the run in the Runs view');
-      await page.locator('.part.sidebar .pane-header', { hasText: 'Runs' }).first().waitFor({ timeout: 120_000 }).catch(async () => {
-        await palette(page, 'HBPO: Focus on Runs View');
-      });
+      // Start reveals the new run in the Runs view; open the view by hand if it did not.
+      const title = page.locator('.part.sidebar .composite.title', { hasText: /HBPO/i }).first();
+      if (!(await title.isVisible().catch(() => false))) {
+        await page.waitForTimeout(5000);
+        if (!(await title.isVisible().catch(() => false))) await palette(page, 'HBPO: Focus on Runs View');
+      }
       const running = await waitRow(page, /, running · [1-9]\d*\/\d+/, 240_000, 'the started run, running with steps');
       const runId = running.split(',')[0].trim();
       log(`UI: ${runId} is running in the Runs view (${running})`);
@@ -394,16 +445,49 @@ try {
       log('UI: HBPO: Stop Training from the palette');
       await palette(page, 'HBPO: Stop Training');
       await waitRow(page, new RegExp(`^${runId}, stopped · \\d+/\\d+`), 180_000, 'the run, stopped');
-      await page.locator('.notifications-toasts', { hasText: /stopped at step \d+; checkpoint/ }).first().waitFor({ timeout: 30_000 });
+      // The notification may show as a toast or go straight to the center (focus in a webview): read the center.
+      await waitNotification(page, new RegExp(`${runId} stopped at step \\d+; checkpoint checkpoints/step-\\d+`), 60_000);
       log('UI: stopped, with a checkpoint');
       uiPassed = true;
     } catch (err) {
       log(`UI scenario FAILED: ${err.stack ?? err.message}`);
       await shot(page, 'ui-failure');
+      try {
+        await palette(page, 'Notifications: Show Notifications');
+        await page.waitForTimeout(1000);
+        log(`notifications: ${(await page.locator('.notifications-center').innerText()).replace(/\s+/g, ' ')}`);
+        await shot(page, 'ui-failure-notifications');
+      } catch (e) {
+        log(`(could not read the notifications: ${e.message})`);
+      }
     }
     await page.close();
   }
-  failed = (ONLY !== 'ui' && !hostPassed) || (ONLY !== 'host' && !uiPassed);
+  // ---- 7. Restricted Mode ----
+  if (wants('trust')) {
+    const restricted = await startServer('restricted', dirs.userDataRestricted, []);
+    const page = await context.newPage();
+    try {
+      log('Restricted Mode: opening an untrusted folder');
+      await page.goto(`${restricted.base}/?folder=${encodeURIComponent(dirs.wsRestricted)}`);
+      await waitWorkbench(page);
+      await palette(page, 'HBPO: Focus on Runs View');
+      await waitRow(page, /^fx-stopped, stopped · 1\/10/, 30_000, 'the fixture run listed in Restricted Mode');
+      await palette(page, 'HBPO: Start Training');
+      await waitNotification(page, /Restricted Mode, so HBPO Studio does not start a training run/, 30_000);
+      await palette(page, 'HBPO: Resume Run');
+      await waitNotification(page, /Restricted Mode, so HBPO Studio does not resume a training run/, 30_000);
+      const runs = readdirSync(join(dirs.wsRestricted, 'runs'));
+      if (runs.join() !== 'fx-stopped') throw new Error(`a run folder appeared in Restricted Mode: ${runs.join(', ')}`);
+      log('Restricted Mode: Start and Resume refused with the reason; nothing started');
+      trustPassed = true;
+    } catch (err) {
+      log(`Restricted Mode scenario FAILED: ${err.stack ?? err.message}`);
+      await shot(page, 'restricted-failure');
+    }
+    await page.close();
+  }
+  failed = (wants('host') && !hostPassed) || (wants('ui') && !uiPassed) || (wants('trust') && !trustPassed);
 } catch (err) {
   failed = true;
   console.error(`[e2e] harness error: ${err.stack ?? err.message}`);
@@ -412,9 +496,10 @@ try {
 }
 
 if (failed) {
-  console.log(`[e2e] code-server log: ${join(tmp, 'code-server.log')}; workspaces kept in ${tmp}`);
+  console.log(`[e2e] code-server logs and workspaces kept in ${tmp}`);
 } else if (!process.env.HBPO_E2E_KEEP) {
   rmSync(tmp, { recursive: true, force: true });
 }
-log(`${failed ? 'FAILED' : 'passed'} (extension host: ${ONLY === 'ui' ? 'not run' : hostPassed ? 'ok' : 'FAIL'}, UI: ${ONLY === 'host' ? 'not run' : uiPassed ? 'ok' : 'FAIL'}); screenshots in ${screenshots}`);
+const verdict = (part, ok) => `${part}: ${!wants(part) ? 'not run' : ok ? 'ok' : 'FAIL'}`;
+log(`${failed ? 'FAILED' : 'passed'} (${verdict('host', hostPassed)}, ${verdict('ui', uiPassed)}, ${verdict('trust', trustPassed)}); screenshots in ${screenshots}`);
 process.exit(failed ? 1 : 0);

@@ -208,6 +208,18 @@ test('Stop Training stops it cleanly with a checkpoint; its output was captured'
   assert.equal(await vscode.commands.executeCommand('hbpo.revealRunFolder', ownRun), true);
 });
 
+test('the panel commands open the dashboard, rollout inspector and reward explorer of a run', 60_000, async () => {
+  for (const cmd of ['hbpo.openDashboard', 'hbpo.openRolloutInspector', 'hbpo.openRewardExplorer']) {
+    assert.equal(await vscode.commands.executeCommand(cmd, ownRun), true, `${cmd} opened`);
+  }
+  const viewTypes = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs)
+    .map((t) => (t.input instanceof vscode.TabInputWebview ? t.input.viewType : ''));
+  for (const type of ['hbpo.dashboard', 'hbpo.rollouts', 'hbpo.rewardExplorer']) {
+    await waitFor(`a ${type} webview tab`, () => viewTypes().some((v) => v.endsWith(type)), 20_000);
+  }
+  await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+});
+
 test('re-attaches to a trainer it did not start (as after a reload) and stops it by pid', 300_000, async () => {
   // Started outside the extension (a terminal, or a window that was reloaded): stdio not piped to us.
   const child = spawn(python, ['-m', 'hbpo', 'train', '--config', join(folder, 'tiny.yaml'), '--set', `run.dir=${JSON.stringify(runsDir)}`, '--set', 'run.name="outside"'], {
