@@ -15,6 +15,9 @@
 //   7. Restricted Mode: a second code-server with Workspace Trust on; Start/Resume say why they do
 //      nothing, and nothing is spawned.
 // HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,trust runs some parts.
+// HBPO_E2E_RELOAD=1 adds a window reload to the UI scenario (the run must keep training and be
+// re-attached). Opt-in for now: the trainer dies of BrokenPipeError when the extension host that
+// read its stdout/stderr goes away, which a reload does.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -441,6 +444,20 @@ try {
       await frame.getByText(/step \d+/).first().waitFor({ timeout: 30_000 });
       log('UI: the dashboard renders the run');
       await shot(page, 'dashboard');
+
+      if (process.env.HBPO_E2E_RELOAD === '1') {
+        // Opt-in until the trainer survives losing its supervisor's pipes (see the note at the top).
+        const before = Number(/running · (\d+)\//.exec(await waitRow(page, new RegExp(`^${runId}, running`), 30_000, 'the run'))[1]);
+        log(`UI: reloading the window at step ${before}`);
+        await palette(page, 'Developer: Reload Window');
+        await page.waitForTimeout(2000);
+        await waitWorkbench(page);
+        await palette(page, 'HBPO: Focus on Runs View');
+        const after = await waitRow(page, new RegExp(`^${runId}, running · (\\d+)/`), 60_000, 'the run re-attached after the reload');
+        const step0 = Number(/running · (\d+)\//.exec(after)[1]);
+        await waitRow(page, new RegExp(`^${runId}, running · (?!${step0}/)\\d+/`), 60_000, 'the re-attached run still training');
+        log(`UI: re-attached after the reload (${after})`);
+      }
 
       log('UI: HBPO: Stop Training from the palette');
       await palette(page, 'HBPO: Stop Training');

@@ -220,6 +220,20 @@ test('the panel commands open the dashboard, rollout inspector and reward explor
   await vscode.commands.executeCommand('workbench.action.closeAllEditors');
 });
 
+test('Resume Run continues the stopped run from its checkpoint; Stop ends it again', 240_000, async () => {
+  const stoppedAt = api.run(ownRun)!.step;
+  const result = await vscode.commands.executeCommand<{ runDir?: string; pid?: number }>('hbpo.resumeRun', ownRun);
+  assert.equal(result?.runDir, ownRun);
+  assert.ok(result?.pid);
+  await waitFor('the resumed run training past its checkpoint', () => {
+    const e = api.run(ownRun);
+    return e && e.status === 'running' && e.step > stoppedAt + 1 ? e : undefined;
+  }, 180_000, 500);
+  const summary = await vscode.commands.executeCommand<StopSummary>('hbpo.stopTraining', ownRun);
+  assert.equal(summary?.status, 'stopped');
+  assert.ok(summary?.checkpointWritten);
+});
+
 test('re-attaches to a trainer it did not start (as after a reload) and stops it by pid', 300_000, async () => {
   // Started outside the extension (a terminal, or a window that was reloaded): stdio not piped to us.
   const child = spawn(python, ['-m', 'hbpo', 'train', '--config', join(folder, 'tiny.yaml'), '--set', `run.dir=${JSON.stringify(runsDir)}`, '--set', 'run.name="outside"'], {
