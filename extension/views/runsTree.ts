@@ -34,7 +34,6 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunEntry>, vsco
     item.description = describeRun(e);
     item.iconPath = statusIcon(e.status);
     item.contextValue = `hbpoRun:${e.status}${e.owned ? ':owned' : ''}`;
-    item.resourceUri = vscode.Uri.file(e.dir);
     item.tooltip = tooltip(e);
     item.command = { command: 'hbpo.openDashboard', title: 'Open Run Dashboard', arguments: [e] };
     item.accessibilityInformation = { label: `${e.id}, ${describeRun(e)}` };
