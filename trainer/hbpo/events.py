@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from importlib import resources
@@ -34,6 +35,18 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def write_stream(name: str, text: str) -> None:
+    """Write to sys.stdout or sys.stderr and flush. When the reader is gone (the editor that started
+    the run reloaded: EPIPE), the stream is pointed at os.devnull and the run goes on; everything
+    it would have said is in events.jsonl anyway."""
+    stream = getattr(sys, name)
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):  # BrokenPipeError, or a stream already closed
+        setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+
+
 class EventLog:
     def __init__(self, path: Path, *, stdout: bool = False):
         self.path = Path(path)
@@ -56,12 +69,11 @@ class EventLog:
         self._file.write(line)
         self._file.flush()
         if self.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+            write_stream("stdout", line)
         return event
 
     def log(self, step: int, message: str, level: str = "info") -> None:
-        print(f"[hbpo] {message}", file=sys.stderr, flush=True)
+        write_stream("stderr", f"[hbpo] {message}\n")
         self.emit("log", step, level=level, message=message)
 
     def close(self) -> None:

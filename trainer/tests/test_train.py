@@ -126,6 +126,22 @@ def test_sigterm_stops_cleanly_with_a_checkpoint(write_config, tmp_path):
     assert last["status"] == "finished" and last["step"] == end["step"] + 1
 
 
+def test_a_supervisor_that_goes_away_does_not_kill_the_run(write_config, tmp_path):
+    """The editor that started a run reloads: its end of stdout and stderr closes (EPIPE on the next
+    write). The trainer keeps training and finishes; events.jsonl has every event."""
+    path = write_config(tiny_config(train__steps=4, max_response_tokens=16))
+    proc = subprocess.Popen(hbpo_cmd("train", "--config", str(path), "--set", "run.name=orphan", "--events-stdout"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = json.loads(proc.stdout.readline())
+    assert first["type"] == "run_start"
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.wait(timeout=300) == 0
+    events = events_of(tmp_path / "runs" / "orphan")
+    assert [e["step"] for e in events if e["type"] == "step"] == [1, 2, 3, 4]
+    assert events[-1]["type"] == "run_end" and events[-1]["status"] == "finished"
+
+
 def test_a_torn_last_line_does_not_break_a_resumed_run(write_config):
     run_dir = run(write_config, tiny_config(train__steps=1), "torn")
     with open(run_dir / "events.jsonl", "a") as f:
