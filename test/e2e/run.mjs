@@ -15,9 +15,8 @@
 //   7. Restricted Mode: a second code-server with Workspace Trust on; Start/Resume say why they do
 //      nothing, and nothing is spawned.
 // HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,trust runs some parts.
-// HBPO_E2E_RELOAD=1 adds a window reload to the UI scenario (the run must keep training and be
-// re-attached). Opt-in for now: the trainer dies of BrokenPipeError when the extension host that
-// read its stdout/stderr goes away, which a reload does.
+// The UI scenario reloads the window while the run trains: the run must keep training (the trainer
+// outlives the extension host that read its pipes) and be re-attached. HBPO_E2E_RELOAD=0 skips it.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -445,8 +444,7 @@ try {
       log('UI: the dashboard renders the run');
       await shot(page, 'dashboard');
 
-      if (process.env.HBPO_E2E_RELOAD === '1') {
-        // Opt-in until the trainer survives losing its supervisor's pipes (see the note at the top).
+      if (process.env.HBPO_E2E_RELOAD !== '0') {
         const before = Number(/running · (\d+)\//.exec(await waitRow(page, new RegExp(`^${runId}, running`), 30_000, 'the run'))[1]);
         log(`UI: reloading the window at step ${before}`);
         await palette(page, 'Developer: Reload Window');
