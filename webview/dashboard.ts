@@ -173,7 +173,10 @@ slider.addEventListener('input', () => {
   frames.schedule('histograms', drawHistograms);
 });
 follow.addEventListener('change', () => {
+  // Unfollowing holds the step on show (with no step chosen, histStep() would go on following).
+  const shown = state ? histStep(state) : undefined;
   view.follow = follow.checked;
+  if (!view.follow) view.histStep = shown;
   saveView();
   frames.schedule('histograms', drawHistograms);
 });

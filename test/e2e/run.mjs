@@ -8,9 +8,12 @@
 //   4. extension-host tests (test/e2e/host/index.ts, bundled here) run inside the real extension host
 //      through the smoke-test driver, reporting through codeAutomationLog / codeAutomationExit;
 //   5. a UI scenario through the command palette: start a tiny training run (config picked in the
-//      quick pick), see it in the Runs view and the status bar, open its dashboard webview, stop it;
+//      quick pick), see it in the Runs view and the status bar, open its dashboard webview, hold
+//      its histogram step and inspect the rollouts at that step (one row per rollout, grouped by
+//      tier), open a rollout's trace document from the table, stop the run;
 //   6. everything stopped by process group (code-server, and any trainer left), also on failure.
-// Screenshots (on failure, and of the dashboard) go to test/e2e/screenshots/ (git-ignored).
+// Screenshots (on failure, and of the dashboard, the inspector and a trace) go to test/e2e/screenshots/
+// (git-ignored).
 // Skipped with a printed reason only when the tools cannot be installed and CI is not set.
 //   7. Restricted Mode: a second code-server with Workspace Trust on; Start/Resume say why they do
 //      nothing, and nothing is spawned.
@@ -120,6 +123,9 @@ train:
   checkpoint_every: 1000
   keep_checkpoints: 2
 `;
+/** What the inspector must show of the tiny run: its tiers and rollouts per query (all tiers together). */
+const tinyTiers = JSON.parse(/^tiers: (\[[\d, ]+\])$/m.exec(tinyConfig)[1]);
+const tinyRolloutsPerQuery = Number(/^rollouts_per_query: (\d+)$/m.exec(tinyConfig)[1]);
 for (const ws of [dirs.wsHost, dirs.wsUi, dirs.wsRestricted]) {
   writeFileSync(join(ws, 'tiny.yaml'), tinyConfig);
   writeFileSync(join(ws, 'notes.yaml'), 'title: not a trainer config\nitems: [1, 2]\n');
@@ -319,6 +325,55 @@ async function waitRow(page, re, timeoutMs, what) {
   }
 }
 
+/** Poll `fn` until it returns a truthy value (returned); fail fast on an HBPO error notification. */
+async function until(page, fn, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn().catch(() => undefined);
+    if (value) return value;
+    const err = await hbpoError(page);
+    if (err) throw new Error(`${what}: error notification: ${err}`);
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs / 1000} s`);
+    await page.waitForTimeout(250);
+  }
+}
+
+/**
+ * The page (inner frame) of the webview that shows `selector` with `hasText`, or undefined. With
+ * more than one webview open, `iframe.webview.ready` matches several: pick the one by its content.
+ */
+async function webviewWith(page, selector, hasText) {
+  const outer = page.locator('iframe.webview.ready');
+  const n = await outer.count();
+  for (let i = 0; i < n; i++) {
+    const inner = outer.nth(i).contentFrame().locator('#active-frame').contentFrame();
+    if (await inner.locator(selector, { hasText }).first().isVisible().catch(() => false)) return inner;
+  }
+  return undefined;
+}
+
+/** The text an editor shows (Monaco renders only the visible lines, each a positioned div). */
+async function editorText(editor) {
+  const lines = await editor.locator('.view-lines .view-line').evaluateAll((els) =>
+    els.map((e) => ({ top: Number.parseFloat(e.style.top) || 0, text: e.textContent ?? '' })));
+  return lines.sort((a, b) => a.top - b.top).map((l) => l.text.replace(/\u00a0/g, ' ')).join('\n');
+}
+
+/** One rollout event of a run, read from its events.jsonl (a line being written is skipped). */
+function rolloutEvent(runDir, step, queryIndex, sample) {
+  for (const line of readFileSync(join(runDir, 'events.jsonl'), 'utf8').split('\n')) {
+    if (!line.includes('"rollout"')) continue;
+    let e;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (e.type === 'rollout' && e.step === step && e.query_index === queryIndex && e.sample === sample) return e;
+  }
+  return undefined;
+}
+
 /**
  * Start an isolated code-server in its own process group (detached = setsid) and wait for /healthz.
  * `extraArgs`: `--disable-workspace-trust` for every scenario that is not about Workspace Trust.
@@ -443,6 +498,83 @@ try {
       await frame.getByText(/step \d+/).first().waitFor({ timeout: 30_000 });
       log('UI: the dashboard renders the run');
       await shot(page, 'dashboard');
+
+      // The dashboard follows the latest step (several a second here): unfollow to hold the step on
+      // show, then inspect the rollouts at that step.
+      log('UI: unfollowing the latest step on the dashboard');
+      const followBox = frame.locator('vscode-checkbox[label="follow the latest step"]');
+      await followBox.click();
+      await until(page, () => followBox.evaluate((el) => !el.checked), 10_000, 'the follow checkbox did not uncheck');
+      const histLabel = followBox.locator('xpath=preceding-sibling::span[1]');
+      const held = Number(/^step (\d+)$/.exec((await histLabel.innerText()).trim())?.[1]);
+      if (!Number.isInteger(held)) throw new Error(`the dashboard shows no histogram step (label "${await histLabel.innerText()}")`);
+      const headerStep = frame.locator('header span', { hasText: /^step \d+ \/ \d+$/ }).first();
+      const stepNow = async () => Number(/^step (\d+)/.exec((await headerStep.innerText()).trim())?.[1]);
+      await until(page, async () => (await stepNow()) > held + 1, 60_000, `the run did not train past step ${held + 1}`);
+      const stillShown = (await histLabel.innerText()).trim();
+      if (stillShown !== `step ${held}`) {
+        throw new Error(`unfollowing did not hold the histogram step: it moved from step ${held} to "${stillShown}" (run at step ${await stepNow()})`);
+      }
+      log(`UI: holding step ${held} (run at step ${await stepNow()}); Inspect rollouts at this step`);
+      await frame.locator('vscode-button', { hasText: 'Inspect rollouts at this step' }).click();
+      const inspector = await until(page, () => webviewWith(page, 'h1', `Rollouts · ${runId}`), 60_000,
+        'the rollout inspector did not open (a webview titled "Rollouts · <run>")');
+      const statusLine = inspector.locator('p', { hasText: /^\d+ rollouts · click one/ });
+      await until(page, () => statusLine.isVisible(), 60_000, 'the inspector did not show a rollout group');
+      const inspectedStep = await inspector.locator('vscode-single-select[aria-label="step"]').evaluate((el) => el.value);
+      if (inspectedStep !== String(held)) throw new Error(`the inspector opened at step "${inspectedStep}", not at the dashboard's step ${held}`);
+      const queryIndex = Number.parseInt(await inspector.locator('vscode-single-select[aria-label="query"]').evaluate((el) => el.value), 10);
+      if (!Number.isInteger(queryIndex)) throw new Error('the inspector has no query selected');
+      const body = await inspector.locator('table.data tbody').evaluate((tb) => [...tb.rows].map((r) => ({
+        group: r.classList.contains('group'), text: (r.textContent ?? '').trim(), sample: r.getAttribute('data-sample'),
+      })));
+      const groups = [];
+      for (const r of body) {
+        if (r.group) groups.push({ heading: r.text, samples: [] });
+        else if (groups.length === 0) throw new Error('the inspector table has a rollout row before any tier heading');
+        else groups[groups.length - 1].samples.push(Number(r.sample));
+      }
+      const rowCount = groups.reduce((n, g) => n + g.samples.length, 0);
+      const perTier = tinyRolloutsPerQuery / tinyTiers.length;
+      const want = tinyTiers.map((t) => `tier ${t} tokens · ${perTier} rollouts`);
+      const got = groups.map((g) => `${g.heading.split(',')[0]} [${g.samples.length} rows]`);
+      if (rowCount !== tinyRolloutsPerQuery) {
+        throw new Error(`the inspector shows ${rowCount} rollout rows, not rollouts_per_query = ${tinyRolloutsPerQuery} (${got.join(' | ')})`);
+      }
+      if (groups.length !== tinyTiers.length || groups.some((g, i) => !g.heading.startsWith(`${want[i]}, `) || g.samples.length !== perTier)) {
+        throw new Error(`the inspector's tier groups are ${got.join(' | ') || 'none'}; expected ${want.map((w) => `${w} [${perTier} rows]`).join(' | ')}`);
+      }
+      log(`UI: the inspector shows step ${held}, query ${queryIndex}: ${got.join(' | ')}`);
+      await shot(page, 'inspector');
+
+      const sample = groups[0].samples[0];
+      const traceName = `step${held}-query${queryIndex}-sample${sample}.txt`;
+      log(`UI: opening the first rollout's trace (${traceName})`);
+      await inspector.locator('table.data tr.rollout').first().click();
+      const tab = page.locator('.tabs-container .tab', { hasText: traceName });
+      await until(page, () => tab.first().isVisible(), 30_000, `no editor tab ${traceName} opened`);
+      const editor = page.locator('.editor-group-container', { has: page.locator('.tabs-container .tab.active', { hasText: traceName }) })
+        .locator('.monaco-editor').first();
+      const text = await until(page, async () => {
+        const t = await editorText(editor);
+        return t.includes('HBPO rollout · ') ? t : undefined;
+      }, 30_000, `the ${traceName} tab did not show a trace`);
+      const event = rolloutEvent(join(dirs.wsUi, 'runs', runId), held, queryIndex, sample);
+      if (!event) throw new Error(`events.jsonl has no rollout at step ${held}, query ${queryIndex}, sample ${sample}`);
+      if (event.tier !== tinyTiers[0]) throw new Error(`the first row is a rollout of tier ${event.tier}, not of the first tier ${tinyTiers[0]}`);
+      const norm = (s) => s.replace(/\s+/g, ' ').trim();
+      const expected = [
+        `HBPO rollout · ${runId} · read-only`,
+        `step ${held} · query ${queryIndex} (`,
+        `· sample ${sample}`,
+        `tier: ${event.tier} tokens · tokens: ${event.n_gen}`,
+        `reward: ${event.reward.reward.toFixed(4)} (case ${event.reward.case})`,
+      ];
+      const missing = expected.filter((e) => !text.includes(e));
+      if (!norm(text).includes(norm(event.problem))) missing.push(`the problem text (${JSON.stringify(event.problem.slice(0, 80))}…)`);
+      if (missing.length > 0) throw new Error(`the trace document lacks ${missing.join('; ')}; it shows:\n${text}`);
+      log(`UI: the trace document shows the rollout (${text.split('\n').slice(1, 3).join(' / ')})`);
+      await shot(page, 'trace');
 
       if (process.env.HBPO_E2E_RELOAD !== '0') {
         const before = Number(/running · (\d+)\//.exec(await waitRow(page, new RegExp(`^${runId}, running`), 30_000, 'the run'))[1]);
