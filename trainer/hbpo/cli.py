@@ -1,4 +1,4 @@
-"""Command line: python -m hbpo train | resume | eval | validate | testbed build.
+"""Command line: python -m hbpo train | resume | eval | validate | testbed build | export-gguf.
 
 Exit codes: 0 success (a stopped run is a success), 1 the run failed, 2 bad input (nothing ran).
 """
@@ -64,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--config", help="base config (default: the built-in testbed config)")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value for every method")
+
+    p = sub.add_parser("export-gguf", help="convert a checkpoint (or an HF model folder, or testbed:base) "
+                                           "to a GGUF file llama.cpp loads; prints a JSON summary")
+    p.add_argument("source", help="runs/<id>/checkpoints/step-N, its model/ folder, an HF model folder, "
+                                  "or testbed:base")
+    p.add_argument("--out", help="the .gguf file (default: model.gguf next to model/, or "
+                                 "./testbed-base.gguf for testbed:base)")
+    p.add_argument("--dtype", choices=["f32", "f16"], default="f32",
+                   help="storage of the weight matrices (default f32; norms and biases stay f32)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     return ap
 
 
@@ -173,5 +183,18 @@ def cmd_testbed(args) -> int:
     return 0
 
 
+def cmd_export_gguf(args) -> int:
+    from .gguf_export import ExportError, export_gguf, resolve_source
+
+    try:
+        source, default_out = resolve_source(args.source)
+        summary = export_gguf(source, Path(args.out or default_out), dtype=args.dtype, force=args.force)
+    except ExportError as exc:
+        print(f"hbpo: export-gguf: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "validate": cmd_validate,
-            "testbed": cmd_testbed}
+            "testbed": cmd_testbed, "export-gguf": cmd_export_gguf}
