@@ -273,3 +273,50 @@ def test_bad_inputs_refused(llama, tmp_path, capsys):
     # the real command line: exit code 2 and the message on stderr
     r = subprocess.run(hbpo_cmd("export-gguf", str(empty)), capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "config.json" in r.stderr and not r.stdout
+
+
+NODE_SCRIPT = """
+const [lib, modelPath, text, idsJson, n] = process.argv.slice(2);
+const { getLlama } = await import(lib);
+const llama = await getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+const model = await llama.loadModel({ modelPath });
+const ctx = await model.createContext({ contextSize: 256, threads: 1, batchSize: 64 });
+const out = [];
+for await (const t of ctx.getSequence().evaluate(JSON.parse(idsJson), { temperature: 0 })) {
+  out.push(t);
+  if (out.length >= Number(n)) break;
+}
+console.log(JSON.stringify({ greedy: out, tokens: Array.from(model.tokenize(text, true)) }));
+await ctx.dispose(); await model.dispose(); await llama.dispose();
+"""
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_node_llama_cpp_greedy_matches_pytorch(arch, request, tokenizer, tmp_path):
+    """Optional: llama.cpp (node-llama-cpp, CPU, one thread) tokenizes like HF and greedy-decodes
+    the same tokens as PyTorch. Skipped where node or node-llama-cpp is not installed."""
+    from conftest import REPO
+
+    lib = REPO / "node_modules" / "node-llama-cpp" / "dist" / "index.js"
+    node = shutil.which("node")
+    if node is None or not lib.is_file():
+        pytest.skip("node-llama-cpp is not installed (npm install)")
+    model, folder = request.getfixturevalue(arch)
+    out = tmp_path / f"{arch}.gguf"
+    assert export(folder, out) == 0
+    script = tmp_path / "greedy.mjs"
+    script.write_text(NODE_SCRIPT)
+    text = "<|user|>\nLet me compute 12 + 7 step by step.<think>x</think> \\boxed{19}"
+    prompt = [tokenizer.bos_token_id, *tokenizer(text).input_ids]
+    r = subprocess.run([node, str(script), lib.as_uri(), str(out), text, json.dumps(prompt), "12"],
+                       capture_output=True, text=True, timeout=120)
+    if "NoBinaryFoundError" in r.stderr:
+        pytest.skip("node-llama-cpp has no working binary on this machine")
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["tokens"] == tokenizer(text).input_ids
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(12):
+            ids.append(int(model(torch.tensor([ids])).logits[0, -1].argmax()))
+    assert got["greedy"] == ids[len(prompt):]
