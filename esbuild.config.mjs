@@ -2,6 +2,8 @@
 //   extension/extension.ts -> dist/extension.js   (extension host: node, cjs, `vscode` external)
 //   extension/runs/runWorker.ts -> dist/runWorker.js (worker thread that parses big events.jsonl;
 //                                                    found beside dist/extension.js at run time)
+//   extension/inference/worker.ts -> dist/inferenceWorker.js (the inference worker, a forked Node process;
+//                                     node-llama-cpp stays external: native, ESM, imported dynamically)
 //   webview/*.ts           -> dist/webview/*.js   (panels: browser, esm), when there are any, and
 //                             dist/webview/*.css from the CSS each entry imports (loaded by origin: the
 //                             panels' CSP allows no inline style)
@@ -47,6 +49,18 @@ const runWorker = {
   outfile: 'dist/runWorker.js',
 };
 
+/**
+ * The inference worker runs in a process of its own (extension/inference/client.ts forks it from
+ * beside the bundle). node-llama-cpp is external: native binaries, ESM, loaded with import().
+ * @type {esbuild.BuildOptions}
+ */
+const inferenceWorker = {
+  ...extensionHost,
+  entryPoints: ['extension/inference/worker.ts'],
+  outfile: 'dist/inferenceWorker.js',
+  external: ['vscode', 'node-llama-cpp'],
+};
+
 /** Every top-level `webview/*.ts` file is a panel entry; helpers live in subfolders. */
 const webviewEntries = existsSync('webview')
   ? readdirSync('webview')
@@ -56,7 +70,7 @@ const webviewEntries = existsSync('webview')
   : [];
 
 /** @type {esbuild.BuildOptions[]} */
-const builds = [extensionHost, runWorker];
+const builds = [extensionHost, runWorker, inferenceWorker];
 if (webviewEntries.length > 0) {
   builds.push({
     ...common,

@@ -1,0 +1,206 @@
+// Messages between the extension host (client.ts) and the inference worker (worker.ts), a Node process
+// of its own that runs node-llama-cpp. Every request carries an id; every reply names the request it
+// answers. A generation streams `chunk` replies and ends with one `done` or one `error`; `abort` has
+// no reply of its own (the aborted generation ends with `done`, stopReason "abort").
+
+/** What a load asks for: 'auto' lets node-llama-cpp pick CUDA / Vulkan / Metal, false is CPU only. */
+export type GpuChoice = 'auto' | false;
+/** The backend a loaded model actually runs on. */
+export type GpuBackend = 'cuda' | 'vulkan' | 'metal' | false;
+export type StopReason = 'maxTokens' | 'stop' | 'eos' | 'abort';
+
+export interface LoadRequest {
+  type: 'load';
+  id: number;
+  /** Absolute path to a GGUF file. */
+  modelPath: string;
+  /** Default 'auto'. */
+  gpu?: GpuChoice;
+  /** Tokens per sequence (prompt + generation). Default: the model's training context, at most 4096. */
+  contextSize?: number;
+  /** Parallel generations (context sequences). Default 4. */
+  sequences?: number;
+  /** Evaluation threads. Default: see threadsFor() in worker.ts. */
+  threads?: number;
+}
+
+export interface GenerateRequest {
+  type: 'generate';
+  id: number;
+  /** Raw text, no chat template applied. */
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  topP?: number;
+  topK?: number;
+  /** Same seed, same prompt, same options: same text. */
+  seed?: number;
+  /** Stop before any of these strings; they are not part of the text. */
+  stop?: string[];
+}
+
+/** Stops the generation with this id (no reply; it ends with done/abort). */
+export interface AbortRequest {
+  type: 'abort';
+  id: number;
+}
+
+export interface CountTokensRequest {
+  type: 'countTokens';
+  id: number;
+  texts: string[];
+}
+
+export interface UnloadRequest {
+  type: 'unload';
+  id: number;
+}
+
+export type WorkerRequest = LoadRequest | GenerateRequest | AbortRequest | CountTokensRequest | UnloadRequest;
+
+/** Sent once, when the worker is ready for requests. */
+export interface ReadyReply {
+  type: 'ready';
+  pid: number;
+}
+
+export interface LoadedInfo {
+  modelPath: string;
+  /** Bytes of the GGUF file. */
+  modelSize: number;
+  gpu: GpuBackend;
+  /** Threads each evaluation uses. */
+  threads: number;
+  /** Tokens per sequence actually allocated. */
+  contextSize: number;
+  sequences: number;
+  trainContextSize: number;
+  /** Tokens in the vocabulary (from the GGUF metadata; 0 when it does not say). */
+  vocabSize: number;
+  /** Time the load took, including starting llama.cpp on the first load. */
+  ms: number;
+}
+
+export interface LoadedReply extends LoadedInfo {
+  type: 'loaded';
+  id: number;
+}
+
+export interface ChunkReply {
+  type: 'chunk';
+  id: number;
+  /** New text since the previous chunk. */
+  text: string;
+  /** Tokens generated so far. */
+  tokens: number;
+}
+
+export interface GenerateResult {
+  /** The whole generation: the concatenation of every chunk's text. */
+  text: string;
+  /** Tokens generated (stop-string tokens included, the end-of-sequence token not). */
+  tokens: number;
+  stopReason: StopReason;
+  ms: number;
+}
+
+export interface DoneReply extends GenerateResult {
+  type: 'done';
+  id: number;
+}
+
+export interface CountsReply {
+  type: 'counts';
+  id: number;
+  /** Tokens per text, in order (the model's tokenizer, no BOS). */
+  counts: number[];
+}
+
+export interface UnloadedReply {
+  type: 'unloaded';
+  id: number;
+}
+
+export interface ErrorReply {
+  type: 'error';
+  /** The failed request's id; absent for an error no request caused (e.g. a malformed message). */
+  id?: number;
+  message: string;
+}
+
+export type WorkerReply = ReadyReply | LoadedReply | ChunkReply | DoneReply | CountsReply | UnloadedReply | ErrorReply;
+
+// ---- validation -------------------------------------------------------------------------------
+
+type Check = (v: unknown) => boolean;
+const isInt: Check = (v) => Number.isInteger(v);
+const isPosInt: Check = (v) => Number.isInteger(v) && (v as number) > 0;
+const isNonNegInt: Check = (v) => Number.isInteger(v) && (v as number) >= 0;
+const isNum: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+const isNonNeg: Check = (v) => isNum(v) && (v as number) >= 0;
+const isStr: Check = (v) => typeof v === 'string';
+const isNonEmptyStr: Check = (v) => typeof v === 'string' && v.length > 0;
+const isStrArray: Check = (v) => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const isIntArray: Check = (v) => Array.isArray(v) && v.every(isNonNegInt);
+const isGpuChoice: Check = (v) => v === 'auto' || v === false;
+const isGpuBackend: Check = (v) => v === 'cuda' || v === 'vulkan' || v === 'metal' || v === false;
+const isStopReason: Check = (v) => v === 'maxTokens' || v === 'stop' || v === 'eos' || v === 'abort';
+const optional = (c: Check): Check => (v) => v === undefined || c(v);
+
+/** Field checks per message type; `?`-suffixed fields may be absent. */
+const REQUESTS: Record<WorkerRequest['type'], Record<string, Check>> = {
+  load: {
+    id: isInt, modelPath: isNonEmptyStr, gpu: optional(isGpuChoice), contextSize: optional(isPosInt),
+    sequences: optional(isPosInt), threads: optional(isPosInt),
+  },
+  generate: {
+    id: isInt, prompt: isStr, maxTokens: isPosInt, temperature: isNonNeg, topP: optional(isNonNeg),
+    topK: optional(isNonNegInt), seed: optional(isNonNegInt), stop: optional(isStrArray),
+  },
+  abort: { id: isInt },
+  countTokens: { id: isInt, texts: isStrArray },
+  unload: { id: isInt },
+};
+
+const REPLIES: Record<WorkerReply['type'], Record<string, Check>> = {
+  ready: { pid: isInt },
+  loaded: {
+    id: isInt, modelPath: isStr, modelSize: isNonNegInt, gpu: isGpuBackend, threads: isPosInt,
+    contextSize: isPosInt, sequences: isPosInt, trainContextSize: isNonNegInt, vocabSize: isNonNegInt, ms: isNonNeg,
+  },
+  chunk: { id: isInt, text: isStr, tokens: isNonNegInt },
+  done: { id: isInt, text: isStr, tokens: isNonNegInt, stopReason: isStopReason, ms: isNonNeg },
+  counts: { id: isInt, counts: isIntArray },
+  unloaded: { id: isInt },
+  error: { id: optional(isInt), message: isStr },
+};
+
+function validate<T>(table: Record<string, Record<string, Check>>, what: string, msg: unknown): T {
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw new Error(`${what}: not an object`);
+  const type = (msg as { type?: unknown }).type;
+  if (typeof type !== 'string' || !Object.hasOwn(table, type)) {
+    throw new Error(`${what}: unknown type ${JSON.stringify(type)}`);
+  }
+  for (const [field, check] of Object.entries(table[type]!)) {
+    if (!check((msg as Record<string, unknown>)[field])) {
+      throw new Error(`${what} "${type}": bad field ${field} = ${JSON.stringify((msg as Record<string, unknown>)[field])}`);
+    }
+  }
+  return msg as T;
+}
+
+/** Checks a message the worker received; throws an Error that says what is wrong. */
+export function parseRequest(msg: unknown): WorkerRequest {
+  return validate<WorkerRequest>(REQUESTS, 'inference request', msg);
+}
+
+/** Checks a message the client received; throws an Error that says what is wrong. */
+export function parseReply(msg: unknown): WorkerReply {
+  return validate<WorkerReply>(REPLIES, 'inference reply', msg);
+}
+
+/** The id of a malformed message, when it has a usable one (so the error can name the request). */
+export function idOf(msg: unknown): number | undefined {
+  const id = typeof msg === 'object' && msg !== null ? (msg as { id?: unknown }).id : undefined;
+  return Number.isInteger(id) ? (id as number) : undefined;
+}
