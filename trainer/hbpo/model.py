@@ -28,11 +28,28 @@ def pick_dtype(spec: str, device: torch.device) -> torch.dtype:
     return DTYPES[spec]
 
 
+def load_tokenizer(path: str | Path):
+    """The tokenizer saved in `path`. A tokenizer this project built (tiny.py, the testbed) is saved
+    as a plain fast tokenizer and loaded as one: AutoTokenizer would pick the class from the
+    model type (a qwen2 folder gets Qwen2Tokenizer, whose pre-tokenizer and added tokens differ
+    from what the model was trained with)."""
+    import json
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    config = Path(path) / "tokenizer_config.json"
+    if config.is_file():
+        cls = json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class")
+        if cls in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+            return PreTrainedTokenizerFast.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)
+
+
 def load_policy(cfg: ModelConfig, device: torch.device, dtype: torch.dtype, *, seed: int,
                 weights_from: Path | None = None):
     """(model, tokenizer) on `device`. `weights_from` is a checkpoint's `model/` folder: resume
     and evaluation load the trained weights (or LoRA adapter) and the tokenizer saved there."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     lora_resume = weights_from is not None and (weights_from / "adapter_config.json").exists()
     base_path = cfg.path
@@ -41,15 +58,15 @@ def load_policy(cfg: ModelConfig, device: torch.device, dtype: torch.dtype, *, s
 
         base_path = str(ensure_testbed_model())
     if weights_from is not None and not lora_resume:
-        tokenizer = AutoTokenizer.from_pretrained(weights_from)
+        tokenizer = load_tokenizer(weights_from)
         model = AutoModelForCausalLM.from_pretrained(weights_from, dtype=dtype)
     elif cfg.path.startswith("tiny:"):
         from .tiny import build_tiny_model, build_tokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(weights_from) if lora_resume else build_tokenizer(cfg.tiny.vocab_size)
+        tokenizer = load_tokenizer(weights_from) if lora_resume else build_tokenizer(cfg.tiny.vocab_size)
         model = build_tiny_model(cfg.path.removeprefix("tiny:"), cfg.tiny, tokenizer, seed=seed).to(dtype)
     else:
-        tokenizer = AutoTokenizer.from_pretrained(base_path)
+        tokenizer = load_tokenizer(base_path)
         model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

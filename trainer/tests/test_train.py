@@ -185,3 +185,25 @@ def test_lora_run_saves_an_adapter_and_resumes(write_config):
     config = load_config(run_dir / "config.yaml", ["train.steps=2"])
     assert train(config, run_dir, resume=True) == "finished"
     assert latest_checkpoint(run_dir).name == "step-000002"
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_a_checkpoint_reloads_the_tokenizer_it_was_trained_with(write_config, arch):
+    """Eval and resume load the tokenizer from the checkpoint: it must encode exactly as the one
+    the run trained with (for qwen2, AutoTokenizer would pick Qwen2Tokenizer and its own digits
+    split and added tokens)."""
+    import torch
+
+    from hbpo.checkpoint import latest_checkpoint
+    from hbpo.model import load_policy
+    from hbpo.tiny import build_tokenizer
+
+    cfg = tiny_config(train__steps=1, model__path=f"tiny:{arch}")
+    run_dir = run(write_config, cfg, f"tok-{arch}")
+    config = load_config(run_dir / "config.yaml")
+    _, reloaded = load_policy(config.model, torch.device("cpu"), torch.float32, seed=0,
+                              weights_from=latest_checkpoint(run_dir) / "model")
+    original = build_tokenizer(config.model.tiny.vocab_size)
+    text = "<think>\na = 12 + 3 = 15\n</think>\nThe answer is \\boxed{15}."
+    assert reloaded(text)["input_ids"] == original(text)["input_ids"]
+    assert len(reloaded) == len(original) and reloaded.eos_token_id == original.eos_token_id
