@@ -44,6 +44,8 @@ export interface RolloutEvent extends Base {
   prompt: string;
   text: string; // untrusted model output: render as text only
   n_gen: number;
+  /** [tokens, chars] pairs: the first `tokens` tokens decode to text.slice(0, chars); every 32 tokens, at each tier, at n_gen. Absent in older runs. */
+  token_marks?: [number, number][];
   truncated: boolean;
   correct: boolean;
   answer: string | null;

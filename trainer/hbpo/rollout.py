@@ -29,6 +29,7 @@ class Rollout:
     text: str  # decoded response, special tokens kept out
     n_gen: int
     truncated: bool  # no EOS within the token limit
+    token_marks: list[list[int]]  # [tokens, chars] pairs, see `token_marks`
 
 
 @dataclass
@@ -97,12 +98,34 @@ def hierarchical_rollouts(model, tokenizer, problems: Sequence[Problem], cfg: Co
             plan += [(qi, problem, tier, s, prompt) for s in range(per_tier)]
     outputs, stats = generate(model, tokenizer, [p[4] for p in plan], max_new_tokens=cfg.max_response_tokens,
                               gen=cfg.generation, should_stop=should_stop)
-    return [to_rollout(tokenizer, *p, *o, cfg.max_response_tokens) for p, o in zip(plan, outputs)], stats
+    return [to_rollout(tokenizer, *p, *o, cfg.max_response_tokens, marks_at=cfg.tiers)
+            for p, o in zip(plan, outputs)], stats
 
 
-def to_rollout(tokenizer, qi, problem, tier, sample, prompt, prompt_ids, response_ids, limit) -> Rollout:
+MARK_EVERY = 32  # tokens between two regular token marks
+
+
+def token_marks(tokenizer, response_ids: Sequence[int], marks_at: Sequence[int] = ()) -> list[list[int]]:
+    """Where tokens fall in the decoded text, for editors that annotate it: [tokens, chars] pairs,
+    ascending, meaning "the first `tokens` generated tokens decode to the first `chars` characters".
+    Marks sit at every multiple of MARK_EVERY, at each of `marks_at` (the tier budgets, so a tier
+    crossing is exact) and at the end. Offsets come from the tokenizer (decoding each prefix), never
+    from guessing at characters; a prefix ending inside a multi-byte character is clamped."""
+    n = len(response_ids)
+    points = sorted({t for t in range(MARK_EVERY, n, MARK_EVERY)} | {t for t in marks_at if 0 < t < n} | {n})
+    full = len(tokenizer.decode(list(response_ids), skip_special_tokens=True))
+    marks = []
+    for t in points:
+        chars = full if t == n else len(tokenizer.decode(list(response_ids[:t]), skip_special_tokens=True))
+        marks.append([t, min(chars, full)])
+    return marks
+
+
+def to_rollout(tokenizer, qi, problem, tier, sample, prompt, prompt_ids, response_ids, limit, *,
+               marks_at: Sequence[int] = ()) -> Rollout:
     eos = tokenizer.eos_token_id
     ended = bool(response_ids) and response_ids[-1] == eos
     text = tokenizer.decode(response_ids, skip_special_tokens=True)
     return Rollout(qi, problem, tier, sample, prompt, prompt_ids, response_ids, text,
-                   n_gen=len(response_ids), truncated=not ended and len(response_ids) >= limit)
+                   n_gen=len(response_ids), truncated=not ended and len(response_ids) >= limit,
+                   token_marks=token_marks(tokenizer, response_ids, marks_at))

@@ -25,7 +25,7 @@ def score(rollouts: Sequence[Rollout], cfg: Config) -> list[dict]:
         scored.append({
             "query_id": r.problem.id, "query_index": r.query_index, "sample": r.sample, "tier": r.tier,
             "problem": r.problem.problem, "difficulty": r.problem.difficulty, "prompt": r.prompt,
-            "text": r.text, "n_gen": r.n_gen, "truncated": r.truncated, "correct": g.correct,
+            "text": r.text, "token_marks": r.token_marks, "n_gen": r.n_gen, "truncated": r.truncated, "correct": g.correct,
             "answer": g.extracted, "ground_truth": r.problem.answer, "reward": br.to_dict(),
         })
     by_query: dict[int, list[int]] = {}

@@ -207,3 +207,30 @@ def test_a_checkpoint_reloads_the_tokenizer_it_was_trained_with(write_config, ar
     text = "<think>\na = 12 + 3 = 15\n</think>\nThe answer is \\boxed{15}."
     assert reloaded(text)["input_ids"] == original(text)["input_ids"]
     assert len(reloaded) == len(original) and reloaded.eos_token_id == original.eos_token_id
+
+
+def test_rollouts_record_where_their_tokens_fall_in_the_text(write_config):
+    """token_marks: [tokens, chars] at every 32 tokens, at each tier and at n_gen, as the tokenizer
+    decodes the prefix (checked against a fresh decode of the same tokens)."""
+    from hbpo.rollout import MARK_EVERY, token_marks
+    from hbpo.tiny import build_tokenizer
+
+    tok = build_tokenizer(320)
+    ids = tok("a = 12 + 3 = 15\nWait, let me check a: 12 + 3 = 15. Yes.\n" * 4, add_special_tokens=False)["input_ids"]
+    ids = ids + [tok.eos_token_id]
+    marks = token_marks(tok, ids, [8, 40, 64, 10_000])
+    expected_points = sorted({*range(MARK_EVERY, len(ids), MARK_EVERY), 8, 40, 64, len(ids)})
+    assert [t for t, _ in marks] == expected_points
+    for t, chars in marks:
+        assert chars == len(tok.decode(ids[:t], skip_special_tokens=True))
+    assert marks[-1] == [len(ids), len(tok.decode(ids, skip_special_tokens=True))]
+
+    run_dir = run(write_config, tiny_config(train__steps=1, tiers=[8, 16], max_response_tokens=40), "marks")
+    rollouts = [e for e in events_of(run_dir) if e["type"] == "rollout"]
+    assert rollouts
+    for r in rollouts:
+        points = [t for t, _ in r["token_marks"]]
+        assert points == sorted(set(points)) and points[-1] == r["n_gen"]
+        assert {t for t in (8, 16, 32) if t < r["n_gen"]} <= set(points)
+        assert r["token_marks"][-1][1] == len(r["text"])
+        assert all(0 <= c <= len(r["text"]) for _, c in r["token_marks"])
