@@ -37,6 +37,12 @@ export interface GenerateRequest {
   seed?: number;
   /** Stop before any of these strings; they are not part of the text. */
   stop?: string[];
+  /**
+   * Parse special-token text in the prompt (`<|assistant|>`, `<|im_start|>`) as those tokens, as a
+   * Hugging Face tokenizer does with a chat-template prompt. Default false. The model's BOS is
+   * prepended either way when the model adds one, so a prompt must not spell it out.
+   */
+  specialTokens?: boolean;
 }
 
 /** Stops the generation with this id (no reply; it ends with done/abort). */
@@ -77,6 +83,11 @@ export interface LoadedInfo {
   trainContextSize: number;
   /** Tokens in the vocabulary (from the GGUF metadata; 0 when it does not say). */
   vocabSize: number;
+  /** The GGUF's Jinja chat template (`tokenizer.chat_template`), or null when it has none. */
+  chatTemplate: string | null;
+  /** Text of the model's BOS / EOS tokens ('' when it has none). */
+  bosText: string;
+  eosText: string;
   /** Time the load took, including starting llama.cpp on the first load. */
   ms: number;
 }
@@ -91,9 +102,12 @@ export interface ChunkReply {
   id: number;
   /** New text since the previous chunk. */
   text: string;
-  /** Tokens generated so far. */
+  /** Tokens whose text is in the chunks so far (exact: the tokenizer's count, not an estimate). */
   tokens: number;
 }
+
+/** `[tokens, chars]`: the first `tokens` generated tokens decode to `text.slice(0, chars)`. */
+export type TokenMark = [number, number];
 
 export interface GenerateResult {
   /** The whole generation: the concatenation of every chunk's text. */
@@ -102,6 +116,11 @@ export interface GenerateResult {
   tokens: number;
   stopReason: StopReason;
   ms: number;
+  /**
+   * Where token and text boundaries meet, ascending from [0, 0], every chars <= text.length; the last
+   * is [tokens, text.length] unless a stop string cut the text (its tokens are counted, not shown).
+   */
+  marks: TokenMark[];
 }
 
 export interface DoneReply extends GenerateResult {
@@ -141,6 +160,8 @@ const isNonNeg: Check = (v) => isNum(v) && (v as number) >= 0;
 const isStr: Check = (v) => typeof v === 'string';
 const isNonEmptyStr: Check = (v) => typeof v === 'string' && v.length > 0;
 const isStrArray: Check = (v) => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const isBool: Check = (v) => typeof v === 'boolean';
+const isMarks: Check = (v) => Array.isArray(v) && v.every((m) => Array.isArray(m) && m.length === 2 && isNonNegInt(m[0]) && isNonNegInt(m[1]));
 const isIntArray: Check = (v) => Array.isArray(v) && v.every(isNonNegInt);
 const isGpuChoice: Check = (v) => v === 'auto' || v === false;
 const isGpuBackend: Check = (v) => v === 'cuda' || v === 'vulkan' || v === 'metal' || v === false;
@@ -156,6 +177,7 @@ const REQUESTS: Record<WorkerRequest['type'], Record<string, Check>> = {
   generate: {
     id: isInt, prompt: isStr, maxTokens: isPosInt, temperature: isNonNeg, topP: optional(isNonNeg),
     topK: optional(isNonNegInt), seed: optional(isNonNegInt), stop: optional(isStrArray),
+    specialTokens: optional(isBool),
   },
   abort: { id: isInt },
   countTokens: { id: isInt, texts: isStrArray },
@@ -167,9 +189,10 @@ const REPLIES: Record<WorkerReply['type'], Record<string, Check>> = {
   loaded: {
     id: isInt, modelPath: isStr, modelSize: isNonNegInt, gpu: isGpuBackend, threads: isPosInt,
     contextSize: isPosInt, sequences: isPosInt, trainContextSize: isNonNegInt, vocabSize: isNonNegInt, ms: isNonNeg,
+    chatTemplate: (v) => v === null || isStr(v), bosText: isStr, eosText: isStr,
   },
   chunk: { id: isInt, text: isStr, tokens: isNonNegInt },
-  done: { id: isInt, text: isStr, tokens: isNonNegInt, stopReason: isStopReason, ms: isNonNeg },
+  done: { id: isInt, text: isStr, tokens: isNonNegInt, stopReason: isStopReason, ms: isNonNeg, marks: isMarks },
   counts: { id: isInt, counts: isIntArray },
   unloaded: { id: isInt },
   error: { id: optional(isInt), message: isStr },

@@ -71,3 +71,24 @@ export class StopStrings {
     this.emitted = upTo;
   }
 }
+
+/** Tokens of the last mark at or before `chars` (marks ascending, starting at [0, 0]). */
+export function tokensBefore(marks: readonly (readonly [number, number])[], chars: number): number {
+  let tokens = 0;
+  for (const [t, c] of marks) {
+    if (c > chars) break;
+    tokens = t;
+  }
+  return tokens;
+}
+
+/** Marks with one entry per character offset (the one with the most tokens) and per token count. */
+export function dedupeMarks(marks: readonly [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [t, c] of marks) {
+    const last = out[out.length - 1];
+    if (last && last[1] === c) last[0] = Math.max(last[0], t);
+    else if (!last || t > last[0]) out.push([t, c]);
+  }
+  return out;
+}

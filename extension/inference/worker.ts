@@ -9,9 +9,9 @@ import { availableParallelism } from 'node:os';
 import type { Llama, LlamaCompletion, LlamaContext, LlamaModel } from 'node-llama-cpp';
 import {
   idOf, parseRequest, type CountTokensRequest, type GenerateRequest, type GpuBackend, type GpuChoice,
-  type LoadRequest, type StopReason, type WorkerReply,
+  type LoadRequest, type StopReason, type TokenMark, type WorkerReply,
 } from './protocol';
-import { StopStrings, threadsFor } from './pure';
+import { dedupeMarks, StopStrings, threadsFor, tokensBefore } from './pure';
 
 const DEFAULT_SEQUENCES = 4;
 const MAX_DEFAULT_CONTEXT = 4096;
@@ -111,11 +111,15 @@ async function doLoad(req: LoadRequest): Promise<void> {
   const free: LlamaCompletion[] = [];
   for (let i = 0; i < sequences; i++) free.push(new LlamaCompletion({ contextSequence: context.getSequence() }));
   loaded = { model, context, free };
-  const tokens = model.fileInfo.metadata?.tokenizer?.ggml?.tokens;
+  const tokenizer = model.fileInfo.metadata?.tokenizer as { ggml?: { tokens?: unknown }; chat_template?: unknown } | undefined;
+  const vocab = tokenizer?.ggml?.tokens;
   send({
     type: 'loaded', id: req.id, modelPath, modelSize: stat.size, gpu: instance.gpu as GpuBackend, threads,
     contextSize: context.contextSize, sequences, trainContextSize: model.trainContextSize,
-    vocabSize: Array.isArray(tokens) ? tokens.length : 0, ms: Date.now() - started,
+    vocabSize: Array.isArray(vocab) ? vocab.length : 0,
+    chatTemplate: typeof tokenizer?.chat_template === 'string' ? tokenizer.chat_template : null,
+    bosText: model.tokens.bosString ?? '', eosText: model.tokens.eosString ?? '',
+    ms: Date.now() - started,
   });
 }
 
@@ -148,14 +152,22 @@ async function generate(req: GenerateRequest): Promise<void> {
     const completion = await acquire();
     if (controller.signal.aborted) {
       if (completion) release(owner, completion);
-      send({ type: 'done', id: req.id, text: '', tokens: 0, stopReason: 'abort', ms: Date.now() - started });
+      send({ type: 'done', id: req.id, text: '', tokens: 0, stopReason: 'abort', ms: Date.now() - started, marks: [[0, 0]] });
       return;
     }
     if (!completion) throw new Error('the model was unloaded');
     let tokens = 0;
-    const stops = new StopStrings(req.stop ?? [], (text) => send({ type: 'chunk', id: req.id, text, tokens }));
+    // A mark per text chunk: the tokens counted when llama.cpp hands over a chunk are exactly the ones
+    // that decode to all text so far (it holds back tokens of an incomplete UTF-8 character).
+    const marks: TokenMark[] = [[0, 0]];
+    let emitted = 0;
+    const stops = new StopStrings(req.stop ?? [], (text) => {
+      emitted += text.length;
+      send({ type: 'chunk', id: req.id, text, tokens: tokensBefore(marks, emitted) });
+    });
+    const input = req.specialTokens ? owner.model.tokenize(req.prompt, true) : req.prompt;
     try {
-      const { response, metadata } = await completion.generateCompletionWithMeta(req.prompt, {
+      const { response, metadata } = await completion.generateCompletionWithMeta(input, {
         maxTokens: req.maxTokens,
         temperature: req.temperature,
         ...(req.topP !== undefined ? { topP: req.topP } : {}),
@@ -166,15 +178,21 @@ async function generate(req: GenerateRequest): Promise<void> {
         stopOnAbortSignal: true,
         onToken: (t) => { tokens += t.length; },
         onTextChunk: (chunk) => {
+          if (stops.stopped) return;
+          marks.push([tokens, stops.seen.length + chunk.length]);
           if (stops.push(chunk)) controller.abort();
         },
       });
       if (!stops.stopped && response.startsWith(stops.seen) && response.length > stops.seen.length) {
-        stops.push(response.slice(stops.seen.length)); // should the final response ever hold more than the chunks
+        // Should the final response ever hold more than the chunks did.
+        marks.push([tokens, response.length]);
+        stops.push(response.slice(stops.seen.length));
       }
       const text = stops.finish();
       const stopReason = stops.stopped ? 'stop' : STOP_REASONS[metadata.stopReason] ?? 'eos';
-      send({ type: 'done', id: req.id, text, tokens, stopReason, ms: Date.now() - started });
+      const kept = marks.filter(([, chars]) => chars <= text.length);
+      if (!stops.stopped && kept[kept.length - 1]![1] < text.length) kept.push([tokens, text.length]);
+      send({ type: 'done', id: req.id, text, tokens, stopReason, ms: Date.now() - started, marks: dedupeMarks(kept) });
     } finally {
       release(owner, completion);
     }

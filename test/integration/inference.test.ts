@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { InferenceClient, type GenerateChunk } from '../../extension/inference/client';
 import { parseRequest } from '../../extension/inference/protocol';
-import { StopStrings, threadsFor, TINY_MODEL_BYTES } from '../../extension/inference/pure';
+import { StopStrings, threadsFor, TINY_MODEL_BYTES, tokensBefore } from '../../extension/inference/pure';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const modelPath = join(root, '..', 'shared', 'data', 'models', 'stories260K.gguf');
@@ -90,6 +90,19 @@ describe('inference worker on stories260K', { skip }, () => {
     for (let i = 1; i < chunks.length; i++) assert.ok(chunks[i]!.tokens >= chunks[i - 1]!.tokens);
     assert.ok(result.stopReason === 'maxTokens' || result.stopReason === 'eos');
     if (result.stopReason === 'maxTokens') assert.equal(result.tokens, 200);
+    // Token marks: ascending from [0, 0] to [tokens, text.length], and every chunk's count is the
+    // marks' count at the text streamed so far.
+    const marks = result.marks;
+    assert.deepEqual(marks[0], [0, 0]);
+    assert.deepEqual(marks[marks.length - 1], [result.tokens, result.text.length]);
+    for (let i = 1; i < marks.length; i++) {
+      assert.ok(marks[i]![0] > marks[i - 1]![0] && marks[i]![1] > marks[i - 1]![1], `marks ascend at ${i}`);
+    }
+    let streamed = 0;
+    for (const c of chunks) {
+      streamed += c.text.length;
+      assert.equal(c.tokens, tokensBefore(marks, streamed));
+    }
   });
 
   test('a stop string ends the generation before it', async () => {
