@@ -12,7 +12,7 @@ import { runsDirectory, type Host } from './host/host';
 import { PythonResolver } from './host/python';
 import { RunRegistry, type RunEntry } from './host/runRegistry';
 import { TrainerSessions } from './host/sessions';
-import { registerPanels } from './panels';
+import { disposeComparison, registerPanels } from './panels';
 import { RunsTreeProvider } from './views/runsTree';
 import { RunStatusBar } from './views/statusBar';
 
@@ -80,7 +80,9 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
   };
 }
 
-export function deactivate(): void {
+export function deactivate(): Promise<void> {
   // Everything registered above is disposed via context.subscriptions. Trainer processes are left
   // running on purpose: they are independent, and the next window re-attaches to their run folders.
+  // The inference worker is ours alone: it ends with the window.
+  return disposeComparison();
 }

@@ -1,6 +1,7 @@
 // Command registration: ids match package.json `contributes.commands`.
 import * as vscode from 'vscode';
 import type { Host } from '../host/host';
+import { compareBudgetsCommand } from './compare';
 import {
   openDashboardCommand, openRewardExplorerCommand, openRolloutInspectorCommand, revealRunFolderCommand, showTrainerOutputCommand,
 } from './runs';
@@ -9,7 +10,7 @@ import { newConfigCommand, resumeRunCommand, startTrainingCommand, stopTrainingC
 export const COMMANDS = [
   'hbpo.startTraining', 'hbpo.startTrainingWithConfig', 'hbpo.stopTraining', 'hbpo.resumeRun', 'hbpo.newConfig',
   'hbpo.openDashboard', 'hbpo.openRolloutInspector', 'hbpo.openRewardExplorer', 'hbpo.showTrainerOutput',
-  'hbpo.revealRunFolder', 'hbpo.refreshRuns',
+  'hbpo.revealRunFolder', 'hbpo.refreshRuns', 'hbpo.compareBudgets',
 ] as const;
 
 export function registerCommands(host: Host): vscode.Disposable[] {
@@ -29,5 +30,6 @@ export function registerCommands(host: Host): vscode.Disposable[] {
     r('hbpo.showTrainerOutput', (arg?) => showTrainerOutputCommand(host, arg)),
     r('hbpo.revealRunFolder', (arg?) => revealRunFolderCommand(host, arg)),
     r('hbpo.refreshRuns', () => host.registry.refresh()),
+    r('hbpo.compareBudgets', (input?: unknown) => compareBudgetsCommand(host, input)),
   ];
 }

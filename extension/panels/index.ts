@@ -2,7 +2,10 @@
 // The signatures are fixed; the panels live in the files next to this one.
 import * as vscode from 'vscode';
 import type { RunTailer } from '../runs';
+import { TraceAnnotations } from '../traces/annotations';
 import { TRACE_SCHEME, TraceDocuments } from '../traces/traceProvider';
+import type { CompareInput } from '../../webview/protocol/compare';
+import { ComparePanel, type CompareDeps } from './comparePanel';
 import { DashboardPanel } from './dashboardPanel';
 import { RewardPanel } from './rewardPanel';
 import { paramsOfRun } from './rewardParams';
@@ -28,8 +31,11 @@ const traces = new TraceDocuments();
 
 /** Registers what the panels need once per activation (trace document provider, serializers). */
 export function registerPanels(ctx: vscode.ExtensionContext): vscode.Disposable[] {
+  const annotations = new TraceAnnotations();
+  traces.attach(annotations);
   return [
     vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, traces),
+    ...annotations.register(),
     // Only the explorer is restored after a reload: the run panels need the run store's shared
     // tailer, which is not there yet when VS Code revives panels.
     vscode.window.registerWebviewPanelSerializer(RewardPanel.viewType, {
@@ -61,4 +67,14 @@ export function openRolloutInspector(
 /** Opens (or reveals) the reward-curve explorer, seeded with a run's parameters when given. */
 export function openRewardExplorer(ctx: vscode.ExtensionContext, params?: RewardParamsInput): void {
   RewardPanel.show(ctx, params, params ? 'the given parameters' : 'paper defaults');
+}
+
+/** Opens (or reveals) the budget-comparison panel, optionally with a problem to compare. */
+export function openComparison(ctx: vscode.ExtensionContext, deps: Omit<CompareDeps, 'traces'>, input?: CompareInput): void {
+  ComparePanel.show(ctx, { ...deps, traces }, input);
+}
+
+/** Ends the inference worker (extension deactivation). */
+export function disposeComparison(): Promise<void> {
+  return ComparePanel.disposeClient();
 }

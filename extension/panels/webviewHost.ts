@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { makeNonce, webviewHtml } from './html';
 
 /** Bundles of the webview side, built by esbuild.config.mjs from webview/<name>.ts. */
-export type WebviewEntry = 'dashboard' | 'rollouts' | 'rewardExplorer';
+export type WebviewEntry = 'dashboard' | 'rollouts' | 'rewardExplorer' | 'compare';
 
 function webviewRoot(ctx: vscode.ExtensionContext): vscode.Uri {
   return vscode.Uri.joinPath(ctx.extensionUri, 'dist', 'webview');

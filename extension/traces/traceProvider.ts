@@ -1,20 +1,51 @@
-// Read-only trace documents on the hbpo-trace: scheme. Content comes from the run's model when a
-// panel registered it (byte-range read of one line), else from reading the run folder once (a
-// trace tab VS Code restores after a reload, before any panel is open).
+// Read-only trace documents on the hbpo-trace: scheme. A recorded rollout's content comes from the
+// run's model when a panel registered it (byte-range read of one line), else from reading the run
+// folder once (a trace tab VS Code restores after a reload, before any panel is open). A live trace
+// (one a panel streams in, e.g. the budget comparison) is held in memory and refreshed as it grows.
+// Each time it produces a document, the provider hands the trace's annotation spec and where its
+// body starts to the annotations (annotations.ts), which draw on it.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RolloutEvent } from '../events';
 import { readRollout } from '../panels/rolloutData';
 import { EVENTS_FILE, loadRunFile } from '../runs/runFile';
 import { RunModel } from '../runs/runModel';
-import { formatTrace } from './traceText';
-import { parseTraceUri, TRACE_SCHEME, traceUriParts, type TraceRef } from './traceUri';
+import { specOfRollout, type TraceSpec } from './annotate';
+import { formatTraceDocument, layoutTrace, type TraceLayout } from './traceText';
+import { liveTraceUriParts, parseLiveTraceUri, parseTraceUri, TRACE_SCHEME, traceUriParts, type TraceRef } from './traceUri';
 
 export { TRACE_SCHEME };
+
+/** A trace that streams in: the tab label, the document header, and the trace so far. */
+export interface LiveTrace {
+  label: string;
+  headerLines: string[];
+  problem: string;
+  prompt: string;
+  spec: TraceSpec;
+}
+
+/** Where the provider reports each document it produced (undefined spec: nothing to annotate). */
+export interface TraceContentSink {
+  set(uri: vscode.Uri, layout: TraceLayout, spec: TraceSpec | undefined): void;
+}
+
+/** Most document refreshes a streaming trace causes per second. */
+const LIVE_REFRESH_MS = 100;
 
 export class TraceDocuments implements vscode.TextDocumentContentProvider {
   /** Models of the runs the panels show, by run folder (the shared tailers' live models). */
   private readonly models = new Map<string, RunModel>();
+  private readonly live = new Map<string, { uri: vscode.Uri; trace: LiveTrace; timer?: ReturnType<typeof setTimeout>; last: number }>();
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  private sink: TraceContentSink | undefined;
+
+  readonly onDidChange = this.changed.event;
+
+  /** Where to report the documents produced (the annotations). */
+  attach(sink: TraceContentSink): void {
+    this.sink = sink;
+  }
 
   /** Let trace documents of this run read from its live model. */
   remember(runDir: string, model: RunModel): void {
@@ -30,25 +61,92 @@ export class TraceDocuments implements vscode.TextDocumentContentProvider {
     await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
   }
 
-  async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
-    const ref = parseTraceUri(uri.path, uri.query);
-    if (!ref) return `Not an HBPO trace address: ${uri.toString(true)}\n`;
-    const event = await this.find(ref);
-    if (!event) {
-      return `Rollout not found: step ${ref.step}, query ${ref.queryIndex}, sample ${ref.sample} in ${ref.runDir}\n` +
-        '(the run may have been resumed from an earlier checkpoint, or its events.jsonl replaced).\n';
-    }
-    return formatTrace(event, ref.label);
+  /** The address of a live trace (the label of its first openLive/updateLive names the tab). */
+  liveUri(id: string, label: string): vscode.Uri {
+    return this.live.get(id)?.uri ?? vscode.Uri.from({ scheme: TRACE_SCHEME, ...liveTraceUriParts({ id, label }) });
   }
 
-  private async find(ref: TraceRef): Promise<RolloutEvent | undefined> {
+  /** Opens (or reveals) a live trace; later calls to updateLive() refresh the document (onDidChange) while it streams. */
+  async openLive(id: string, trace: LiveTrace): Promise<void> {
+    const uri = this.store(id, trace);
+    const wasOpen = vscode.workspace.textDocuments.some((d) => d.uri.toString() === uri.toString());
+    const doc = await vscode.workspace.openTextDocument(uri);
+    // An already open document keeps its text until told it changed.
+    if (wasOpen) this.changed.fire(uri);
+    await vscode.window.showTextDocument(doc, { preview: true, viewColumn: vscode.ViewColumn.Beside });
+  }
+
+  /** The trace so far; the open document follows at most every LIVE_REFRESH_MS, always ending on the latest. */
+  updateLive(id: string, trace: LiveTrace): void {
+    this.store(id, trace);
+    const entry = this.live.get(id)!;
+    if (entry.timer) return;
+    const wait = Math.max(0, entry.last + LIVE_REFRESH_MS - Date.now());
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      entry.last = Date.now();
+      this.changed.fire(entry.uri);
+    }, wait);
+  }
+
+  /** Drops a live trace (its document then says it is gone). */
+  forgetLive(id: string): void {
+    const entry = this.live.get(id);
+    if (!entry) return;
+    if (entry.timer) clearTimeout(entry.timer);
+    this.live.delete(id);
+    this.changed.fire(entry.uri);
+  }
+
+  private store(id: string, trace: LiveTrace): vscode.Uri {
+    const entry = this.live.get(id);
+    if (entry) {
+      entry.trace = trace;
+      return entry.uri;
+    }
+    const uri = this.liveUri(id, trace.label);
+    this.live.set(id, { uri, trace, last: 0 });
+    return uri;
+  }
+
+  async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+    const { content, layout, spec } = await this.produce(uri);
+    this.sink?.set(uri, layout ?? { content, bodyOffset: content.length }, spec);
+    return content;
+  }
+
+  private async produce(uri: vscode.Uri): Promise<{ content: string; layout?: TraceLayout; spec?: TraceSpec }> {
+    const liveRef = parseLiveTraceUri(uri.path, uri.query);
+    if (liveRef) {
+      const t = this.live.get(liveRef.id)?.trace;
+      if (!t) return { content: 'This live trace is no longer available (its panel was closed, or the window reloaded).\n' };
+      const s = t.spec;
+      const layout = layoutTrace(t.headerLines, t.problem, t.prompt, s.text, `${s.tokens} tokens${s.done ? '' : ' so far'}`);
+      return { content: layout.content, layout, spec: s };
+    }
+    const ref = parseTraceUri(uri.path, uri.query);
+    if (!ref) return { content: `Not an HBPO trace address: ${uri.toString(true)}\n` };
+    const found = await this.find(ref);
+    if (!found) {
+      return {
+        content: `Rollout not found: step ${ref.step}, query ${ref.queryIndex}, sample ${ref.sample} in ${ref.runDir}\n` +
+          '(the run may have been resumed from an earlier checkpoint, or its events.jsonl replaced).\n',
+      };
+    }
+    const layout = formatTraceDocument(found.event, ref.label);
+    return { content: layout.content, layout, spec: specOfRollout(found.event, found.model.info) };
+  }
+
+  private async find(ref: TraceRef): Promise<{ event: RolloutEvent; model: RunModel } | undefined> {
     const live = this.models.get(ref.runDir);
     const found = live && (await readRollout(live, ref.step, ref.queryIndex, ref.sample));
-    if (found) return found;
+    if (found) return { event: found, model: live };
     if (!path.isAbsolute(ref.runDir)) return undefined;
     // Not open in a panel (or the live model was reset): index the file once for this lookup.
     const eventsPath = path.join(ref.runDir, EVENTS_FILE);
     const loaded = await loadRunFile(eventsPath);
-    return readRollout(new RunModel(eventsPath, loaded.state), ref.step, ref.queryIndex, ref.sample);
+    const model = new RunModel(eventsPath, loaded.state);
+    const event = await readRollout(model, ref.step, ref.queryIndex, ref.sample);
+    return event ? { event, model } : undefined;
   }
 }

@@ -13,7 +13,27 @@ export function oneLine(text: string, max = 200): string {
 
 const num = (x: number | null, digits = 4) => (x === null ? '—' : x.toFixed(digits));
 
-export function formatTrace(e: RolloutEvent, runLabel: string): string {
+/** The document text of a trace and the offset where its body (the raw trace) starts. */
+export interface TraceLayout {
+  content: string;
+  bodyOffset: number;
+}
+
+/**
+ * Lays out a trace document: header lines (kept to one line each), problem, prompt, then the
+ * body verbatim, last, followed by one newline. `tokens` is for the trace's rule line.
+ */
+export function layoutTrace(header: readonly string[], problem: string, prompt: string, text: string, tokens: string): TraceLayout {
+  const head = [
+    ...header.map((h) => oneLine(h, 4000)),
+    '', `${RULE}\nproblem\n${RULE}`, problem,
+    '', `${RULE}\nprompt (budget sentence)\n${RULE}`, prompt,
+    '', `${RULE}\ntrace (${tokens})\n${RULE}`, '',
+  ].join('\n');
+  return { content: `${head}${text}\n`, bodyOffset: head.length };
+}
+
+export function formatTraceDocument(e: RolloutEvent, runLabel: string): TraceLayout {
   const budget = e.tier === null ? 'natural (no budget)' : `${e.tier} tokens`;
   const vs = e.tier === null ? '' : e.n_gen > e.tier ? ` (${e.n_gen - e.tier} over budget)` : ' (within budget)';
   const r = e.reward;
@@ -25,11 +45,9 @@ export function formatTrace(e: RolloutEvent, runLabel: string): string {
     `reward: ${num(r.reward)} (case ${r.case}) · f1 ${num(r.f1)} · f2 ${num(r.f2)} · cos ${num(r.cos)} · penalty ${num(r.penalty, 6)}`,
     `advantage: intra ${num(e.advantage.intra)} · inter ${num(e.advantage.inter)} · total ${num(e.advantage.total)}`,
   ];
-  return [
-    ...header,
-    '', `${RULE}\nproblem\n${RULE}`, e.problem,
-    '', `${RULE}\nprompt (budget sentence)\n${RULE}`, e.prompt,
-    '', `${RULE}\ntrace (${e.n_gen} tokens)\n${RULE}`, e.text,
-    '',
-  ].join('\n');
+  return layoutTrace(header, e.problem, e.prompt, e.text, `${e.n_gen} tokens`);
+}
+
+export function formatTrace(e: RolloutEvent, runLabel: string): string {
+  return formatTraceDocument(e, runLabel).content;
 }

@@ -1,4 +1,5 @@
 // Addresses of trace documents: hbpo-trace:/<run label>/step<S>-query<Q>-sample<N>.txt?run=<run folder>
+// for a recorded rollout, hbpo-trace:/compare/<label>.txt?live=<id> for a trace streaming in.
 // The path is what the editor tab shows (and `.txt` makes it plain text); the query says which run
 // folder to read. Pure (no `vscode`): the provider turns these parts into a vscode.Uri.
 
@@ -32,4 +33,22 @@ export function parseTraceUri(path: string, query: string): TraceRef | undefined
   const [step, queryIndex, sample] = [m[2], m[3], m[4]].map(Number);
   if (![step, queryIndex, sample].every(Number.isSafeInteger)) return undefined;
   return { runDir, label: m[1], step, queryIndex, sample };
+}
+
+/** A live (streaming) trace: the id its panel gave it and the label the tab shows. */
+export interface LiveTraceRef {
+  id: string;
+  label: string;
+}
+
+export function liveTraceUriParts(ref: LiveTraceRef): { path: string; query: string } {
+  return { path: `/compare/${segment(ref.label)}.txt`, query: new URLSearchParams({ live: ref.id }).toString() };
+}
+
+/** The live trace in a URI's path and query, or undefined when it is not a live trace address. */
+export function parseLiveTraceUri(path: string, query: string): LiveTraceRef | undefined {
+  const m = /^\/compare\/([^/]+)\.txt$/.exec(path);
+  const id = new URLSearchParams(query).get('live');
+  if (!m || id === null || id === '') return undefined;
+  return { id, label: m[1] };
 }

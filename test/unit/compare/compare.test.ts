@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { rewardBreakdown } from '../../../extension/budgetMath';
+import { codePointMarks } from '../../../extension/compare/columnTrace';
+import { planColumns, scoreColumn, trainerTokens } from '../../../extension/compare/comparison';
+import { buildPrompt, promptHead, PROMPT_DEFAULTS } from '../../../extension/compare/prompt';
+import { dedupeMarks, tokensBefore } from '../../../extension/inference/pure';
+import { ColumnStore, meterOf, parseSettingsForm, summarize, formOfSettings } from '../../../webview/lib/compareView';
+import { parseCompareRequest, parseModeKey, settingsProblems, type CompareSettings } from '../../../webview/protocol/compare';
+
+const SETTINGS: CompareSettings = { tiers: [32, 64], lMax: 256, modes: ['tier:32', 'tier:64', 'natural', 'efficiency'], samples: 2, temperature: 0.6, seed: 7 };
+const TESTBED_TEMPLATE = "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+
+test('prompt defaults are the trainer\'s PromptConfig defaults', () => {
+  const py = readFileSync(join(__dirname, '..', '..', '..', 'trainer', 'hbpo', 'config.py'), 'utf8');
+  const field = (name: string) => {
+    const m = new RegExp(`^\\s+${name}: str(?: \\| None)? = "((?:[^"\\\\]|\\\\.)*)"`, 'm').exec(py);
+    assert.ok(m, `config.py has ${name}`);
+    return JSON.parse(`"${m[1]}"`) as string; // Python and JSON escapes agree on these strings
+  };
+  assert.equal(PROMPT_DEFAULTS.questionTemplate, field('question_template'));
+  assert.equal(PROMPT_DEFAULTS.thinkOpen, field('think_open'));
+  assert.equal(PROMPT_DEFAULTS.budgetSentence, field('budget_sentence'));
+  assert.equal(PROMPT_DEFAULTS.efficiencySentence, field('efficiency_sentence'));
+  assert.match(py, /^\s+system: str \| None = None$/m);
+});
+
+test('prompts: the chat template is rendered, the think tag opened once, then the mode sentence', () => {
+  const model = { chatTemplate: TESTBED_TEMPLATE, eosText: '</s>' };
+  const natural = buildPrompt(model, 'Let a = 2. What is a?', 'natural');
+  assert.equal(natural.specialTokens, true);
+  assert.equal(natural.text,
+    '<|user|>\nLet a = 2. What is a?\nPlease reason step by step, and put your final answer within \\boxed{}.\n<|assistant|>\n<think>\n');
+  assert.equal(buildPrompt(model, 'p', 'tier:512').text, `${promptHead(model, 'p').text}I will answer the question within 512 tokens.\n`);
+  assert.equal(buildPrompt(model, 'p', 'efficiency').text, `${promptHead(model, 'p').text}I will answer the question with minimal tokens.\n`);
+  // A template that opens the tag itself (R1-style) does not get a second one.
+  const r1 = { chatTemplate: "{% for m in messages %}U: {{ m['content'] }}{% endfor %}A: <think>", eosText: '' };
+  assert.equal(buildPrompt(r1, 'p', 'natural').text.match(/<think>/g)?.length, 1);
+  assert.ok(buildPrompt(r1, 'p', 'natural').text.endsWith('<think>\n'));
+  // No template: the plain question, special tokens not parsed (a problem could spell one out).
+  const plain = buildPrompt({ chatTemplate: null, eosText: '' }, '<|user|> x', 'tier:64');
+  assert.equal(plain.specialTokens, false);
+  assert.ok(plain.text.startsWith('<|user|> x\nPlease reason'));
+  assert.throws(() => buildPrompt(model, 'p', 'tier:abc'), /unknown mode "tier:abc"/);
+  assert.throws(() => promptHead({ chatTemplate: '{% for %}', eosText: '' }, 'p'), /chat template does not render/);
+});
+
+test('columns: modes in order, samples within each, budgets from the mode', () => {
+  const cols = planColumns(SETTINGS);
+  assert.deepEqual(cols.map((c) => c.key), ['tier:32#0', 'tier:32#1', 'tier:64#0', 'tier:64#1', 'natural#0', 'natural#1', 'efficiency#0', 'efficiency#1']);
+  assert.deepEqual(cols.map((c) => c.budget), [32, 32, 64, 64, null, null, null, null]);
+  assert.ok(cols.every((c) => c.maxTokens === 256 && c.status === 'waiting' && c.tokens === 0));
+});
+
+test('tokens as the trainer counts them include the end-of-sequence token', () => {
+  assert.equal(trainerTokens({ tokens: 40, stopReason: 'eos' }), 41);
+  assert.equal(trainerTokens({ tokens: 256, stopReason: 'maxTokens' }), 256);
+  assert.equal(trainerTokens({ tokens: 12, stopReason: 'abort' }), 12);
+});
+
+test('a column is scored with the HBPO reward against its budget, natural with the cosine term', () => {
+  const p = { lMax: 256, alpha: 1 / 256, beta: 4 };
+  assert.deepEqual(scoreColumn({ budget: 32, tokens: 30, stopReason: 'eos' }, true, 256),
+    rewardBreakdown({ reward: 'hbpo', variant: 'paper', ...p, nGen: 30, budget: 32, correct: true, truncated: false }));
+  const over = scoreColumn({ budget: 32, tokens: 50, stopReason: 'eos' }, true, 256);
+  assert.equal(over.case, 'over');
+  assert.ok(Math.abs(over.reward - (over.cos - over.penalty!)) < 1e-12);
+  assert.equal(scoreColumn({ budget: 32, tokens: 30, stopReason: 'eos' }, false, 256).reward, 0);
+  assert.equal(scoreColumn({ budget: 64, tokens: 256, stopReason: 'maxTokens' }, true, 256).case, 'truncated');
+  const natural = scoreColumn({ budget: null, tokens: 100, stopReason: 'eos' }, null, 256);
+  assert.equal(natural.case, 'natural');
+  assert.ok(Math.abs(natural.reward - 4 * Math.cos((Math.PI * 100) / 512)) < 1e-12);
+});
+
+test('marks: chunks count the tokens of the text they carry; code points for trace specs', () => {
+  const marks: [number, number][] = [[0, 0], [1, 3], [2, 5], [4, 9]];
+  assert.equal(tokensBefore(marks, 0), 0);
+  assert.equal(tokensBefore(marks, 4), 1);
+  assert.equal(tokensBefore(marks, 9), 4);
+  assert.deepEqual(dedupeMarks([[0, 0], [1, 3], [2, 3], [3, 5], [3, 6]]), [[0, 0], [2, 3], [3, 5]]);
+  // "a😀b": the emoji is 2 UTF-16 units but one code point.
+  assert.deepEqual(codePointMarks('a😀b', [[0, 0], [1, 1], [2, 3], [3, 4]]), [[0, 0], [1, 1], [2, 2], [3, 3]]);
+});
+
+test('mode keys and settings: checked field by field', () => {
+  assert.deepEqual(parseModeKey('tier:512'), { kind: 'tier', budget: 512 });
+  assert.equal(parseModeKey('tier:0'), undefined);
+  assert.equal(parseModeKey('tier:-1'), undefined);
+  assert.deepEqual(settingsProblems(SETTINGS), []);
+  assert.match(settingsProblems({ ...SETTINGS, tiers: [64, 32] }).join(), /tiers: must ascend/);
+  assert.match(settingsProblems({ ...SETTINGS, tiers: [512] }).join(), /largest must not exceed L_max/);
+  assert.match(settingsProblems({ ...SETTINGS, samples: 0 }).join(), /samples/);
+  assert.match(settingsProblems({ ...SETTINGS, temperature: -1 }).join(), /temperature/);
+  assert.match(settingsProblems({ ...SETTINGS, modes: [] }).join(), /modes/);
+  assert.match(settingsProblems({ ...SETTINGS, modes: ['tier:x'] }).join(), /modes/);
+});
+
+test('page requests: a run is taken only with valid input and settings; anything else is dropped', () => {
+  const input = { problem: 'What is 2+2?', groundTruth: '4', source: 'typed' };
+  assert.deepEqual(parseCompareRequest({ type: 'run', input, settings: SETTINGS }), { type: 'run', input, settings: SETTINGS });
+  assert.deepEqual(parseCompareRequest({ type: 'openTrace', key: 'tier:32#0' }), { type: 'openTrace', key: 'tier:32#0' });
+  for (const t of ['ready', 'stop', 'pickModel', 'useSelection', 'pickDatasetItem', 'exportResults']) {
+    assert.deepEqual(parseCompareRequest({ type: t }), { type: t });
+  }
+  for (const bad of [
+    null, {}, { type: 'run' }, { type: 'stop', x: 1 }, { type: 'run', input, settings: { ...SETTINGS, samples: 99 } },
+    { type: 'run', input: { ...input, problem: '   ' }, settings: SETTINGS }, { type: 'run', input: { ...input, extra: 1 }, settings: SETTINGS },
+    { type: 'run', input: { ...input, groundTruth: 4 }, settings: SETTINGS }, { type: 'openTrace', key: 7 }, { type: 'eval' },
+  ]) {
+    assert.equal(parseCompareRequest(bad), undefined, JSON.stringify(bad));
+  }
+});
+
+test('settings form: round trip, tier modes follow the tiers field, errors name the field', () => {
+  const form = formOfSettings(SETTINGS);
+  assert.deepEqual(parseSettingsForm(form), { ok: true, settings: SETTINGS });
+  const changed = parseSettingsForm({ ...form, tiers: '32, 128' });
+  assert.ok(changed.ok);
+  assert.deepEqual(changed.ok && changed.settings.modes, ['tier:32', 'natural', 'efficiency']);
+  const bad = parseSettingsForm({ ...form, lMax: 'lots', samples: '' });
+  assert.ok(!bad.ok);
+  assert.ok(!bad.ok && bad.errors.some((e) => e.startsWith('L_max')) && bad.errors.some((e) => e.startsWith('samples')));
+});
+
+test('token meter: against the budget, over budget flagged; without a budget against L_max', () => {
+  assert.deepEqual(meterOf({ tokens: 16, budget: 32, maxTokens: 256 }), { fraction: 0.5, over: false, label: '16 / 32 tokens' });
+  assert.deepEqual(meterOf({ tokens: 40, budget: 32, maxTokens: 256 }), { fraction: 1, over: true, label: '40 / 32 tokens (8 over)' });
+  assert.deepEqual(meterOf({ tokens: 64, budget: null, maxTokens: 256 }), { fraction: 0.25, over: false, label: '64 tokens (no budget; limit 256)' });
+});
+
+test('column store: chunks stream into their column; stale runs are ignored; summary per mode', () => {
+  const store = new ColumnStore();
+  const columns = planColumns(SETTINGS);
+  store.apply({ type: 'columns', runId: 2, columns, settings: SETTINGS });
+  assert.deepEqual(store.apply({ type: 'chunk', runId: 2, key: 'tier:32#0', text: 'Let ', tokens: 1 }), ['tier:32#0']);
+  store.apply({ type: 'chunk', runId: 2, key: 'tier:32#0', text: 'b = 3', tokens: 4 });
+  assert.deepEqual(store.apply({ type: 'chunk', runId: 1, key: 'tier:32#0', text: 'stale', tokens: 9 }), []);
+  const c = store.columns[0]!;
+  assert.equal(c.text, 'Let b = 3');
+  assert.equal(c.tokens, 4);
+  assert.equal(c.status, 'running');
+  const done = (key: string, tokens: number, correct: boolean | null, reward: number) => ({
+    ...columns.find((x) => x.key === key)!, status: 'done' as const, tokens, correct,
+    reward: { reward, cos: 0, penalty: null, f1: null, f2: null, case: 'within' as const },
+  });
+  store.apply({ type: 'column', runId: 2, column: done('tier:32#0', 20, true, 3) });
+  store.apply({ type: 'column', runId: 2, column: done('tier:32#1', 30, false, 0) });
+  store.apply({ type: 'column', runId: 2, column: done('natural#0', 90, null, 2) });
+  const s = summarize(store.columns, SETTINGS.modes);
+  assert.deepEqual(s.map((m) => [m.mode, m.n, m.meanTokens, m.accuracy, m.meanReward]), [
+    ['tier:32', 2, 25, 0.5, 1.5], ['tier:64', 0, null, null, null], ['natural', 1, 90, null, 2], ['efficiency', 0, null, null, null],
+  ]);
+  store.apply({ type: 'runEnd', runId: 2 });
+  assert.equal(store.running, false);
+});
