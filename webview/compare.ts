@@ -77,7 +77,7 @@ function readForm(): SettingsForm {
 
 function renderModes(ticked: string[]): void {
   fill(modesRow, ...offeredModes(tiersField.value).map((key) =>
-    h('vscode-checkbox', { attrs: { value: key, checked: ticked.includes(key) || !modesRow.hasChildNodes(), label: modeLabel(key) }, text: modeLabel(key) })));
+    h('vscode-checkbox', { attrs: { value: key, checked: ticked.includes(key) || !modesRow.hasChildNodes(), label: modeLabel(key) } })));
 }
 
 function setSettings(s: CompareSettings): void {

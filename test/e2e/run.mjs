@@ -17,7 +17,7 @@
 // Skipped with a printed reason only when the tools cannot be installed and CI is not set.
 //   7. Restricted Mode: a second code-server with Workspace Trust on; Start/Resume say why they do
 //      nothing, and nothing is spawned.
-// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,trust runs some parts.
+// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,trust runs some parts.
 // The UI scenario reloads the window while the run trains: the run must keep training (the trainer
 // outlives the extension host that read its pipes) and be re-attached. HBPO_E2E_RELOAD=0 skips it.
 import { spawn, spawnSync } from 'node:child_process';
@@ -80,6 +80,7 @@ const dirs = {
   wsUi: join(tmp, 'ws-ui'),
   userDataRestricted: join(tmp, 'user-data-restricted'),
   wsRestricted: join(tmp, 'ws-restricted'),
+  wsCompare: join(tmp, 'ws-compare'),
 };
 for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
 mkdirSync(screenshots, { recursive: true });
@@ -140,6 +141,41 @@ writeFileSync(join(dirs.wsHost, 'bad.yaml'), tinyConfig.replace('tiers: [8, 16]'
     ev('run_start', 0, { run_id: 'fx-stopped', config: {}, method: 'hbpo', tiers: [8, 16], max_response_tokens: 24, total_steps: 10,
       device: 'cpu', dtype: 'float32', pid: 1, resumed_from_step: null }, t) +
     ev('step', 1, { metrics: { 'reward/mean': 0.5 } }, t + 1) + ev('run_end', 1, { status: 'stopped', checkpoint: null }, t + 2));
+}
+
+// The comparison workspace: a tiny real GGUF (stories260K) and small tiers, so every column finishes
+// in seconds on a CPU; and a finished run whose rollout carries HTML and script payloads.
+const compareModel = join(root, '..', 'shared', 'data', 'models', 'stories260K.gguf');
+const compareTiers = [16, 32];
+mkdirSync(join(dirs.wsCompare, '.vscode'), { recursive: true });
+writeFileSync(join(dirs.wsCompare, '.vscode', 'settings.json'), JSON.stringify({
+  'hbpo.inference.modelPath': compareModel, 'hbpo.compare.tiers': compareTiers,
+  'hbpo.compare.maxResponseTokens': 48, 'hbpo.compare.temperature': 0.8,
+}, null, 2));
+const PAYLOADS = [
+  '<img src=x onerror="window.__hbpoPwned=1">',
+  '<script>window.__hbpoPwned=2</script>',
+  '<b id="hbpo-injected">bold?</b>',
+  '[click](command:hbpo.startTraining) <a href="javascript:window.__hbpoPwned=3">link</a>',
+];
+{
+  const t = Date.now() / 1000 - 100;
+  const ev = (type, step, extra, time) => `${JSON.stringify({ v: 1, type, time, step, ...extra })}\n`;
+  const text = `Let me think. ${PAYLOADS[0]}\nWait, ${PAYLOADS[1]} then ${PAYLOADS[2]}.\n${PAYLOADS[3]}\nSo the answer is \\boxed{${PAYLOADS[2]}}`;
+  const dir = join(dirs.wsCompare, 'runs', 'fx-payload');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'events.jsonl'),
+    ev('run_start', 0, { run_id: 'fx-payload', config: { reward: { name: 'hbpo', variant: 'paper' } }, method: 'hbpo', tiers: [8, 16],
+      max_response_tokens: 64, total_steps: 1, device: 'cpu', dtype: 'float32', pid: 1, resumed_from_step: null }, t) +
+    ev('rollout', 1, {
+      query_id: `q-${PAYLOADS[2]}`, query_index: 0, sample: 0, tier: 8, problem: `Solve ${PAYLOADS[0]} ${PAYLOADS[1]}`, difficulty: 'easy',
+      prompt: `<think>\nI will answer the question within 8 tokens.\n`, text, n_gen: 40,
+      token_marks: [[0, 0], [8, 30], [16, 70], [32, 150], [40, [...text].length]],
+      truncated: false, correct: false, answer: PAYLOADS[2], ground_truth: PAYLOADS[1],
+      reward: { reward: 0, cos: 3.39, penalty: 0.5, f1: 2.89, f2: 3.97, case: 'wrong' },
+      advantage: { intra: -0.5, inter: -1, total: -1.5 },
+    }, t + 1) +
+    ev('step', 1, { metrics: { 'reward/mean': 0 } }, t + 2) + ev('run_end', 1, { status: 'finished', checkpoint: null }, t + 3));
 }
 
 const userSettings = {
@@ -374,6 +410,58 @@ function rolloutEvent(runDir, step, queryIndex, sample) {
   return undefined;
 }
 
+/** The CodeLens titles an editor shows, top to bottom. */
+async function lensTitles(editor) {
+  return editor.locator('.codelens-decoration').evaluateAll((els) => els.map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ').trim()));
+}
+
+/** The `before` decorations' texts (tier markers): CSS generated content on the decoration spans. */
+async function markerTexts(editor) {
+  return editor.locator('.view-lines span').evaluateAll((els) => els
+    .map((e) => getComputedStyle(e, '::before').content)
+    .filter((c) => c && c !== 'none' && c !== 'normal')
+    .map((c) => c.replace(/^"|"$/g, '')));
+}
+
+/**
+ * The trace's annotations match its event: the header lens has the tier, tokens, reward and
+ * advantages; a marker shows each tier the trace crossed (exact, from the token marks); hovering
+ * the trace's last word shows the tokens there and the reward under each tier.
+ */
+async function checkAnnotations(page, editor, event) {
+  const lenses = await until(page, async () => {
+    const t = await lensTitles(editor);
+    return t.some((l) => l.startsWith('tier ')) ? t : undefined;
+  }, 30_000, 'the trace shows no header lens');
+  const head = lenses.find((l) => l.startsWith('tier '));
+  const want = [`tier ${event.tier} · ${event.n_gen} tokens`, `reward ${event.reward.reward.toFixed(4)}`, `(case ${event.reward.case})`,
+    `advantage intra ${event.advantage.intra.toFixed(4)} · inter ${event.advantage.inter.toFixed(4)} · total ${event.advantage.total.toFixed(4)}`];
+  const lacking = want.filter((w) => !head.includes(w));
+  if (lacking.length) throw new Error(`the header lens "${head}" lacks ${lacking.join('; ')}`);
+  const crossed = event.tier === null ? [] : tinyTiers.filter((t) => event.token_marks?.some(([n]) => n === t) && event.n_gen > t);
+  const markers = await until(page, async () => {
+    const m = await markerTexts(editor);
+    return crossed.every((t) => m.includes(`⟨${t}⟩`)) ? m : undefined;
+  }, 15_000, `tier markers ${crossed.map((t) => `⟨${t}⟩`).join(' ')} (the trace has ${event.n_gen} tokens)`);
+  log(`UI: trace annotations: lens "${head.slice(0, 90)}…", markers ${markers.filter((m) => m.startsWith('⟨')).join(' ') || 'none (within the first tier)'}`);
+  // Hover the last word of the trace text: the tokens there and the reward under every tier.
+  const lines = editor.locator('.view-lines .view-line');
+  const lastLine = await lines.evaluateAll((els) => els.map((e, i) => ({ i, top: Number.parseFloat(e.style.top) || 0, t: (e.textContent ?? '').trim() }))
+    .filter((x) => x.t.length > 0).sort((a, b) => b.top - a.top)[0]?.i);
+  if (lastLine === undefined) throw new Error('the trace editor shows no text to hover');
+  const target = lines.nth(lastLine).locator('span span').last();
+  await target.hover();
+  const hover = page.locator('.monaco-hover:visible').first();
+  const hoverText = await until(page, async () => {
+    const t = (await hover.innerText().catch(() => '')).replace(/\s+/g, ' ');
+    return /tokens/.test(t) && /tier \d+:/.test(t) ? t : undefined;
+  }, 15_000, 'no hover with tokens and per-tier rewards over the trace text');
+  const tiersShown = tinyTiers.filter((t) => hoverText.includes(`tier ${t}:`));
+  if (tiersShown.length !== tinyTiers.length) throw new Error(`the hover shows tiers ${tiersShown.join(', ')}, not ${tinyTiers.join(', ')}: ${hoverText}`);
+  log(`UI: hover: ${hoverText.slice(0, 160)}`);
+  await page.keyboard.press('Escape');
+}
+
 /**
  * Start an isolated code-server in its own process group (detached = setsid) and wait for /healthz.
  * `extraArgs`: `--disable-workspace-trust` for every scenario that is not about Workspace Trust.
@@ -396,11 +484,126 @@ async function startServer(name, userData, extraArgs) {
   return { base, port };
 }
 
+/** Scenario 3: a budget comparison on stories260K; every column finishes; meters, table and chart agree. */
+async function compareScenario(page) {
+  log('Compare: HBPO: Compare Budgets on a Local Model');
+  await palette(page, 'HBPO: Compare Budgets on a Local Model');
+  const panel = await until(page, () => webviewWith(page, 'h1', 'Budget comparison'), 60_000, 'the comparison panel did not open');
+  const modelLine = panel.locator('p.model-line');
+  await until(page, async () => (await modelLine.getAttribute('data-status')) === 'loaded', 90_000,
+    'the GGUF model (hbpo.inference.modelPath) did not load');
+  const modelText = (await modelLine.innerText()).trim();
+  if (!/^stories260K\.gguf · CPU · 1 thread · \d+ parallel sequences/.test(modelText)) throw new Error(`the model line says "${modelText}"`);
+  log(`Compare: model loaded (${modelText})`);
+  await panel.locator('vscode-textarea[aria-label="problem"] textarea').fill('Tom has 2 apples and buys 2 more. How many apples does Tom have?');
+  await panel.locator('vscode-textfield[aria-label="ground truth"] input').fill('4');
+  await panel.locator('vscode-textfield[aria-label="samples"] input').fill('2');
+  const tiersShown = await panel.locator('vscode-textfield[aria-label="tiers"]').evaluate((el) => el.value);
+  if (tiersShown !== compareTiers.join(', ')) throw new Error(`the tiers field shows "${tiersShown}", not the setting ${compareTiers.join(', ')}`);
+  await panel.locator('vscode-button[aria-label="Run"]').click();
+  const modes = [...compareTiers.map((t) => `tier:${t}`), 'natural', 'efficiency'];
+  const cards = panel.locator('.column[data-key]');
+  await until(page, async () => (await cards.count()) === modes.length * 2, 30_000, `${modes.length * 2} columns did not appear`);
+  await until(page, async () => (await panel.locator('body').getAttribute('data-running')) === 'false' &&
+    (await cards.evaluateAll((els) => els.every((e) => e.getAttribute('data-status') === 'done'))), 180_000, 'every column finished');
+  const columns = await cards.evaluateAll((els) => els.map((e) => ({
+    key: e.getAttribute('data-key'), mode: e.getAttribute('data-mode'), tokens: Number(e.getAttribute('data-tokens')),
+    meter: e.querySelector('.meter-label')?.textContent ?? '', text: e.querySelector('.trace-text')?.textContent ?? '',
+    answer: e.querySelector('.answer')?.textContent ?? '', reward: e.querySelector('.reward')?.textContent ?? '',
+  })));
+  for (const c of columns) {
+    const budget = c.mode.startsWith('tier:') ? Number(c.mode.slice(5)) : null;
+    const meter = budget === null ? `${c.tokens} tokens (no budget; limit 48)` : `${c.tokens} / ${budget} tokens`;
+    if (!c.meter.startsWith(meter)) throw new Error(`column ${c.key}: the meter says "${c.meter}", not "${meter}…"`);
+    if (!(c.tokens > 0 && c.tokens <= 49) || c.text.length === 0) throw new Error(`column ${c.key}: ${c.tokens} tokens, ${c.text.length} characters`);
+    if (!/answer: .* · (correct|wrong)$/.test(c.answer)) throw new Error(`column ${c.key} is not graded: "${c.answer}"`);
+    if (!/^reward \d+\.\d{3} \((within|over|wrong|truncated|natural)\)/.test(c.reward)) throw new Error(`column ${c.key}: reward line "${c.reward}"`);
+  }
+  const table = await panel.locator('table.summary tbody tr').evaluateAll((rows) => rows.map((r) => ({
+    mode: r.getAttribute('data-mode'), cells: [...r.cells].map((td) => td.textContent ?? ''),
+  })));
+  for (const mode of modes) {
+    const row = table.find((r) => r.mode === mode);
+    const tokens = columns.filter((c) => c.mode === mode).map((c) => c.tokens);
+    const mean = (tokens.reduce((a, b) => a + b, 0) / tokens.length).toFixed(1);
+    if (!row || row.cells[1] !== '2' || row.cells[3] !== mean || row.cells[4] !== tokens.join(', ')) {
+      throw new Error(`the summary row of ${mode} is ${JSON.stringify(row?.cells)}; the columns have ${tokens.join(', ')} tokens (mean ${mean})`);
+    }
+  }
+  const charts = await panel.locator('.summary-section canvas').count();
+  if (charts < 1) throw new Error('the comparison shows no chart');
+  log(`Compare: ${columns.length} columns done (${columns.map((c) => `${c.key} ${c.tokens}`).join(', ')}); table matches`);
+  await shot(page, 'compare');
+
+  await panel.locator(`.column[data-key="tier:${compareTiers[0]}#0"] vscode-button[aria-label="open as trace"]`).click();
+  const traceName = `${compareTiers[0]}-tokens-s0.txt`;
+  const tab = page.locator('.tabs-container .tab', { hasText: traceName });
+  await until(page, () => tab.first().isVisible(), 30_000, `no editor tab ${traceName} opened`);
+  const editor = page.locator('.editor-group-container', { has: page.locator('.tabs-container .tab.active', { hasText: traceName }) })
+    .locator('.monaco-editor').first();
+  const first = columns.find((c) => c.key === `tier:${compareTiers[0]}#0`);
+  await until(page, async () => (await editorText(editor)).includes('HBPO budget comparison · stories260K.gguf'), 30_000, 'the column trace document');
+  const lens = await until(page, async () => (await lensTitles(editor)).find((l) => l.startsWith(`tier ${compareTiers[0]} · ${first.tokens} tokens`)),
+    30_000, `the column trace's header lens (tier ${compareTiers[0]} · ${first.tokens} tokens)`);
+  log(`Compare: the column opens as an annotated trace (${lens.slice(0, 80)}…)`);
+  await shot(page, 'compare-trace');
+  comparePassed = true;
+}
+
+/** Scenario 4: a rollout whose text carries HTML and script payloads shows them as text, everywhere. */
+async function payloadScenario(page) {
+  log('Payload: HBPO: Open Rollout Inspector on fx-payload');
+  await palette(page, 'HBPO: Open Rollout Inspector');
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'fx-payload' }).first();
+  if (await row.isVisible({ timeout: 5_000 }).catch(() => false)) await row.click();
+  const inspector = await until(page, () => webviewWith(page, 'h1', 'Rollouts · fx-payload'), 60_000, 'the inspector of fx-payload');
+  await until(page, () => inspector.locator('p', { hasText: /^\d+ rollouts · click one/ }).isVisible(), 30_000, 'the payload rollout group');
+  const dom = await inspector.locator('body').evaluate((body) => ({
+    pwned: window.__hbpoPwned, injected: document.querySelectorAll('#hbpo-injected, img, a[href^="javascript"]').length,
+    scripts: [...document.querySelectorAll('script')].filter((s) => (s.textContent ?? '').includes('hbpoPwned')).length, text: body.innerText,
+  }));
+  if (dom.pwned !== undefined || dom.injected !== 0 || dom.scripts !== 0) {
+    throw new Error(`the inspector interpreted the payload: pwned ${dom.pwned}, injected elements ${dom.injected}, injected scripts ${dom.scripts}`);
+  }
+  const shown = ['<img src=x onerror=', '<b id="hbpo-injected">bold?</b>'].filter((p) => dom.text.includes(p));
+  if (shown.length !== 2) throw new Error(`the inspector does not show the payloads as text (found ${shown.length} of 2): ${dom.text.slice(0, 400)}`);
+  log('Payload: the inspector shows the payloads as text; nothing injected, nothing ran');
+  await shot(page, 'payload-inspector');
+  await inspector.locator('table.data tr.rollout').first().click();
+  const traceName = 'step1-query0-sample0.txt';
+  const tab = page.locator('.tabs-container .tab', { hasText: traceName });
+  await until(page, () => tab.first().isVisible(), 30_000, `no editor tab ${traceName} opened`);
+  const editor = page.locator('.editor-group-container', { has: page.locator('.tabs-container .tab.active', { hasText: traceName }) })
+    .locator('.monaco-editor').first();
+  const text = await until(page, async () => {
+    const t = await editorText(editor);
+    return t.includes('Wait, <script>') ? t : undefined;
+  }, 30_000, 'the payload trace as text');
+  for (const p of PAYLOADS.slice(0, 3)) if (!text.includes(p)) throw new Error(`the trace lacks the literal payload ${p}`);
+  const lenses = await until(page, async () => {
+    const t = await lensTitles(editor);
+    return t.length >= 2 ? t : undefined;
+  }, 30_000, 'the payload trace lenses');
+  if (lenses.some((l) => l.includes('<'))) throw new Error(`a lens title carries trace text: ${lenses.join(' | ')}`);
+  await editor.locator('.view-lines .view-line', { hasText: 'Wait,' }).locator('span span').first().hover();
+  await until(page, () => page.locator('.monaco-hover:visible').first().isVisible(), 15_000, 'a hover over the payload line');
+  const page2 = await page.evaluate(() => ({
+    pwned: window.__hbpoPwned, injected: document.querySelectorAll('#hbpo-injected, .monaco-hover img, .monaco-editor img').length,
+  }));
+  if (page2.pwned !== undefined || page2.injected !== 0) throw new Error(`the workbench interpreted the payload: ${JSON.stringify(page2)}`);
+  log(`Payload: the trace shows the payloads verbatim; lenses: ${lenses.join(' | ').slice(0, 160)}`);
+  await shot(page, 'payload-trace');
+  await page.keyboard.press('Escape');
+  payloadPassed = true;
+}
+
 // ---- the run ------------------------------------------------------------------------------------
 let failed = false;
 let hostPassed = false;
 let uiPassed = false;
 let trustPassed = false;
+let comparePassed = false;
+let payloadPassed = false;
 try {
   // Bundle the in-host tests (CommonJS, `vscode` external), as the test runner loads them.
   const esbuild = await import('esbuild');
@@ -574,6 +777,7 @@ try {
       if (!norm(text).includes(norm(event.problem))) missing.push(`the problem text (${JSON.stringify(event.problem.slice(0, 80))}…)`);
       if (missing.length > 0) throw new Error(`the trace document lacks ${missing.join('; ')}; it shows:\n${text}`);
       log(`UI: the trace document shows the rollout (${text.split('\n').slice(1, 3).join(' / ')})`);
+      await checkAnnotations(page, editor, event);
       await shot(page, 'trace');
 
       if (process.env.HBPO_E2E_RELOAD !== '0') {
@@ -610,6 +814,21 @@ try {
     }
     await page.close();
   }
+  // ---- 6. budget comparison on a GGUF model, and untrusted text rendered as text ----
+  if (wants('compare') || wants('payload')) {
+    const page = await context.newPage();
+    try {
+      log('Compare: opening the comparison workspace');
+      await page.goto(`${base}/?folder=${encodeURIComponent(dirs.wsCompare)}`);
+      await waitWorkbench(page);
+      if (wants('compare')) await compareScenario(page);
+      if (wants('payload')) await payloadScenario(page);
+    } catch (err) {
+      log(`Compare/payload scenario FAILED: ${err.stack ?? err.message}`);
+      await shot(page, 'compare-failure');
+    }
+    await page.close();
+  }
   // ---- 7. Restricted Mode ----
   if (wants('trust')) {
     const restricted = await startServer('restricted', dirs.userDataRestricted, []);
@@ -634,7 +853,8 @@ try {
     }
     await page.close();
   }
-  failed = (wants('host') && !hostPassed) || (wants('ui') && !uiPassed) || (wants('trust') && !trustPassed);
+  failed = (wants('host') && !hostPassed) || (wants('ui') && !uiPassed) || (wants('trust') && !trustPassed) ||
+    (wants('compare') && !comparePassed) || (wants('payload') && !payloadPassed);
 } catch (err) {
   failed = true;
   console.error(`[e2e] harness error: ${err.stack ?? err.message}`);
@@ -648,5 +868,6 @@ if (failed) {
   rmSync(tmp, { recursive: true, force: true });
 }
 const verdict = (part, ok) => `${part}: ${!wants(part) ? 'not run' : ok ? 'ok' : 'FAIL'}`;
-log(`${failed ? 'FAILED' : 'passed'} (${verdict('host', hostPassed)}, ${verdict('ui', uiPassed)}, ${verdict('trust', trustPassed)}); screenshots in ${screenshots}`);
+log(`${failed ? 'FAILED' : 'passed'} (${verdict('host', hostPassed)}, ${verdict('ui', uiPassed)}, ${verdict('compare', comparePassed)}, ` +
+  `${verdict('payload', payloadPassed)}, ${verdict('trust', trustPassed)}); screenshots in ${screenshots}`);
 process.exit(failed ? 1 : 0);
