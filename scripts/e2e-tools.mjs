@@ -78,9 +78,9 @@ function dpkgInstalled(name) {
   return r.status === 0 && r.stdout.includes('install ok installed');
 }
 
-function ensureSystemPackages() {
+function ensureSystemPackages({ browser = true } = {}) {
   const missing = [];
-  if (!CHROMIUM_CANDIDATES.some((p) => existsSync(p))) missing.push('chromium');
+  if (browser && !CHROMIUM_CANDIDATES.some((p) => existsSync(p))) missing.push('chromium');
   // Headers for a native module code-server builds (only needed while code-server is not installed).
   if (!stampOk(codeServerDir, CODE_SERVER_VERSION) && !existsSync('/usr/include/gssapi/gssapi.h') && !dpkgInstalled('libkrb5-dev')) {
     missing.push('libkrb5-dev');
@@ -139,10 +139,13 @@ function ensureCodeServer() {
   stamp(codeServerDir, CODE_SERVER_VERSION);
 }
 
-/** Install what is missing; returns the tool paths. Throws with a reason when it cannot. */
-export function ensureTools() {
+/**
+ * Install what is missing; returns the tool paths. Throws with a reason when it cannot.
+ * `browser: false` (the main job: the user brings the browser) skips Chromium.
+ */
+export function ensureTools({ browser = true } = {}) {
   return withLock(() => {
-    ensureSystemPackages();
+    ensureSystemPackages({ browser });
     ensureNode();
     ensureCodeServer();
     return toolPaths();

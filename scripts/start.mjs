@@ -1,12 +1,147 @@
-// `npm start`: the main job. Set up if needed, then train HBPO on the built-in default (the
-// testbed, on the CPU unless a GPU is present). Extra arguments go to `python -m hbpo train`,
-// e.g. `npm start -- --set train.steps=50`. Ctrl+C stops the run cleanly with a checkpoint.
-import { spawn } from 'node:child_process';
-import { root, setup, venvPython } from './setup.mjs';
+// `npm start`: the main job, on a fresh clone with nothing installed.
+//   1. set up (npm ci, the Python venv) if needed;
+//   2. start an HBPO run on the built-in default (the testbed; built into the cache on first use,
+//      about 10 minutes on two cores; the CPU unless a GPU is present), in runs/;
+//   3. package the extension (.vsix) and start code-server with it installed (isolated user data and
+//      extensions in ~/.cache/hbpo-studio/studio, or $HBPO_STUDIO_HOME), this folder open and the
+//      run's dashboard showing;
+//   4. print the local URL; Ctrl+C stops the run with a checkpoint, then code-server.
+// When training ends, code-server keeps serving until Ctrl+C.
+//
+// Options (before any trainer arguments):
+//   --no-ui        train only, no code-server
+//   --desktop      install the .vsix into the desktop VS Code (`code` on PATH) and open this folder
+//                  there, instead of code-server
+//   --port N       code-server's port (default 8080, or a free one when taken)
+// Everything else goes to `python -m hbpo train`, e.g. `npm start -- --set train.steps=50`.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { root, run, setup, venvPython } from './setup.mjs';
+
+const log = (msg) => console.log(`[hbpo] ${msg}`);
+const args = process.argv.slice(2);
+const take = (flag) => {
+  const i = args.indexOf(flag);
+  if (i < 0) return false;
+  args.splice(i, 1);
+  return true;
+};
+const takeValue = (flag) => {
+  const i = args.indexOf(flag);
+  if (i < 0) return undefined;
+  const [, value] = args.splice(i, 2);
+  return value;
+};
+const noUi = take('--no-ui');
+const desktop = take('--desktop');
+const wantedPort = Number(takeValue('--port') ?? 8080);
 
 setup();
-const child = spawn(venvPython, ['-m', 'hbpo', 'train', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
-// The trainer gets Ctrl+C from the terminal itself (same process group); do not die before it.
-process.on('SIGINT', () => {});
-process.on('SIGTERM', () => child.kill('SIGTERM'));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+
+// ---- the run ---------------------------------------------------------------------------------------
+const named = args.some((a, i) => args[i - 1] === '--set' && a.startsWith('run.name='));
+const runName = `hbpo-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}`;
+const trainArgs = ['-m', 'hbpo', 'train', ...(named ? [] : ['--set', `run.name=${runName}`]), ...args];
+const runDir = named ? undefined : join(root, 'runs', runName);
+log(`training: ${venvPython} ${trainArgs.join(' ')}`);
+// Its own process group: Ctrl+C in this terminal reaches us, and we stop the trainer on purpose
+// (SIGINT: it finishes the step, writes a checkpoint and run_end) only after code-server is told.
+const trainer = spawn(venvPython, trainArgs, { cwd: root, stdio: 'inherit', detached: true });
+let trainerExit;
+const trainerDone = new Promise((resolve) => trainer.on('exit', (code, signal) => {
+  trainerExit = code ?? (signal ? 1 : 0);
+  resolve(trainerExit);
+}));
+
+// ---- the editor ------------------------------------------------------------------------------------
+let server;
+async function freePort(preferred) {
+  const tryPort = (port) => new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(undefined));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(s.address()?.port ?? port)));
+  });
+  return (await tryPort(preferred)) ?? (await tryPort(0));
+}
+
+async function startEditor() {
+  log('packaging the extension…');
+  run('npm', ['run', '--silent', 'package'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const vsix = join(root, 'dist', 'hbpo-studio.vsix');
+  if (desktop) {
+    run('code', ['--install-extension', vsix, '--force']);
+    run('code', [root]);
+    log(`installed ${vsix} into VS Code and opened ${root}; the run is in the HBPO view (Runs)`);
+    return;
+  }
+  const { ensureTools } = await import('./e2e-tools.mjs');
+  const tools = ensureTools({ browser: false });
+  const home = process.env.HBPO_STUDIO_HOME || join(homedir(), '.cache', 'hbpo-studio', 'studio');
+  const userData = join(home, 'user-data');
+  const extensions = join(home, 'extensions');
+  for (const scope of ['User', 'Machine']) {
+    mkdirSync(join(userData, scope), { recursive: true });
+    writeFileSync(join(userData, scope, 'settings.json'), JSON.stringify({
+      'hbpo.pythonPath': venvPython, 'telemetry.telemetryLevel': 'off', 'update.mode': 'none',
+      'workbench.startupEditor': 'none', 'extensions.autoCheckUpdates': false,
+    }, null, 2));
+  }
+  run(tools.node, [tools.codeServer, '--install-extension', vsix, '--force', '--extensions-dir', extensions, '--user-data-dir', userData],
+    { stdio: ['ignore', 'ignore', 'inherit'] });
+  const port = await freePort(wantedPort);
+  const out = openSync(join(home, 'code-server.log'), 'w');
+  server = spawn(tools.node, [tools.codeServer, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none',
+    '--user-data-dir', userData, '--extensions-dir', extensions, '--disable-telemetry', '--disable-update-check',
+    '--disable-getting-started-override', '--disable-workspace-trust'], {
+    // The window opens this run's dashboard (extension.ts reads HBPO_OPEN_RUN).
+    env: { ...process.env, ...(runDir ? { HBPO_OPEN_RUN: runDir } : {}) },
+    detached: true, stdio: ['ignore', out, out],
+  });
+  const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(root)}`;
+  for (let i = 0; i < 120; i++) {
+    if (server.exitCode !== null) throw new Error(`code-server exited (${server.exitCode}); see ${join(home, 'code-server.log')}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok).catch(() => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  log(`HBPO Studio is at ${url}`);
+  log(`  (VS Code in the browser, with the run's dashboard; Ctrl+C stops the run with a checkpoint, then the editor)`);
+  console.log(`HBPO_STUDIO_URL=${url}`);
+}
+
+// ---- stopping --------------------------------------------------------------------------------------
+let stopping = false;
+async function stopAll(code) {
+  if (stopping) return;
+  stopping = true;
+  if (trainerExit === undefined) {
+    log('stopping the run (it writes a checkpoint first)…');
+    try { process.kill(-trainer.pid, 'SIGINT'); } catch { /* gone */ }
+    const timer = setTimeout(() => { try { process.kill(-trainer.pid, 'SIGKILL'); } catch { /* gone */ } }, 120_000);
+    await trainerDone;
+    clearTimeout(timer);
+  }
+  if (server && server.exitCode === null) {
+    try { process.kill(-server.pid, 'SIGTERM'); } catch { /* gone */ }
+  }
+  log('stopped');
+  process.exit(code ?? trainerExit ?? 0);
+}
+process.on('SIGINT', () => void stopAll());
+process.on('SIGTERM', () => void stopAll());
+
+const editor = noUi ? Promise.resolve() : startEditor().catch((err) => {
+  log(`the editor did not start (${err.message}); training continues, Ctrl+C stops it`);
+});
+const code = await trainerDone;
+await editor;
+if (stopping) {
+  // stopAll exits
+} else if (server && server.exitCode === null) {
+  log(`training ended (exit ${code}); the editor keeps serving until Ctrl+C`);
+} else {
+  process.exit(code);
+}

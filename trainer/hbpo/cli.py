@@ -1,6 +1,7 @@
-"""Command line: python -m hbpo train | resume | eval | validate | testbed build | export-gguf.
+"""Command line: python -m hbpo train | resume | eval | validate | testbed build | export-gguf | grade | problems.
 
 Exit codes: 0 success (a stopped run is a success), 1 the run failed, 2 bad input (nothing ran).
+`grade` exits 0 at the end of its input; a bad input line is answered with an error line instead.
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["f32", "f16"], default="f32",
                    help="storage of the weight matrices (default f32; norms and biases stay f32)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+    sub.add_parser("grade", help="grade model outputs as the rollouts do: JSON lines "
+                                 '{"id", "text", "ground_truth"} on stdin, one {"id", "answer", "correct"} '
+                                 'line each on stdout (flushed); a bad line gets {"id", "error"}')
+    p = sub.add_parser("problems", help="list the problems of a data file (or testbed:<split>) as the trainer reads "
+                                        'them: one {"index", "id", "problem", "answer", "difficulty"} JSON line each')
+    p.add_argument("data", help="a JSON-array or JSON Lines file, or testbed:train|val|test")
+    p.add_argument("--limit", type=int, help="first N problems only")
     return ap
 
 
@@ -196,5 +205,80 @@ def cmd_export_gguf(args) -> int:
     return 0
 
 
+def _grade_line(raw: bytes, number: int, grade) -> dict:
+    """The reply to one input line of `grade`: {id, answer, correct} or {id, error}."""
+    def bad(message: str, id_=None) -> dict:
+        return {"id": id_, "error": f"line {number}: {message}"}
+
+    def no_constants(name: str):
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return bad(f"not UTF-8 ({exc})")
+    try:
+        item = json.loads(text, parse_constant=no_constants)
+    except (ValueError, RecursionError) as exc:
+        return bad(f"not JSON ({exc})")
+    if not isinstance(item, dict):
+        return bad(f"expected a JSON object, got {type(item).__name__}")
+    if "id" not in item:
+        return bad('missing field "id"')
+    id_ = item["id"]
+    for field in ("text", "ground_truth"):
+        if field not in item:
+            return bad(f'missing field "{field}"', id_)
+    if not isinstance(item["text"], str):
+        return bad(f'field "text" must be a string, got {type(item["text"]).__name__}', id_)
+    truth = item["ground_truth"]
+    if not isinstance(truth, str):  # numbers and lists of strings: as the datasets' answers are normalized
+        from .grading import normalize_ground_truth
+
+        try:
+            normalize_ground_truth(truth)
+        except ValueError as exc:
+            return bad(f'field "ground_truth": {exc}', id_)
+    verdict = grade(item["text"], truth)
+    return {"id": id_, "answer": verdict.extracted, "correct": verdict.correct}
+
+
+def cmd_grade(args) -> int:
+    """One output line per input line, in order, flushed at once so that a caller can stream items
+    through one process. Blank lines are skipped. Grading runs in the main thread: math-verify's
+    timeouts (signal.alarm) work only there."""
+    from .grading import grade
+
+    out = sys.stdout
+    try:
+        for number, raw in enumerate(sys.stdin.buffer, 1):
+            if not raw.strip():
+                continue
+            reply = _grade_line(raw.strip(), number, grade)
+            out.write(json.dumps(reply, allow_nan=False) + "\n")
+            out.flush()
+    except BrokenPipeError:  # the reader went away: nothing left to answer
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # no second error at exit's flush
+        return 1
+    return 0
+
+
+def cmd_problems(args) -> int:
+    """The problems and ground truths training and eval would use (the comparison panel's dataset items)."""
+    from .sources import load_source
+
+    try:
+        problems = load_source(args.data, limit=args.limit)
+    except FileNotFoundError:
+        raise DataError(f"{args.data}: no such file") from None
+    for index, p in enumerate(problems):
+        print(json.dumps({"index": index, "id": p.id, "problem": p.problem, "answer": p.answer,
+                          "difficulty": p.difficulty}, ensure_ascii=False))
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "validate": cmd_validate,
-            "testbed": cmd_testbed, "export-gguf": cmd_export_gguf}
+            "testbed": cmd_testbed, "export-gguf": cmd_export_gguf, "grade": cmd_grade,
+            "problems": cmd_problems}

@@ -320,3 +320,81 @@ def test_node_llama_cpp_greedy_matches_pytorch(arch, request, tokenizer, tmp_pat
         for _ in range(12):
             ids.append(int(model(torch.tensor([ids])).logits[0, -1].argmax()))
     assert got["greedy"] == ids[len(prompt):]
+
+
+# ------------------------------------------------------------------------- the testbed base model
+
+GREEDY_SCRIPT = "test/gguf/greedy.mjs"  # relative to the repository root
+NEW_TOKENS = 48
+
+
+@pytest.fixture(scope="module")
+def testbed_greedy(tmp_path_factory):
+    """The cached testbed base model (built once, minutes, where absent) loaded as the trainer loads it,
+    exported to an f32 GGUF, and greedy-decoded from the same prompt token ids by PyTorch (the
+    trainer's own rollout generation, one prompt per batch: no padding) and by node-llama-cpp
+    (test/gguf/greedy.mjs). Prompts: three real testbed problems built as the trainer builds them, in
+    natural, tier and efficiency mode, and one plain text off the training distribution."""
+    from conftest import REPO
+    from hbpo.config import GenerationConfig, ModelConfig, PromptConfig
+    from hbpo.model import load_policy
+    from hbpo.prompts import build_prompt
+    from hbpo.rollout import generate
+    from hbpo.testbed.problems import generate as testbed_problems
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not on PATH: llama.cpp (node-llama-cpp) cannot be run to compare with PyTorch")
+    torch.set_num_threads(1)
+    model, tok = load_policy(ModelConfig(path="testbed:base"), torch.device("cpu"), torch.float32, seed=0)
+    model.eval()
+    out = tmp_path_factory.mktemp("testbed") / "testbed-base.gguf"
+    assert main(["export-gguf", "testbed:base", "--out", str(out)]) == 0  # f32, the default
+
+    hard, medium, easy = testbed_problems("test", 3, difficulties=["hard", "medium", "easy"])
+    texts = [build_prompt(tok, hard.problem, "natural", PromptConfig()),
+             build_prompt(tok, medium.problem, 64, PromptConfig()),
+             build_prompt(tok, easy.problem, "efficiency", PromptConfig()),
+             "Let a = 5 + 3, b = a * 2. What is b?"]
+    prompts, responses = [], []
+    for text in texts:
+        [(prompt_ids, response)], _ = generate(model, tok, [text], max_new_tokens=NEW_TOKENS,
+                                              gen=GenerationConfig(batch_size=1), greedy=True)
+        prompts.append(prompt_ids)
+        responses.append(response)
+    request = {"model": str(out), "prompts": prompts, "maxTokens": NEW_TOKENS, "texts": texts}
+    r = subprocess.run([node, str(REPO / GREEDY_SCRIPT)], input=json.dumps(request), capture_output=True,
+                       text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, f"{GREEDY_SCRIPT} failed (is node-llama-cpp installed? npm install):\n{r.stderr[-2000:]}"
+    reply = json.loads(r.stdout.strip().splitlines()[-1])
+    return {"model": model, "tok": tok, "texts": texts, "prompts": prompts, "torch": responses, **reply}
+
+
+def _divergence(model, prompt: list[int], ours: list[int], theirs: list[int]) -> str:
+    """Where two greedy continuations part, with PyTorch's logits of both picks there (a near-tie or not)."""
+    k = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt + ours[:k]])).logits[0, -1]
+    picks = [(name, seq[k]) for name, seq in (("pytorch", ours), ("llama.cpp", theirs)) if k < len(seq)]
+    shown = ", ".join(f"{name} {t} (logit {logits[t].item():.5f})" for name, t in picks)
+    return f"first difference at new token {k}: {shown}"
+
+
+def test_testbed_gguf_greedy_decodes_the_same_tokens_in_llama_cpp(testbed_greedy):
+    """llama.cpp on the exported f32 GGUF picks exactly PyTorch's tokens, 48 per prompt or up to EOS."""
+    g = testbed_greedy
+    eos = g["tok"].eos_token_id
+    for prompt, ours, theirs in zip(g["prompts"], g["torch"], g["greedy"]):
+        assert theirs == ours, _divergence(g["model"], prompt, ours, theirs)
+        assert len(ours) == NEW_TOKENS or ours[-1] == eos
+    # real comparisons, not a token or two: the testbed answers in 20-80 tokens
+    assert all(len(r) >= 16 for r in g["torch"]) and max(len(r) for r in g["torch"]) == NEW_TOKENS
+    assert sum(r[-1] == eos for r in g["torch"]) >= 2  # and both stop at the same EOS
+
+
+def test_testbed_gguf_tokenizes_prompts_like_hugging_face(testbed_greedy):
+    """Separately from decoding: llama.cpp's tokenizer (special tokens parsed, no BOS added) gives the
+    ids the trainer's tokenizer gives, for the chat-template prompts and for plain text."""
+    g = testbed_greedy
+    assert g["tokens"] == g["prompts"]
+    assert g["prompts"][0][0] == g["tok"].bos_token_id  # the template's <s> is one token on both sides

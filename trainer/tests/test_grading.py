@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import io
+import json
 import re
+import select
+import subprocess
 import time
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from sympy import Basic
 from sympy.matrices import MatrixBase
 
 from hbpo import grading
-from conftest import benchmark
+from conftest import benchmark, hbpo_cmd
 from hbpo.data import load_problems
 from hbpo.grading import MAX_ANSWER_CHARS, Grade, extract_answer, grade, normalize_ground_truth
 
@@ -393,3 +397,119 @@ def test_gsm8k_answers_grade_in_gsm8k_style():
     assert len(with_commas) == 14
     for p in with_commas:
         assert grade(f"\\boxed{{{p.answer.replace(',', '')}}}", p.answer).correct, p.id
+
+
+# ----------------------------------------------------------------------------- python -m hbpo grade
+
+GRADE_CASES = [  # (id, text, ground_truth): ids of several JSON types come back as they were sent
+    (1, r"<think>2 + 2 = 4</think> The answer is \boxed{4}.", "4"),
+    ("b", r"\boxed{5}", "4"),
+    (None, "no answer at all", "4"),
+    ([1, "x"], r"so \boxed{\frac{1}{2}}", "0.5"),
+    ({"run": "r1", "step": 3}, "She pays 3 * 411 = 1233.\n#### 1,233", "1233"),
+    (2.5, r"<think>maybe \boxed{9}</think> \boxed{142}", 142.0),          # a number, as datasets have
+    ("sets", r"\boxed{3, 5}", ["$3$", "$5$"]),                            # a list, as OlympiadBench has
+    ("unicode", "r\u00e9sultat : \\boxed{\u03c0}", "\\pi"),
+    ("empty gold", r"\boxed{1}", ""),                                      # graded wrong, as in rollouts
+]
+
+
+def _grade_stdin(monkeypatch, capsys, data: bytes) -> tuple[int, list[dict]]:
+    from hbpo.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    code = main(["grade"])
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines()]
+
+
+def test_grade_command_gives_the_rollouts_verdicts(monkeypatch, capsys):
+    lines = [json.dumps({"id": i, "text": t, "ground_truth": g}) for i, t, g in GRADE_CASES]
+    code, replies = _grade_stdin(monkeypatch, capsys, ("\n".join(lines) + "\n").encode())
+    assert code == 0
+    expected = [{"id": i, "answer": grade(t, g).extracted, "correct": grade(t, g).correct} for i, t, g in GRADE_CASES]
+    assert replies == expected
+    assert [r["correct"] for r in replies] == [True, False, False, True, True, True, True, True, False]
+    assert [r["answer"] for r in replies][:3] == ["4", "5", None]
+
+
+def test_grade_command_answers_bad_lines_and_goes_on(monkeypatch, capsys):
+    good = json.dumps({"id": "ok", "text": r"\boxed{2}", "ground_truth": "2"}).encode()
+    lines = [
+        b"{not json",
+        b"[1, 2]",
+        b'{"text": "\\\\boxed{1}", "ground_truth": "1"}',
+        b'{"id": 7, "ground_truth": "1"}',
+        b'{"id": 8, "text": "\\\\boxed{1}"}',
+        b'{"id": 9, "text": 5, "ground_truth": "5"}',
+        b'{"id": 10, "text": "\\\\boxed{1}", "ground_truth": null}',
+        b'{"id": 11, "text": "\\\\boxed{1}", "ground_truth": true}',
+        b'{"id": NaN, "text": "\\\\boxed{1}", "ground_truth": "1"}',
+        b'{"id": 12, "text": "\xff\xfe", "ground_truth": "1"}',  # not UTF-8
+        b"   ",  # blank lines are skipped, not answered
+        good,
+    ]
+    code, replies = _grade_stdin(monkeypatch, capsys, b"\n".join(lines) + b"\r\n")
+    assert code == 0
+    assert replies[-1] == {"id": "ok", "answer": "2", "correct": True}
+    errors = replies[:-1]
+    assert all(set(r) == {"id", "error"} for r in errors)
+    assert [r["id"] for r in errors] == [None, None, None, 7, 8, 9, 10, 11, None, None]
+    messages = [r["error"] for r in errors]
+    expected = ["line 1: not JSON", "line 2: expected a JSON object, got list", 'line 3: missing field "id"',
+                'line 4: missing field "text"', 'line 5: missing field "ground_truth"',
+                'line 6: field "text" must be a string, got int', 'line 7: field "ground_truth": answer must be',
+                'line 8: field "ground_truth": answer must be', "line 9: not JSON (NaN is not JSON)",
+                "line 10: not UTF-8"]
+    for message, start in zip(messages, expected):
+        assert message.startswith(start), (message, start)
+
+
+def test_grade_command_streams_one_flushed_line_per_item():
+    """The way the comparison panel runs it: one process (no shell), an item written, its verdict read
+    before the next item is written; exit 0 at the end of the input."""
+    proc = subprocess.Popen(hbpo_cmd("grade"), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        for n, (id_, text, truth) in enumerate(GRADE_CASES[:3] + [("bad", None, None)], 1):
+            line = (json.dumps({"id": id_, "text": text, "ground_truth": truth}) if text is not None
+                    else "not json")
+            proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 60)
+            assert ready, f"no reply to item {n} within 60 s: the reply was not flushed"
+            reply = json.loads(proc.stdout.readline())
+            if text is None:
+                assert reply == {"id": None, "error": reply["error"]} and reply["error"].startswith(f"line {n}: ")
+            else:
+                verdict = grade(text, truth)
+                assert reply == {"id": id_, "answer": verdict.extracted, "correct": verdict.correct}
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+        assert proc.stdout.read() == b""
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_problems_command_lists_what_training_reads(tmp_path):
+    """`python -m hbpo problems` prints each problem with the ground truth the trainer derives."""
+    data = tmp_path / "mini.jsonl"
+    data.write_text(json.dumps({"question": "2+2?", "solution": "so\n#### 4"}) + "\n"
+                    + json.dumps({"problem": "x?", "answer": 7, "difficulty": 3}) + "\n")
+    out = subprocess.run(hbpo_cmd("problems", str(data)), capture_output=True, text=True, check=True).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["index"], r["problem"], r["answer"]) for r in rows] == [(0, "2+2?", "4"), (1, "x?", "7")]
+    assert rows[1]["difficulty"] == "3"
+
+
+def test_problems_command_names_the_bad_record(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"problem": "x"}]))
+    r = subprocess.run(hbpo_cmd("problems", str(bad)), capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "bad.json" in r.stderr and "answer" in r.stderr
+    r = subprocess.run(hbpo_cmd("problems", str(tmp_path / "missing.json")), capture_output=True, text=True)
+    assert r.returncode == 2 and "no such file" in r.stderr
