@@ -68,7 +68,7 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
     vscode.workspace.onDidChangeWorkspaceFolders(() => void registry.setRunsDirectory(runsDirectory())),
   );
   // Lists the runs and re-attaches to the ones still training (a tailer each), without blocking activation.
-  void registry.setRunsDirectory(runsDirectory()).then(updateViewMessage);
+  void registry.setRunsDirectory(runsDirectory()).then(updateViewMessage).then(() => openRunFromEnvironment(host));
 
   return {
     runsDirectory: () => registry.directory,
@@ -78,6 +78,23 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
     onDidChangeRuns: registry.onDidChange,
     commands: ['hbpo.about', ...COMMANDS],
   };
+}
+
+/**
+ * `npm start` starts code-server with HBPO_OPEN_RUN set to the run it just started: the window opens
+ * that run's dashboard once (the folder may appear a moment after the window does).
+ */
+async function openRunFromEnvironment(host: Host): Promise<void> {
+  const dir = process.env.HBPO_OPEN_RUN;
+  const key = `hbpo.openedRun:${dir}`;
+  if (!dir || host.ctx.workspaceState.get(key)) return;
+  for (let i = 0; i < 60 && !host.registry.get(dir); i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    await host.registry.refresh();
+  }
+  if (!host.registry.get(dir)) return;
+  await host.ctx.workspaceState.update(key, true);
+  await vscode.commands.executeCommand('hbpo.openDashboard', dir);
 }
 
 export function deactivate(): Promise<void> {
