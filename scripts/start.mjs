@@ -86,7 +86,8 @@ async function startEditor() {
     mkdirSync(join(userData, scope), { recursive: true });
     writeFileSync(join(userData, scope, 'settings.json'), JSON.stringify({
       'hbpo.pythonPath': venvPython, 'telemetry.telemetryLevel': 'off', 'update.mode': 'none',
-      'workbench.startupEditor': 'none', 'extensions.autoCheckUpdates': false,
+      'workbench.startupEditor': 'none', 'extensions.autoCheckUpdates': false, 'chat.disableAIFeatures': true,
+      'workbench.secondarySideBar.defaultVisibility': 'hidden',
     }, null, 2));
   }
   run(tools.node, [tools.codeServer, '--install-extension', vsix, '--force', '--extensions-dir', extensions, '--user-data-dir', userData],

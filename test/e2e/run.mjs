@@ -17,7 +17,7 @@
 // Skipped with a printed reason only when the tools cannot be installed and CI is not set.
 //   7. Restricted Mode: a second code-server with Workspace Trust on; Start/Resume say why they do
 //      nothing, and nothing is spawned.
-// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,trust runs some parts.
+// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,main,trust runs some parts.
 // The UI scenario reloads the window while the run trains: the run must keep training (the trainer
 // outlives the extension host that read its pipes) and be re-attached. HBPO_E2E_RELOAD=0 skips it.
 import { spawn, spawnSync } from 'node:child_process';
@@ -597,6 +597,55 @@ async function payloadScenario(page) {
   payloadPassed = true;
 }
 
+/**
+ * Scenario 8: `npm start` (scripts/start.mjs) trains the built-in default, serves code-server with the
+ * run's dashboard open and prints the URL; Ctrl+C (SIGINT) stops the run with a checkpoint, then
+ * code-server, and exits 0.
+ */
+async function mainJobScenario(page) {
+  const port = await freePort();
+  log(`Main job: npm start (scripts/start.mjs --port ${port})`);
+  const job = spawn(process.execPath, [join(root, 'scripts', 'start.mjs'), '--port', String(port)], {
+    cwd: root, env: { ...env, HBPO_STUDIO_HOME: join(tmp, 'studio') }, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  servers.push(job);
+  let output = '';
+  job.stdout.setEncoding('utf8').on('data', (s) => { output += s; });
+  job.stderr.setEncoding('utf8').on('data', (s) => { output += s; });
+  const exited = new Promise((resolve) => job.on('exit', (code, signal) => resolve(code ?? signal)));
+  let runDir;
+  try {
+    const url = await until(page, async () => /^HBPO_STUDIO_URL=(\S+)$/m.exec(output)?.[1], 600_000, 'npm start printed no URL');
+    const runName = /run\.name=(\S+)/.exec(output)?.[1];
+    if (!runName) throw new Error(`npm start did not name its run:\n${output.slice(-2000)}`);
+    runDir = join(root, 'runs', runName);
+    log(`Main job: ${url} (run ${runName})`);
+    await page.goto(url);
+    await waitWorkbench(page);
+    const dashboard = await until(page, () => webviewWith(page, 'h1', runName), 180_000, `the dashboard of ${runName} did not open by itself`);
+    const header = dashboard.locator('header span', { hasText: /^step \d+ \/ \d+$/ }).first();
+    await until(page, async () => Number(/^step (\d+)/.exec((await header.innerText()).trim())?.[1]) >= 1, 300_000, 'the main job trained no step');
+    log(`Main job: the dashboard shows ${runName} at "${(await header.innerText()).trim()}"`);
+    await shot(page, 'main-job-dashboard');
+    process.kill(-job.pid, 'SIGINT');
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 180_000))]);
+    if (code !== 0) throw new Error(`npm start exited ${code} after Ctrl+C:\n${output.slice(-2000)}`);
+    const events = readFileSync(join(runDir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const end = events[events.length - 1];
+    const ckpt = events.findLast((e) => e.type === 'checkpoint');
+    if (end.type !== 'run_end' || end.status !== 'stopped' || !ckpt || !existsSync(join(runDir, ckpt.path))) {
+      throw new Error(`after Ctrl+C the run ended ${JSON.stringify(end)} with checkpoint ${JSON.stringify(ckpt)}`);
+    }
+    const still = await fetch(`http://127.0.0.1:${port}/healthz`).then(() => true).catch(() => false);
+    if (still) throw new Error('code-server still answers after npm start exited');
+    log(`Main job: Ctrl+C stopped the run at step ${end.step} with ${ckpt.path}, then code-server`);
+    mainPassed = true;
+  } finally {
+    if (job.exitCode === null) killGroup(job.pid, 'SIGTERM');
+    if (runDir) rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
 // ---- the run ------------------------------------------------------------------------------------
 let failed = false;
 let hostPassed = false;
@@ -604,6 +653,7 @@ let uiPassed = false;
 let trustPassed = false;
 let comparePassed = false;
 let payloadPassed = false;
+let mainPassed = false;
 try {
   // Bundle the in-host tests (CommonJS, `vscode` external), as the test runner loads them.
   const esbuild = await import('esbuild');
@@ -829,6 +879,17 @@ try {
     }
     await page.close();
   }
+  // ---- 8. the main job: `npm start` as the README says, seen in the browser ----
+  if (wants('main')) {
+    const page = await context.newPage();
+    try {
+      await mainJobScenario(page);
+    } catch (err) {
+      log(`Main job scenario FAILED: ${err.stack ?? err.message}`);
+      await shot(page, 'main-job-failure');
+    }
+    await page.close();
+  }
   // ---- 7. Restricted Mode ----
   if (wants('trust')) {
     const restricted = await startServer('restricted', dirs.userDataRestricted, []);
@@ -854,7 +915,7 @@ try {
     await page.close();
   }
   failed = (wants('host') && !hostPassed) || (wants('ui') && !uiPassed) || (wants('trust') && !trustPassed) ||
-    (wants('compare') && !comparePassed) || (wants('payload') && !payloadPassed);
+    (wants('compare') && !comparePassed) || (wants('payload') && !payloadPassed) || (wants('main') && !mainPassed);
 } catch (err) {
   failed = true;
   console.error(`[e2e] harness error: ${err.stack ?? err.message}`);
@@ -869,5 +930,5 @@ if (failed) {
 }
 const verdict = (part, ok) => `${part}: ${!wants(part) ? 'not run' : ok ? 'ok' : 'FAIL'}`;
 log(`${failed ? 'FAILED' : 'passed'} (${verdict('host', hostPassed)}, ${verdict('ui', uiPassed)}, ${verdict('compare', comparePassed)}, ` +
-  `${verdict('payload', payloadPassed)}, ${verdict('trust', trustPassed)}); screenshots in ${screenshots}`);
+  `${verdict('payload', payloadPassed)}, ${verdict('main', mainPassed)}, ${verdict('trust', trustPassed)}); screenshots in ${screenshots}`);
 process.exit(failed ? 1 : 0);
