@@ -98,32 +98,7 @@ const env = {
 delete env.VSCODE_IPC_HOOK_CLI;
 
 // ---- the workspaces -------------------------------------------------------------------------------
-const tinyConfig = `# A run that takes seconds per step on a CPU: a 1-layer model, 2 queries x 4 rollouts, L_max 24.
-method: hbpo
-tiers: [8, 16]
-rollouts_per_query: 4
-max_response_tokens: 24
-run:
-  seed: 7
-  device: cpu
-  threads: 1
-model:
-  path: tiny:llama
-  tiny: {hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, vocab_size: 320}
-data:
-  train: testbed:train
-generation:
-  batch_size: 8
-optim:
-  lr: 1.0e-3
-ppo:
-  micro_batch_size: 3
-train:
-  queries_per_step: 2
-  steps: 5000  # never reached: the tests stop it
-  checkpoint_every: 1000
-  keep_checkpoints: 2
-`;
+const tinyConfig = readFileSync(join(root, 'test', 'fixtures', 'tiny.yaml'), 'utf8');
 /** What the inspector must show of the tiny run: its tiers and rollouts per query (all tiers together). */
 const tinyTiers = JSON.parse(/^tiers: (\[[\d, ]+\])$/m.exec(tinyConfig)[1]);
 const tinyRolloutsPerQuery = Number(/^rollouts_per_query: (\d+)$/m.exec(tinyConfig)[1]);
@@ -131,6 +106,7 @@ for (const ws of [dirs.wsHost, dirs.wsUi, dirs.wsRestricted]) {
   writeFileSync(join(ws, 'tiny.yaml'), tinyConfig);
   writeFileSync(join(ws, 'notes.yaml'), 'title: not a trainer config\nitems: [1, 2]\n');
 }
+if (!tinyConfig.includes('tiers: [8, 16]')) throw new Error('test/fixtures/tiny.yaml: expected tiers: [8, 16]');
 writeFileSync(join(dirs.wsHost, 'bad.yaml'), tinyConfig.replace('tiers: [8, 16]', 'tiers: [16, 8]'));
 {
   // A stopped run for the Restricted Mode window to list (and to refuse to resume).
@@ -410,6 +386,14 @@ function rolloutEvent(runDir, step, queryIndex, sample) {
   return undefined;
 }
 
+/** The editor of the tab named `tabName`, once that tab shows (fails after 30 s). */
+async function editorOfTab(page, tabName) {
+  const tab = page.locator('.tabs-container .tab', { hasText: tabName });
+  await until(page, () => tab.first().isVisible(), 30_000, `no editor tab ${tabName} opened`);
+  return page.locator('.editor-group-container', { has: page.locator('.tabs-container .tab.active', { hasText: tabName }) })
+    .locator('.monaco-editor').first();
+}
+
 /** The CodeLens titles an editor shows, top to bottom. */
 async function lensTitles(editor) {
   return editor.locator('.codelens-decoration').evaluateAll((els) => els.map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ').trim()));
@@ -537,10 +521,7 @@ async function compareScenario(page) {
 
   await panel.locator(`.column[data-key="tier:${compareTiers[0]}#0"] vscode-button[aria-label="open as trace"]`).click();
   const traceName = `${compareTiers[0]}-tokens-s0.txt`;
-  const tab = page.locator('.tabs-container .tab', { hasText: traceName });
-  await until(page, () => tab.first().isVisible(), 30_000, `no editor tab ${traceName} opened`);
-  const editor = page.locator('.editor-group-container', { has: page.locator('.tabs-container .tab.active', { hasText: traceName }) })
-    .locator('.monaco-editor').first();
+  const editor = await editorOfTab(page, traceName);
   const first = columns.find((c) => c.key === `tier:${compareTiers[0]}#0`);
   await until(page, async () => (await editorText(editor)).includes('HBPO budget comparison · stories260K.gguf'), 30_000, 'the column trace document');
   const lens = await until(page, async () => (await lensTitles(editor)).find((l) => l.startsWith(`tier ${compareTiers[0]} · ${first.tokens} tokens`)),
@@ -571,10 +552,7 @@ async function payloadScenario(page) {
   await shot(page, 'payload-inspector');
   await inspector.locator('table.data tr.rollout').first().click();
   const traceName = 'step1-query0-sample0.txt';
-  const tab = page.locator('.tabs-container .tab', { hasText: traceName });
-  await until(page, () => tab.first().isVisible(), 30_000, `no editor tab ${traceName} opened`);
-  const editor = page.locator('.editor-group-container', { has: page.locator('.tabs-container .tab.active', { hasText: traceName }) })
-    .locator('.monaco-editor').first();
+  const editor = await editorOfTab(page, traceName);
   const text = await until(page, async () => {
     const t = await editorText(editor);
     return t.includes('Wait, <script>') ? t : undefined;
@@ -804,10 +782,7 @@ try {
       const traceName = `step${held}-query${queryIndex}-sample${sample}.txt`;
       log(`UI: opening the first rollout's trace (${traceName})`);
       await inspector.locator('table.data tr.rollout').first().click();
-      const tab = page.locator('.tabs-container .tab', { hasText: traceName });
-      await until(page, () => tab.first().isVisible(), 30_000, `no editor tab ${traceName} opened`);
-      const editor = page.locator('.editor-group-container', { has: page.locator('.tabs-container .tab.active', { hasText: traceName }) })
-        .locator('.monaco-editor').first();
+      const editor = await editorOfTab(page, traceName);
       const text = await until(page, async () => {
         const t = await editorText(editor);
         return t.includes('HBPO rollout · ') ? t : undefined;

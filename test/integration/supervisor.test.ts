@@ -23,36 +23,13 @@ const WAIT_MS = 240_000; // a cold start imports torch and transformers: seconds
 const TEST_TIMEOUT = 420_000;
 const env = { OMP_NUM_THREADS: '1', TOKENIZERS_PARALLELISM: 'false' };
 
+/** The tiny config every real-process test uses (test/fixtures/tiny.yaml), with other tiers. */
 function tinyConfig(tiers: string): string {
-  return `# A run that trains a step in well under a second on a CPU (see trainer/tests/conftest.py).
-method: hbpo
-tiers: ${tiers}
-rollouts_per_query: 4
-max_response_tokens: 64
-run:
-  seed: 7
-  device: cpu
-  threads: 1
-model:
-  path: tiny:llama
-  tiny: {hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, vocab_size: 320}
-data:
-  train: testbed:train
-generation:
-  batch_size: 8
-optim:
-  lr: 1.0e-3
-ppo:
-  micro_batch_size: 4
-train:
-  queries_per_step: 2
-  steps: 5000
-  checkpoint_every: 100000
-  keep_checkpoints: 2
-eval:
-  every: 0
-`;
+  const text = readFileSync(join(root, 'test', 'fixtures', 'tiny.yaml'), 'utf8');
+  if (!/^tiers: \[[\d, ]+\]$/m.test(text)) throw new Error('test/fixtures/tiny.yaml has no one-line tiers: [...]');
+  return text.replace(/^tiers: \[[\d, ]+\]$/m, `tiers: ${tiers}`);
 }
+
 
 let tmp = '';
 before(() => {
@@ -111,7 +88,7 @@ describe('trainer supervisor', { skip }, () => {
   test('starts the real trainer, streams events, stops it with a checkpoint and run_end', { timeout: TEST_TIMEOUT },
     async () => {
       const configPath = join(tmp, 'tiny.yaml');
-      writeFileSync(configPath, tinyConfig('[32, 64]'));
+      writeFileSync(configPath, tinyConfig('[8, 16]'));
       const runsDir = join(tmp, 'runs');
       const events: RunEvent[] = [];
       const stderr: string[] = [];
@@ -166,12 +143,12 @@ describe('trainer supervisor', { skip }, () => {
 
   test('a malformed config is refused with its problems, and nothing is started', { timeout: TEST_TIMEOUT },
     async () => {
-      const text = tinyConfig('[64, 32]');
+      const text = tinyConfig('[16, 8]');
       const configPath = join(tmp, 'bad.yaml');
       writeFileSync(configPath, text);
       const runsDir = join(tmp, 'bad-runs');
       const liveBefore = TrainerProcess.live.size;
-      writeFileSync(join(tmp, 'good.yaml'), tinyConfig('[32, 64]'));
+      writeFileSync(join(tmp, 'good.yaml'), tinyConfig('[8, 16]'));
 
       let spawned = 0;
       const count = { onEvent: () => spawned++, onStderr: () => spawned++, onStdout: () => spawned++ };
