@@ -99,7 +99,9 @@ function renderGroup(): void {
     h('div', { class: 'row muted' },
       h('span', { text: `query ${g.queryIndex} · ${g.queryId}` }),
       g.difficulty ? h('span', { text: `difficulty ${g.difficulty}` }) : null,
-      h('span', {}, 'ground truth: ', h('code', { text: g.groundTruth }))),
+      h('span', {}, 'ground truth: ', h('code', { text: g.groundTruth })),
+      h('vscode-button', { attrs: { secondary: true, 'aria-label': 'compare budgets' }, text: 'Compare budgets on a local model…',
+        on: { click: () => host.post({ type: 'compare', step: g.step, queryIndex: g.queryIndex }) } })),
     h('pre', { class: 'text', text: g.problem }),
     ...g.errors.map((e) => h('div', { class: 'error-text', text: e })));
   const groups = groupRows(g.rows, view.filter, view.sort);

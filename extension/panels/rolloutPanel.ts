@@ -94,6 +94,14 @@ export class RolloutPanel {
           runDir: this.run.runDir, label: this.run.label, step: req.step, queryIndex: req.queryIndex, sample: req.sample,
         });
         break;
+      case 'compare': {
+        const g = await readGroup(this.model, req.step, req.queryIndex);
+        await vscode.commands.executeCommand('hbpo.compareBudgets', {
+          problem: g.problem, groundTruth: g.groundTruth || null,
+          source: `${this.run.label}, step ${req.step}, query ${req.queryIndex}`,
+        });
+        break;
+      }
     }
   }
 

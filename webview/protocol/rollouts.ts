@@ -1,7 +1,8 @@
 // Messages of the rollout-group inspector (extension/panels/rolloutPanel.ts <-> webview/rollouts.ts).
 //
 // webview -> host: ready | queries (request: the queries of a step) | group (request: one
-//                  query's rollouts) | openTrace (open one rollout as a read-only document)
+//                  query's rollouts) | openTrace (open one rollout as a read-only document) | compare (pose the
+//                  query's problem to a local model under every budget: the comparison panel)
 // host -> webview: state (answers ready) | steps (the steps with rollouts grew or changed)
 //                  | select (openRolloutInspector was called again with a target)
 //                  | queries, group (answers) | error (answer)
@@ -81,7 +82,8 @@ export type RolloutsRequest =
   | ReadyMessage
   | { type: 'queries'; id: RequestId; step: number }
   | { type: 'group'; id: RequestId; step: number; queryIndex: number }
-  | { type: 'openTrace'; step: number; queryIndex: number; sample: number };
+  | { type: 'openTrace'; step: number; queryIndex: number; sample: number }
+  | { type: 'compare'; step: number; queryIndex: number };
 
 /** The message if it is a well-formed inspector request, else undefined (dropped by the host). */
 export function parseRolloutsRequest(msg: unknown): RolloutsRequest | undefined {
@@ -102,6 +104,10 @@ export function parseRolloutsRequest(msg: unknown): RolloutsRequest | undefined 
       return hasOnlyKeys(msg, ['type', 'step', 'queryIndex', 'sample']) && isInt(msg.step) && isInt(msg.queryIndex) &&
         isInt(msg.sample)
         ? { type: 'openTrace', step: msg.step, queryIndex: msg.queryIndex, sample: msg.sample }
+        : undefined;
+    case 'compare':
+      return hasOnlyKeys(msg, ['type', 'step', 'queryIndex']) && isInt(msg.step) && isInt(msg.queryIndex)
+        ? { type: 'compare', step: msg.step, queryIndex: msg.queryIndex }
         : undefined;
     default:
       return undefined;

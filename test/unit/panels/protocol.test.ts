@@ -53,3 +53,10 @@ test('request ids are positive and distinct', () => {
   assert.equal(seen.size, 3);
   for (const id of seen) assert.ok(id >= 1);
 });
+
+test('rollouts: compare asks for a query of a step, nothing else', () => {
+  assert.deepEqual(parseRolloutsRequest({ type: 'compare', step: 3, queryIndex: 1 }), { type: 'compare', step: 3, queryIndex: 1 });
+  for (const bad of [{ type: 'compare', step: 3 }, { type: 'compare', step: -1, queryIndex: 0 }, { type: 'compare', step: 1, queryIndex: 0, problem: 'x' }]) {
+    assert.equal(parseRolloutsRequest(bad), undefined, JSON.stringify(bad));
+  }
+});
