@@ -103,21 +103,41 @@ def hierarchical_rollouts(model, tokenizer, problems: Sequence[Problem], cfg: Co
 
 
 MARK_EVERY = 32  # tokens between two regular token marks
+MARK_CONTEXT = 8  # tokens decoded before each segment of token_marks (see there)
 
 
 def token_marks(tokenizer, response_ids: Sequence[int], marks_at: Sequence[int] = ()) -> list[list[int]]:
     """Where tokens fall in the decoded text, for editors that annotate it: [tokens, chars] pairs,
     ascending, meaning "the first `tokens` generated tokens decode to the first `chars` characters".
     Marks sit at every multiple of MARK_EVERY, at each of `marks_at` (the tier budgets, so a tier
-    crossing is exact) and at the end. Offsets come from the tokenizer (decoding each prefix), never
-    from guessing at characters; a prefix ending inside a multi-byte character is clamped."""
-    n = len(response_ids)
+    crossing is exact) and at the end. Offsets come from the tokenizer, never from guessing at
+    characters; a prefix ending inside a multi-byte character is clamped (it counts as decoded).
+
+    Decoding every prefix costs O(n^2) (67 ms for 4096 tokens); instead each mark adds the length of
+    the tokens since the previous one, decoded after MARK_CONTEXT tokens of context, so a tokenizer's
+    start-of-text handling (a stripped leading space) or a character cut at the context's start
+    cancels out. Where a segment ends inside a character (a U+FFFD at its end) that mark is decoded
+    from the start, and the last mark is the whole text: the same figures as prefix decoding."""
+    ids = list(response_ids)
+    n = len(ids)
     points = sorted({t for t in range(MARK_EVERY, n, MARK_EVERY)} | {t for t in marks_at if 0 < t < n} | {n})
-    full = len(tokenizer.decode(list(response_ids), skip_special_tokens=True))
-    marks = []
+
+    def length(a: int, b: int) -> tuple[int, bool]:
+        text = tokenizer.decode(ids[a:b], skip_special_tokens=True) if b > a else ""
+        return len(text), text.endswith("\ufffd")
+
+    full = length(0, n)[0]
+    marks, prev, chars = [], 0, 0
     for t in points:
-        chars = full if t == n else len(tokenizer.decode(list(response_ids[:t]), skip_special_tokens=True))
+        if t == n:
+            chars = full
+        else:
+            lo = max(0, prev - MARK_CONTEXT)
+            seg, cut = length(lo, t)
+            before, cut_before = length(lo, prev)
+            chars = length(0, t)[0] if cut or cut_before else chars + seg - before
         marks.append([t, min(chars, full)])
+        prev = t
     return marks
 
 

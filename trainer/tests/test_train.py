@@ -224,6 +224,12 @@ def test_rollouts_record_where_their_tokens_fall_in_the_text(write_config):
     for t, chars in marks:
         assert chars == len(tok.decode(ids[:t], skip_special_tokens=True))
     assert marks[-1] == [len(ids), len(tok.decode(ids, skip_special_tokens=True))]
+    # Multi-byte characters, some cut by a mark: still exactly what decoding the prefix gives.
+    ids = tok("é = 12 + 3 漢字 😀 ✓ Wait, let me check: ü + ß = 😀😀 ok\n" * 6, add_special_tokens=False)["input_ids"]
+    marks = token_marks(tok, ids, range(1, len(ids)))
+    assert [t for t, _ in marks] == list(range(1, len(ids) + 1))
+    for t, chars in marks:
+        assert chars == len(tok.decode(ids[:t], skip_special_tokens=True)), t
 
     run_dir = run(write_config, tiny_config(train__steps=1, tiers=[8, 16], max_response_tokens=40), "marks")
     rollouts = [e for e in events_of(run_dir) if e["type"] == "rollout"]
