@@ -5,9 +5,10 @@
 //     <- generation starts here
 //
 // The chat template is the GGUF's own (`tokenizer.chat_template`, Jinja), rendered with
-// @huggingface/jinja (the renderer node-llama-cpp uses). `bos_token` renders as '': llama.cpp
-// prepends the BOS itself when the model wants one, and the prompt is tokenized with special tokens
-// parsed, as the trainer's tokenizer does. A model without a template gets the plain question.
+// @huggingface/jinja (the renderer node-llama-cpp uses), with the model's BOS/EOS text, and tokenized
+// with special tokens parsed, as the trainer tokenizes it (no BOS added beyond the template's; the
+// worker drops a leading BOS when llama.cpp adds its own). A model without a template gets the plain
+// question.
 import { Template } from '@huggingface/jinja';
 import { parseModeKey, type ModeKey } from '../../webview/protocol/compare';
 
@@ -24,6 +25,7 @@ export type PromptConfig = typeof PROMPT_DEFAULTS;
 
 export interface ModelTemplate {
   chatTemplate: string | null;
+  bosText: string;
   eosText: string;
 }
 
@@ -44,7 +46,7 @@ export function promptHead(model: ModelTemplate, problem: string, cfg: PromptCon
   let text: string;
   try {
     text = new Template(model.chatTemplate).render({
-      messages, add_generation_prompt: true, bos_token: '', eos_token: model.eosText,
+      messages, add_generation_prompt: true, bos_token: model.bosText, eos_token: model.eosText,
     });
   } catch (err) {
     throw new Error(`the model's chat template does not render: ${(err as Error).message}`);

@@ -271,7 +271,7 @@ export class InferenceClient {
     const run = async (emit: (c: GenerateChunk) => void): Promise<GenerateResult> => {
       const started = Date.now();
       const w = await this.modelWorker();
-      if (aborted) return { text: '', tokens: 0, stopReason: 'abort', ms: Date.now() - started, marks: [[0, 0]] };
+      if (aborted) return { text: '', tokens: 0, stopReason: 'abort', ms: Date.now() - started, marks: [[0, 0]], promptTokens: 0 };
       sentTo = w;
       const { type: _t, id: _i, ...result } = (await w.call({ type: 'generate', id, ...params }, emit)) as DoneReply;
       return result;

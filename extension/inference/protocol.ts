@@ -121,6 +121,8 @@ export interface GenerateResult {
    * is [tokens, text.length] unless a stop string cut the text (its tokens are counted, not shown).
    */
   marks: TokenMark[];
+  /** Tokens of the prompt as evaluated (the BOS llama.cpp prepends included); 0 when it never ran. */
+  promptTokens: number;
 }
 
 export interface DoneReply extends GenerateResult {
@@ -192,7 +194,7 @@ const REPLIES: Record<WorkerReply['type'], Record<string, Check>> = {
     chatTemplate: (v) => v === null || isStr(v), bosText: isStr, eosText: isStr,
   },
   chunk: { id: isInt, text: isStr, tokens: isNonNegInt },
-  done: { id: isInt, text: isStr, tokens: isNonNegInt, stopReason: isStopReason, ms: isNonNeg, marks: isMarks },
+  done: { id: isInt, text: isStr, tokens: isNonNegInt, stopReason: isStopReason, ms: isNonNeg, marks: isMarks, promptTokens: isNonNegInt },
   counts: { id: isInt, counts: isIntArray },
   unloaded: { id: isInt },
   error: { id: optional(isInt), message: isStr },

@@ -92,3 +92,12 @@ export function dedupeMarks(marks: readonly [number, number][]): [number, number
   }
   return out;
 }
+
+/**
+ * The tokens of a prompt with special tokens parsed, as LlamaCompletion should get them: it prepends
+ * the BOS itself when the model says so (`add_bos_token`), so a BOS the chat template already wrote
+ * is dropped rather than doubled.
+ */
+export function promptTokens<T>(tokens: readonly T[], bos: T | null, prependsBos: boolean): T[] {
+  return prependsBos && bos !== null && tokens[0] === bos ? tokens.slice(1) : [...tokens];
+}

@@ -11,7 +11,7 @@ import {
   idOf, parseRequest, type CountTokensRequest, type GenerateRequest, type GpuBackend, type GpuChoice,
   type LoadRequest, type StopReason, type TokenMark, type WorkerReply,
 } from './protocol';
-import { dedupeMarks, StopStrings, threadsFor } from './pure';
+import { dedupeMarks, promptTokens, StopStrings, threadsFor } from './pure';
 
 const DEFAULT_SEQUENCES = 4;
 /** Longest a streamed chunk waits to be sent with the next ones (ms). */
@@ -154,7 +154,7 @@ async function generate(req: GenerateRequest): Promise<void> {
     const completion = await acquire();
     if (controller.signal.aborted) {
       if (completion) release(owner, completion);
-      send({ type: 'done', id: req.id, text: '', tokens: 0, stopReason: 'abort', ms: Date.now() - started, marks: [[0, 0]] });
+      send({ type: 'done', id: req.id, text: '', tokens: 0, stopReason: 'abort', ms: Date.now() - started, marks: [[0, 0]], promptTokens: 0 });
       return;
     }
     if (!completion) throw new Error('the model was unloaded');
@@ -187,7 +187,10 @@ async function generate(req: GenerateRequest): Promise<void> {
         timer ??= setTimeout(flush, CHUNK_MS);
       }
     });
-    const input = req.specialTokens ? owner.model.tokenize(req.prompt, true) : req.prompt;
+    const { tokens: vocab } = owner.model;
+    // Tokenized here (not by LlamaCompletion) so the prompt's length is known exactly.
+    const input = promptTokens(owner.model.tokenize(req.prompt, req.specialTokens ?? false), vocab.bos, vocab.shouldPrependBosToken);
+    const promptLength = input.length + (vocab.shouldPrependBosToken && vocab.bos !== null ? 1 : 0);
     try {
       const { response, metadata } = await completion.generateCompletionWithMeta(input, {
         maxTokens: req.maxTokens,
@@ -215,7 +218,7 @@ async function generate(req: GenerateRequest): Promise<void> {
       const stopReason = stops.stopped ? 'stop' : STOP_REASONS[metadata.stopReason] ?? 'eos';
       const kept = marks.filter(([, chars]) => chars <= text.length);
       if (!stops.stopped && kept[kept.length - 1]![1] < text.length) kept.push([tokens, text.length]);
-      send({ type: 'done', id: req.id, text, tokens, stopReason, ms: Date.now() - started, marks: dedupeMarks(kept) });
+      send({ type: 'done', id: req.id, text, tokens, stopReason, ms: Date.now() - started, marks: dedupeMarks(kept), promptTokens: promptLength });
     } finally {
       if (timer) clearTimeout(timer);
       release(owner, completion);

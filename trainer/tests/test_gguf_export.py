@@ -367,7 +367,9 @@ def testbed_greedy(tmp_path_factory):
                        text=True, timeout=120, cwd=REPO)
     assert r.returncode == 0, f"{GREEDY_SCRIPT} failed (is node-llama-cpp installed? npm install):\n{r.stderr[-2000:]}"
     reply = json.loads(r.stdout.strip().splitlines()[-1])
-    return {"model": model, "tok": tok, "texts": texts, "prompts": prompts, "torch": responses, **reply}
+    problems = [(hard.problem, "natural"), (medium.problem, "tier:64"), (easy.problem, "efficiency")]
+    return {"model": model, "tok": tok, "texts": texts, "prompts": prompts, "torch": responses, "gguf": out,
+            "problems": problems, "node": node, **reply}
 
 
 def _divergence(model, prompt: list[int], ours: list[int], theirs: list[int]) -> str:
@@ -398,3 +400,26 @@ def test_testbed_gguf_tokenizes_prompts_like_hugging_face(testbed_greedy):
     g = testbed_greedy
     assert g["tokens"] == g["prompts"]
     assert g["prompts"][0][0] == g["tok"].bos_token_id  # the template's <s> is one token on both sides
+
+
+def test_comparison_panel_path_generates_what_pytorch_does(testbed_greedy):
+    """The comparison panel's path (its own prompt builder with the GGUF's chat template, the inference
+    worker, temperature 0) writes the text PyTorch's greedy decoding of the trainer's prompt does."""
+    from conftest import REPO
+
+    g = testbed_greedy
+    request = {"model": str(g["gguf"]), "maxTokens": NEW_TOKENS,
+               "items": [{"problem": p, "mode": m} for p, m in g["problems"]]}
+    r = subprocess.run([g["node"], "--import", "tsx", "test/gguf/panelGreedy.ts", json.dumps(request)],
+                       capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-2000:]
+    reply = json.loads(r.stdout.strip().splitlines()[-1])
+    eos = g["tok"].eos_token_id
+    # the same prompt tokens as the trainer's (its <s> from the template, once)
+    assert reply["promptTokens"] == [len(p) for p in g["prompts"][:3]]
+    for i, theirs in enumerate(reply["texts"]):
+        ours = g["torch"][i]
+        assert theirs == g["tok"].decode(ours, skip_special_tokens=True), (g["problems"][i], theirs)
+        # llama.cpp does not count the EOS it stopped at; the trainer's n_gen does
+        assert reply["tokens"][i] + (reply["stopReasons"][i] == "eos") == len(ours)
+        assert (reply["stopReasons"][i] == "eos") == (ours[-1] == eos)

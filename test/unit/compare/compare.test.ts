@@ -6,7 +6,7 @@ import { rewardBreakdown } from '../../../extension/budgetMath';
 import { codePointMarks } from '../../../extension/compare/columnTrace';
 import { planColumns, scoreColumn, trainerTokens } from '../../../extension/compare/comparison';
 import { buildPrompt, promptHead, PROMPT_DEFAULTS } from '../../../extension/compare/prompt';
-import { dedupeMarks, tokensBefore } from '../../../extension/inference/pure';
+import { dedupeMarks, promptTokens, tokensBefore } from '../../../extension/inference/pure';
 import { ColumnStore, meterOf, parseSettingsForm, summarize, formOfSettings } from '../../../webview/lib/compareView';
 import { parseCompareRequest, parseModeKey, settingsProblems, type CompareSettings } from '../../../webview/protocol/compare';
 
@@ -28,23 +28,30 @@ test('prompt defaults are the trainer\'s PromptConfig defaults', () => {
 });
 
 test('prompts: the chat template is rendered, the think tag opened once, then the mode sentence', () => {
-  const model = { chatTemplate: TESTBED_TEMPLATE, eosText: '</s>' };
+  const model = { chatTemplate: TESTBED_TEMPLATE, bosText: '<s>', eosText: '</s>' };
   const natural = buildPrompt(model, 'Let a = 2. What is a?', 'natural');
   assert.equal(natural.specialTokens, true);
   assert.equal(natural.text,
-    '<|user|>\nLet a = 2. What is a?\nPlease reason step by step, and put your final answer within \\boxed{}.\n<|assistant|>\n<think>\n');
+    '<s><|user|>\nLet a = 2. What is a?\nPlease reason step by step, and put your final answer within \\boxed{}.\n<|assistant|>\n<think>\n');
   assert.equal(buildPrompt(model, 'p', 'tier:512').text, `${promptHead(model, 'p').text}I will answer the question within 512 tokens.\n`);
   assert.equal(buildPrompt(model, 'p', 'efficiency').text, `${promptHead(model, 'p').text}I will answer the question with minimal tokens.\n`);
   // A template that opens the tag itself (R1-style) does not get a second one.
-  const r1 = { chatTemplate: "{% for m in messages %}U: {{ m['content'] }}{% endfor %}A: <think>", eosText: '' };
+  const r1 = { chatTemplate: "{% for m in messages %}U: {{ m['content'] }}{% endfor %}A: <think>", bosText: '', eosText: '' };
   assert.equal(buildPrompt(r1, 'p', 'natural').text.match(/<think>/g)?.length, 1);
   assert.ok(buildPrompt(r1, 'p', 'natural').text.endsWith('<think>\n'));
   // No template: the plain question, special tokens not parsed (a problem could spell one out).
-  const plain = buildPrompt({ chatTemplate: null, eosText: '' }, '<|user|> x', 'tier:64');
+  const plain = buildPrompt({ chatTemplate: null, bosText: '<s>', eosText: '' }, '<|user|> x', 'tier:64');
   assert.equal(plain.specialTokens, false);
   assert.ok(plain.text.startsWith('<|user|> x\nPlease reason'));
   assert.throws(() => buildPrompt(model, 'p', 'tier:abc'), /unknown mode "tier:abc"/);
-  assert.throws(() => promptHead({ chatTemplate: '{% for %}', eosText: '' }, 'p'), /chat template does not render/);
+  assert.throws(() => promptHead({ chatTemplate: '{% for %}', bosText: '', eosText: '' }, 'p'), /chat template does not render/);
+});
+
+test('prompt tokens: a BOS the template wrote is dropped only when llama.cpp adds its own', () => {
+  assert.deepEqual(promptTokens([1, 5, 6], 1, true), [5, 6]);
+  assert.deepEqual(promptTokens([1, 5, 6], 1, false), [1, 5, 6]);
+  assert.deepEqual(promptTokens([5, 6], 1, true), [5, 6]);
+  assert.deepEqual(promptTokens([1, 5], null, true), [1, 5]);
 });
 
 test('columns: modes in order, samples within each, budgets from the mode', () => {
