@@ -7,7 +7,7 @@ setup();
 const suites = [
   ['typecheck (tsc)', 'npm', ['run', '--silent', 'typecheck']],
   ['TypeScript unit tests (node --test)', 'npm', ['run', '--silent', 'test:ts']],
-  ['trainer supervisor integration tests (real trainer)', 'npm', ['run', '--silent', 'test:integration']],
+  ['integration tests (the real trainer, node-llama-cpp, the grader)', 'npm', ['run', '--silent', 'test:integration']],
   ['extension bundle (esbuild)', 'npm', ['run', '--silent', 'build']],
   ['trainer tests (pytest)', venvPython, ['-m', 'pytest', 'trainer/tests', '-q', '-p', 'no:cacheprovider']],
   // Last: the packaged extension in a real VS Code (code-server + Chromium; tools cached outside the
