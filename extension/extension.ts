@@ -46,6 +46,8 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
   const host: Host = { ctx: context, registry, sessions, python, diagnostics: undefined as unknown as ConfigDiagnostics };
   host.diagnostics = new ConfigDiagnostics((uri) => validateForStart(host, uri));
 
+  // Lists the runs and re-attaches to the ones still training (a tailer each), without blocking activation.
+  const listed = registry.setRunsDirectory(runsDirectory()).catch(() => undefined);
   const tree = new RunsTreeProvider(registry);
   const runsView = vscode.window.createTreeView('hbpo.runs', { treeDataProvider: tree, showCollapseAll: false });
   host.runsView = runsView;
@@ -61,14 +63,20 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
       void vscode.window.showInformationMessage(aboutMessage(version));
     }),
     ...registerCommands(host),
-    ...registerPanels(context),
+    ...registerPanels(context, {
+      // A restored panel waits for the first listing of the runs folder, then asks for its run.
+      handle: async (dir) => {
+        await listed;
+        const entry = registry.get(dir);
+        return entry ? registry.handle(entry) : undefined;
+      },
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('hbpo.runsDirectory')) void registry.setRunsDirectory(runsDirectory());
     }),
     vscode.workspace.onDidChangeWorkspaceFolders(() => void registry.setRunsDirectory(runsDirectory())),
   );
-  // Lists the runs and re-attaches to the ones still training (a tailer each), without blocking activation.
-  void registry.setRunsDirectory(runsDirectory()).then(updateViewMessage).then(() => openRunFromEnvironment(host));
+  void listed.then(updateViewMessage).then(() => openRunFromEnvironment(host));
 
   return {
     runsDirectory: () => registry.directory,

@@ -22,6 +22,8 @@ import { connect } from './ui/vscodeApi';
 
 /** What survives VS Code reloading the hidden webview. */
 interface ViewState {
+  /** The run on show: VS Code hands this state back to the host when it restores the panel. */
+  runDir?: string;
   follow: boolean;
   histStep?: number;
   evalStep?: number;
@@ -128,6 +130,10 @@ host.onMessage((msg) => {
   switch (msg.type) {
     case 'state':
       state = msg.state;
+      if (view.runDir !== msg.state.header.runDir) {
+        view.runDir = msg.state.header.runDir;
+        saveView();
+      }
       lengthCache.clear();
       pendingLengths.clear();
       scheduleAll();

@@ -13,6 +13,8 @@ import { append, fill, h } from './ui/dom';
 import { connect } from './ui/vscodeApi';
 
 interface ViewState {
+  /** The run on show: VS Code hands this state back to the host when it restores the panel. */
+  runDir?: string;
   step?: number;
   queryIndex?: number;
   filter: RowFilter;
@@ -119,6 +121,8 @@ host.onMessage((msg) => {
       info = msg.state;
       title.textContent = `Rollouts · ${info.label}`;
       title.title = info.runDir;
+      view.runDir = info.runDir;
+      save();
       if (info.target.step !== undefined) view.step = info.target.step;
       if (info.target.queryIndex !== undefined) view.queryIndex = info.target.queryIndex;
       renderSteps();

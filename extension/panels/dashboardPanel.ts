@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import type { RunTailer } from '../runs/runTailer';
 import { parseDashboardRequest, type DashboardRequest, type DashboardToWebview } from '../../webview/protocol/dashboard';
 import { DashboardFeed } from './dashboardData';
-import { Channel, createPanel } from './webviewHost';
+import { Channel, createPanel, loadPage } from './webviewHost';
 
 export const DASHBOARD_VIEW_TYPE = 'hbpo.dashboard';
 const UPDATE_MS = 100;
@@ -32,6 +32,13 @@ export class DashboardPanel {
     else DashboardPanel.open.set(run.runDir, new DashboardPanel(ctx, run, actions));
   }
 
+  /** A dashboard VS Code restored after a reload, for the run its page had on show. */
+  static revive(ctx: vscode.ExtensionContext, panel: vscode.WebviewPanel, run: DashboardRun, actions: DashboardActions): void {
+    loadPage(ctx, panel, 'dashboard', `HBPO: ${run.label}`);
+    DashboardPanel.open.get(run.runDir)?.panel.dispose();
+    DashboardPanel.open.set(run.runDir, new DashboardPanel(ctx, run, actions, panel));
+  }
+
   private readonly panel: vscode.WebviewPanel;
   private readonly channel: Channel<DashboardRequest, DashboardToWebview>;
   private readonly feed: DashboardFeed;
@@ -39,8 +46,11 @@ export class DashboardPanel {
   private timer: NodeJS.Timeout | undefined;
   private needFull = false;
 
-  private constructor(ctx: vscode.ExtensionContext, private readonly run: DashboardRun, private readonly actions: DashboardActions) {
-    this.panel = createPanel(ctx, DASHBOARD_VIEW_TYPE, `HBPO: ${run.label}`, 'dashboard');
+  private constructor(
+    ctx: vscode.ExtensionContext, private readonly run: DashboardRun, private readonly actions: DashboardActions,
+    restored?: vscode.WebviewPanel,
+  ) {
+    this.panel = restored ?? createPanel(ctx, DASHBOARD_VIEW_TYPE, `HBPO: ${run.label}`, 'dashboard');
     this.feed = new DashboardFeed(run.tailer.model, run.label, run.runDir);
     this.channel = new Channel(this.panel, parseDashboardRequest, (req) => this.handle(req));
     this.subs.push(this.channel, run.tailer.onDidChange((change) => {

@@ -6,10 +6,10 @@ import { TraceAnnotations } from '../traces/annotations';
 import { TRACE_SCHEME, TraceDocuments } from '../traces/traceProvider';
 import type { CompareInput } from '../../webview/protocol/compare';
 import { ComparePanel, type CompareDeps } from './comparePanel';
-import { DashboardPanel } from './dashboardPanel';
+import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
 import { RewardPanel } from './rewardPanel';
 import { paramsOfRun } from './rewardParams';
-import { RolloutPanel } from './rolloutPanel';
+import { ROLLOUTS_VIEW_TYPE, RolloutPanel } from './rolloutPanel';
 
 /** One run as the panels see it: its folder and the shared live tailer that feeds its model. */
 export interface RunHandle {
@@ -29,30 +29,57 @@ export interface RewardParamsInput {
 /** One provider for every trace document; the inspectors tell it which run models they show. */
 const traces = new TraceDocuments();
 
-/** Registers what the panels need once per activation (trace document provider, serializers). */
-export function registerPanels(ctx: vscode.ExtensionContext): vscode.Disposable[] {
+/** How restored panels find their run: its handle once the run store has listed the runs folder. */
+export interface PanelRuns {
+  handle(runDir: string): Promise<RunHandle | undefined>;
+}
+
+/** The run folder a restored run panel's page saved in its state (see webview/dashboard.ts, rollouts.ts). */
+function runDirOf(state: unknown): string | undefined {
+  const dir = typeof state === 'object' && state !== null ? (state as { runDir?: unknown }).runDir : undefined;
+  return typeof dir === 'string' && dir.length > 0 ? dir : undefined;
+}
+
+/**
+ * Registers what the panels need once per activation: the trace documents and their annotations, and
+ * the serializers that restore the panels after a reload (a run panel whose run is gone closes).
+ */
+export function registerPanels(ctx: vscode.ExtensionContext, runs: PanelRuns): vscode.Disposable[] {
   const annotations = new TraceAnnotations();
   traces.attach(annotations);
+  const reviveRun = (revive: (panel: vscode.WebviewPanel, run: RunHandle) => void) => ({
+    deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
+      const dir = runDirOf(state);
+      const run = dir ? await runs.handle(dir) : undefined;
+      if (run) revive(panel, run);
+      else panel.dispose();
+    },
+  });
   return [
     vscode.workspace.registerTextDocumentContentProvider(TRACE_SCHEME, traces),
     ...annotations.register(),
-    // Only the explorer is restored after a reload: the run panels need the run store's shared
-    // tailer, which is not there yet when VS Code revives panels.
     vscode.window.registerWebviewPanelSerializer(RewardPanel.viewType, {
       deserializeWebviewPanel: async (panel, state) => RewardPanel.revive(ctx, panel, state),
     }),
+    vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE,
+      reviveRun((panel, run) => DashboardPanel.revive(ctx, panel, run, dashboardActions(ctx, run)))),
+    vscode.window.registerWebviewPanelSerializer(ROLLOUTS_VIEW_TYPE, reviveRun((panel, run) => RolloutPanel.revive(ctx, panel, run, traces))),
   ];
 }
 
-/** Opens (or reveals) the run dashboard. */
-export function openDashboard(ctx: vscode.ExtensionContext, run: RunHandle): void {
-  DashboardPanel.show(ctx, run, {
-    openInspector: (step) => openRolloutInspector(ctx, run, { step }),
+function dashboardActions(ctx: vscode.ExtensionContext, run: RunHandle) {
+  return {
+    openInspector: (step?: number) => openRolloutInspector(ctx, run, { step }),
     openRewardExplorer: () => {
       const info = run.tailer.model.info;
       RewardPanel.show(ctx, info ? paramsOfRun(info) : undefined, info ? `run ${run.label}` : 'paper defaults');
     },
-  });
+  };
+}
+
+/** Opens (or reveals) the run dashboard. */
+export function openDashboard(ctx: vscode.ExtensionContext, run: RunHandle): void {
+  DashboardPanel.show(ctx, run, dashboardActions(ctx, run));
 }
 
 /** Opens (or reveals) the rollout-group inspector, optionally at a step and query. */

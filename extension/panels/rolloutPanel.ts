@@ -6,7 +6,7 @@ import type { RunTailer } from '../runs/runTailer';
 import type { TraceDocuments } from '../traces/traceProvider';
 import { parseRolloutsRequest, type RolloutsRequest, type RolloutsToWebview } from '../../webview/protocol/rollouts';
 import { readGroup, readQueries } from './rolloutData';
-import { Channel, createPanel } from './webviewHost';
+import { Channel, createPanel, loadPage } from './webviewHost';
 
 export const ROLLOUTS_VIEW_TYPE = 'hbpo.rollouts';
 
@@ -34,6 +34,13 @@ export class RolloutPanel {
     }
   }
 
+  /** An inspector VS Code restored after a reload (its page keeps its own step and query). */
+  static revive(ctx: vscode.ExtensionContext, panel: vscode.WebviewPanel, run: InspectorRun, traces: TraceDocuments): void {
+    loadPage(ctx, panel, 'rollouts', `HBPO rollouts: ${run.label}`);
+    RolloutPanel.open.get(run.runDir)?.panel.dispose();
+    RolloutPanel.open.set(run.runDir, new RolloutPanel(ctx, run, {}, traces, panel));
+  }
+
   private readonly panel: vscode.WebviewPanel;
   private readonly channel: Channel<RolloutsRequest, RolloutsToWebview>;
   private readonly subs: { dispose(): void }[] = [];
@@ -41,9 +48,9 @@ export class RolloutPanel {
 
   private constructor(
     ctx: vscode.ExtensionContext, private readonly run: InspectorRun, private target: InspectorTarget,
-    private readonly traces: TraceDocuments,
+    private readonly traces: TraceDocuments, restored?: vscode.WebviewPanel,
   ) {
-    this.panel = createPanel(ctx, ROLLOUTS_VIEW_TYPE, `HBPO rollouts: ${run.label}`, 'rollouts');
+    this.panel = restored ?? createPanel(ctx, ROLLOUTS_VIEW_TYPE, `HBPO rollouts: ${run.label}`, 'rollouts');
     traces.remember(run.runDir, run.tailer.model);
     this.channel = new Channel(this.panel, parseRolloutsRequest, (req) => this.handle(req));
     this.subs.push(this.channel, run.tailer.onDidChange((change) => {

@@ -811,6 +811,14 @@ try {
         await palette(page, 'Developer: Reload Window');
         await page.waitForTimeout(2000);
         await waitWorkbench(page);
+        // The run panels come back after the reload, each showing its run.
+        for (const [tabTitle, heading] of [[`HBPO: ${runId}`, runId], [`HBPO rollouts: ${runId}`, `Rollouts · ${runId}`]]) {
+          const tab = page.locator('.tabs-container .tab', { hasText: tabTitle }).first();
+          await until(page, () => tab.isVisible(), 60_000, `the "${tabTitle}" tab after the reload`);
+          await tab.click();
+          await until(page, () => webviewWith(page, 'h1', heading), 60_000, `the restored "${tabTitle}" showing ${heading}`);
+        }
+        log('UI: the dashboard and the inspector came back after the reload');
         await palette(page, 'HBPO: Focus on Runs View');
         const after = await waitRow(page, new RegExp(`^${runId}, running · (\\d+)/`), 60_000, 'the run re-attached after the reload');
         const step0 = Number(/running · (\d+)\//.exec(after)[1]);
