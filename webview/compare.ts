@@ -75,9 +75,11 @@ function readForm(): SettingsForm {
   };
 }
 
+/** Mode checkboxes for the tiers typed; a mode newly offered (a tier just added) starts ticked. */
 function renderModes(ticked: string[]): void {
+  const before = new Set([...modesRow.querySelectorAll<HTMLElement & { value: string }>('vscode-checkbox')].map((c) => c.value));
   fill(modesRow, ...offeredModes(tiersField.value).map((key) =>
-    h('vscode-checkbox', { attrs: { value: key, checked: ticked.includes(key) || !modesRow.hasChildNodes(), label: modeLabel(key) } })));
+    h('vscode-checkbox', { attrs: { value: key, checked: ticked.includes(key) || !before.has(key), label: modeLabel(key) } })));
 }
 
 function setSettings(s: CompareSettings): void {
@@ -91,7 +93,7 @@ function setSettings(s: CompareSettings): void {
   modesRow.replaceChildren();
   renderModes(f.modes);
   for (const box of modesRow.querySelectorAll<HTMLElement & { checked: boolean; value: string }>('vscode-checkbox')) {
-    box.checked = f.modes.includes(box.value);
+    box.checked = f.modes.includes(box.value); // the saved choice, including modes left out
   }
 }
 
@@ -170,7 +172,8 @@ function renderColumn(c: ColumnState, fullText: boolean): void {
   const r = c.reward;
   fill(parts.footer,
     h('div', { class: 'status', text: c.status === 'running' || c.status === 'waiting' ? c.status + '…'
-      : `${c.status}${c.stopReason ? ` (${c.stopReason})` : ''}${c.ms !== undefined ? ` · ${(c.ms / 1000).toFixed(1)} s` : ''}${tps ? ` · ${tps.toFixed(1)} tokens/s` : ''}` }),
+      : `${c.status}${c.stopReason ? ` (${c.stopReason})` : ''}${c.ms !== undefined ? ` · ${(c.ms / 1000).toFixed(1)} s` : ''}${tps ? ` · ${tps.toFixed(1)} tokens/s` : ''}` +
+        `${c.promptTokens ? ` · prompt ${c.promptTokens} tokens` : ''}` }),
     c.status === 'done' ? h('div', { class: 'answer' }, 'answer: ', h('code', { text: c.answer ?? '—' }), ` · ${verdict}`) : null,
     r ? h('div', { class: 'reward', text: `reward ${fmt(r.reward)} (${r.case}) · cos ${fmt(r.cos)}` +
       (r.f2 !== null ? ` · f2 ${fmt(r.f2)} · penalty ${fmt(r.penalty, 4)} · f1 ${fmt(r.f1)}` : '') }) : null,

@@ -144,7 +144,7 @@ export class Comparison {
         error = (err as Error).message;
       }
     }
-    const done = { text: result.text, tokens, stopReason: result.stopReason, ms: result.ms };
+    const done = { text: result.text, tokens, stopReason: result.stopReason, ms: result.ms, promptTokens: result.promptTokens };
     this.update(column, {
       status: 'done', ...done, answer, correct, reward: scoreColumn({ ...done, budget: column.budget }, correct, this.settings.lMax),
       ...(error ? { error } : {}),

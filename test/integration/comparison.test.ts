@@ -50,6 +50,7 @@ describe('budget comparison on stories260K', { skip: !existsSync(MODEL) && `no $
       const marks = c.marks.get(col.key)!;
       assert.equal(marks[marks.length - 1]![1], col.text.length);
       assert.ok(c.prompts.get(col.key)!.includes('Lily has 3 cats.'));
+      assert.ok(col.promptTokens! > 5, `${col.key}: prompt of ${col.promptTokens} tokens`);
     }
     // Each column: waiting -> running -> done, reported in that order.
     for (const col of c.columns) {

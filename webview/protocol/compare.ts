@@ -78,6 +78,8 @@ export interface ColumnState {
   tokens: number;
   stopReason?: string;
   ms?: number;
+  /** Tokens of the prompt as the model evaluated it (BOS included). */
+  promptTokens?: number;
   /** Extracted answer (untrusted), null when none was found. */
   answer?: string | null;
   /** null when there is no ground truth or grading is unavailable. */
