@@ -9,6 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { RunHandle } from '../panels';
 import { isPidAlive, RunIndex, RunTailer, type RunSummary } from '../runs';
+import { Rerun } from '../runs/rerun';
 import type { DisplayStatus } from './pure';
 
 export interface RunEntry {
@@ -63,8 +64,7 @@ export class RunRegistry implements vscode.Disposable {
   private watchTimer: NodeJS.Timeout | undefined;
   private changeTimer: NodeJS.Timeout | undefined;
   private lastNames = '';
-  private refreshing: Promise<void> | undefined;
-  private again = false;
+  private readonly listing = new Rerun(() => this.listOnce(), () => this.disposed);
   private disposed = false;
 
   constructor(private readonly options: RegistryOptions = {}) {
@@ -148,19 +148,7 @@ export class RunRegistry implements vscode.Disposable {
 
   /** Re-list the runs folder (one listing at a time; a call during one makes it run once more). */
   refresh(): Promise<void> {
-    if (this.disposed) return Promise.resolve();
-    this.again = true;
-    this.refreshing ??= (async () => {
-      try {
-        while (this.again && !this.disposed) {
-          this.again = false;
-          await this.listOnce();
-        }
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
-    return this.refreshing;
+    return this.listing.request();
   }
 
   dispose(): void {

@@ -7,6 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Rerun } from './rerun';
 import type { RunEvent } from '../events';
 import { LineReader } from './lineReader';
 import { EVENTS_FILE, HEAD_BYTES, loadRunFile, type FileIdentity, type LoadOptions } from './runFile';
@@ -56,8 +57,7 @@ export class RunTailer implements Disposable {
   private notifyTimer: NodeJS.Timeout | undefined;
   private pending: RunChange | undefined;
   private readonly listeners = new Set<(change: RunChange) => void>();
-  private pumping: Promise<void> | undefined;
-  private again = false;
+  private readonly reads = new Rerun(() => this.readOnce(), () => this.disposed);
   private started = false;
   private disposed = false;
   private readonly abort = new AbortController();
@@ -134,19 +134,7 @@ export class RunTailer implements Disposable {
 
   /** One read at a time; a request during a read makes that read go round once more. */
   private pump(): Promise<void> {
-    if (this.disposed) return Promise.resolve();
-    this.again = true;
-    this.pumping ??= (async () => {
-      try {
-        while (this.again && !this.disposed) {
-          this.again = false;
-          await this.readOnce();
-        }
-      } finally {
-        this.pumping = undefined;
-      }
-    })();
-    return this.pumping;
+    return this.reads.request();
   }
 
   private async readOnce(): Promise<void> {
@@ -161,7 +149,7 @@ export class RunTailer implements Disposable {
       }
       if (!this.identity && stat.size > 0) {
         await this.loadAll();
-        this.again = true; // reopen: read the torn tail and whatever came during the load
+        this.reads.repeat(); // reopen: read the torn tail and whatever came during the load
         return;
       }
       await this.readAppended(file);
