@@ -84,6 +84,8 @@ export class ComparePanel {
   private readonly pending = new Map<string, { text: string; tokens: number }>();
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly output: vscode.LogOutputChannel;
+  /** Columns opened as trace documents (of the current run): only these follow the stream. */
+  private readonly traced = new Set<string>();
 
   private constructor(private readonly ctx: vscode.ExtensionContext, private readonly deps: CompareDeps, input?: CompareInput) {
     this.input = input ?? null;
@@ -215,6 +217,7 @@ export class ComparePanel {
     });
     this.comparison = comparison;
     this.pending.clear();
+    this.traced.clear();
     this.channel.post({ type: 'columns', runId, columns: comparison.columns, settings, gradingNote: this.gradingNote });
     try {
       await comparison.run();
@@ -262,13 +265,16 @@ export class ComparePanel {
   }
 
   private refreshTrace(key: string): void {
+    if (!this.traced.has(key)) return;
     const trace = this.liveTrace(key);
     if (trace) this.deps.traces.updateLive(this.traceId(key), trace);
   }
 
   private async openTrace(key: string): Promise<void> {
     const trace = this.liveTrace(key);
-    if (trace) await this.deps.traces.openLive(this.traceId(key), trace);
+    if (!trace) return;
+    this.traced.add(key);
+    await this.deps.traces.openLive(this.traceId(key), trace);
   }
 
   private async exportResults(): Promise<void> {
