@@ -4,7 +4,9 @@
 // $HBPO_E2E_TOOLS), and reused: a second call with everything cached returns in milliseconds.
 // Usage: node scripts/e2e-tools.mjs   (prints the tool paths as JSON; exit 1 with a reason on failure)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import {
+  appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,15 +30,24 @@ export function toolPaths() {
   };
 }
 
+/** Where the installers' output goes: the terminal, or a log file (the main job keeps one to show on failure). */
+let logFile;
+
 function log(msg) {
+  if (logFile) appendFileSync(logFile, `[e2e-tools] ${msg}\n`);
   console.error(`[e2e-tools] ${msg}`);
 }
 
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
-  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status}`);
-  return r;
+  const out = logFile ? openSync(logFile, 'a') : 'inherit';
+  try {
+    const r = spawnSync(cmd, args, { stdio: ['ignore', out, out], ...opts });
+    if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status}`);
+    return r;
+  } finally {
+    if (typeof out === 'number') closeSync(out);
+  }
 }
 
 function stampOk(dir, value) {
@@ -119,6 +130,19 @@ function ensureNode() {
   }
 }
 
+/**
+ * `env` without what an outer npm (`npm test`, `npm start`) puts there about ITSELF: its Node and npm
+ * paths, its user agent, its prefixes, the package and lifecycle it runs. A child npm reads
+ * `npm_config_*` variables as its own config, so it would report the outer Node's version (code-server's
+ * postinstall checks `npm_config_user_agent` for Node 24) and install into the outer prefix. What the
+ * user configured (registry, cache, proxies, CA files) stays: dropping all of it would cut a mirror or
+ * a proxy off, and `env -i` loses NODE_EXTRA_CA_CERTS.
+ */
+export function withoutOuterNpm(env) {
+  const OUTER = /^(npm_config_(user_agent|node_gyp|nodedir|npm_version|global_prefix|local_prefix|prefix)|npm_(execpath|node_execpath|command|lifecycle_.*|package_.*)|init_cwd|node)$/i;
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !OUTER.test(k)));
+}
+
 function ensureCodeServer() {
   const { codeServer } = toolPaths();
   if (stampOk(codeServerDir, CODE_SERVER_VERSION) && existsSync(codeServer)) return;
@@ -127,7 +151,7 @@ function ensureCodeServer() {
   mkdirSync(codeServerDir, { recursive: true });
   writeFileSync(join(codeServerDir, 'package.json'), JSON.stringify({ name: 'hbpo-e2e-code-server', private: true }, null, 2));
   const env = {
-    ...process.env,
+    ...withoutOuterNpm(process.env),
     PATH: `${join(nodeDir, 'bin')}:${process.env.PATH}`,
     npm_config_nodedir: nodeDir,
     npm_config_update_notifier: 'false',
@@ -141,9 +165,11 @@ function ensureCodeServer() {
 
 /**
  * Install what is missing; returns the tool paths. Throws with a reason when it cannot.
- * `browser: false` (the main job: the user brings the browser) skips Chromium.
+ * `browser: false` (the main job: the user brings the browser) skips Chromium. `log`: a file that
+ * receives the installers' output instead of the terminal.
  */
-export function ensureTools({ browser = true } = {}) {
+export function ensureTools({ browser = true, log: file } = {}) {
+  logFile = file;
   return withLock(() => {
     ensureSystemPackages({ browser });
     ensureNode();

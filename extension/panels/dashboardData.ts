@@ -9,17 +9,19 @@ import type {
 
 export function headerOf(model: RunModel, label: string, runDir: string, isAlive: IsAlive = isPidAlive): DashboardHeader {
   const info = model.info;
+  const status = model.status(isAlive);
   return {
     label,
     runDir,
     method: info?.method ?? null,
-    status: model.status(isAlive),
+    status,
     step: model.step,
     totalSteps: info?.total_steps ?? null,
     stepsPerSecond: model.stepsPerSecond(),
     etaSeconds: model.etaSeconds(),
     device: info?.device ?? null,
     errorCount: model.errorCount,
+    preparing: status === 'pending' ? model.logs.at(-1)?.message ?? null : null,
   };
 }
 

@@ -1,4 +1,4 @@
-"""Command line: python -m hbpo train | resume | eval | validate | testbed build | export-gguf | grade | problems.
+"""Command line: python -m hbpo train | resume | eval | validate | testbed build/status | export-gguf | grade | problems.
 
 Exit codes: 0 success (a stopped run is a success), 1 the run failed, 2 bad input (nothing ran).
 `grade` exits 0 at the end of its input; a bad input line is answered with an error line instead.
@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     b = tb.add_parser("build", help="build the base model (model.path: testbed:base) into the cache, "
                                     "or find it there; prints {path, manifest} as JSON")
     b.add_argument("--rebuild", action="store_true", help="build again even if a usable one is cached")
+    tb.add_parser("status", help="whether the base model is built and cached on this machine, without building; "
+                                 "prints {cached, path, reason} as JSON")
     e = tb.add_parser("experiment", help="the paper's claims on the testbed: SFT base, HBPO 4 tiers, HBPO 1 tier, "
                                          "cosine, GRPO with one compute budget; prints and writes a table")
     e.add_argument("--out", default="runs/experiment", help="folder for the runs and results.{json,md}")
@@ -169,8 +171,11 @@ def cmd_validate(args) -> int:
 
 
 def cmd_testbed(args) -> int:
-    from .testbed.build import MANIFEST, ensure_testbed_model
+    from .testbed.build import MANIFEST, ensure_testbed_model, testbed_status
 
+    if args.testbed_command == "status":
+        print(json.dumps(testbed_status()))
+        return 0
     if args.testbed_command == "experiment":
         from .testbed.experiment import METHODS, run_experiment, summary_checks
 

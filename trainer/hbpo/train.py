@@ -30,6 +30,7 @@ from .model import count_parameters, load_policy, pick_device, pick_dtype
 from .prompts import parse_mode
 from .rollout import hierarchical_rollouts
 from .scoring import score
+from .testbed.build import BuildStopped
 from .sources import load_source, source_name
 from .update import ppo_update
 
@@ -118,8 +119,16 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         total_steps = cfg.train.steps or math.ceil(len(problems) / cfg.train.queries_per_step)
 
         checkpoint = latest_checkpoint(run_dir) if resume else None
-        model, tokenizer = load_policy(cfg.model, device, dtype, seed=cfg.run.seed,
-                                       weights_from=checkpoint / "model" if checkpoint else None)
+        # The first run on a machine builds the testbed model (minutes): its progress goes to the
+        # run's events too, so the editor shows what the run is doing before run_start.
+        try:
+            model, tokenizer = load_policy(cfg.model, device, dtype, seed=cfg.run.seed,
+                                           weights_from=checkpoint / "model" if checkpoint else None,
+                                           log=lambda message: events.log(step, message), should_stop=stop)
+        except BuildStopped as exc:  # Ctrl+C during the testbed's first build: a clean stop, no steps
+            events.log(step, str(exc))
+            events.emit("run_end", step, status="stopped", reason=f"received {stop.signal_name}", checkpoint=last_ckpt)
+            return "stopped"
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                       betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         warmup = cfg.optim.warmup_steps

@@ -224,6 +224,63 @@ def test_build_is_cached_and_a_stale_manifest_triggers_a_rebuild(cache):
     assert any("model.safetensors" in m for m in messages), messages
 
 
+def test_status_says_whether_a_build_is_cached_without_building(cache):
+    from hbpo.testbed.build import ensure_testbed_model, testbed_status
+
+    recipe = toy_recipe()
+    before = testbed_status(recipe)
+    assert before["cached"] is False and "not built" in before["reason"] and not cache.exists()
+    folder = ensure_testbed_model(recipe=recipe, log=lambda m: None)
+    assert testbed_status(recipe) == {"cached": True, "path": str(folder), "reason": None}
+
+
+def test_a_stopped_build_raises_caches_nothing_and_the_next_one_starts_over(cache):
+    from hbpo.testbed.build import BuildStopped, ensure_testbed_model, testbed_status
+
+    recipe = toy_recipe()
+    polls = []
+    with pytest.raises(BuildStopped, match=r"stopped at sft step 1/\d+"):
+        ensure_testbed_model(recipe=recipe, log=lambda m: None, should_stop=lambda: polls.append(1) or len(polls) > 1)
+    assert testbed_status(recipe)["cached"] is False
+    assert not list(cache.glob("*")) and not list(cache.glob(".*"))  # no folder, no temporary left
+    assert ensure_testbed_model(recipe=recipe, log=lambda m: None).is_dir()
+
+
+def test_a_run_stopped_during_the_first_build_ends_stopped_and_showed_the_build(cache, tmp_path, monkeypatch):
+    """The first run on a machine builds the testbed model before run_start: its progress is in the
+    run's events (the editor shows it), and a stop during the build ends the run cleanly."""
+    from hbpo.cli import default_config_path
+    from hbpo.config import load_config
+    from hbpo.events import read_events
+    from hbpo.testbed import build
+    from hbpo.train import StopFlag, new_run_dir, train
+
+    toy = toy_recipe()
+    monkeypatch.setattr(build, "Recipe", lambda: toy)  # testbed:base builds the toy recipe
+
+    class StopDuringSft(StopFlag):
+        calls = 0
+
+        def __call__(self) -> bool:
+            self.calls += 1
+            if self.calls == 2:
+                self.requested, self.signal_name = True, "SIGINT"
+            return self.requested
+
+    cfg = load_config(default_config_path(), [f"run.dir={tmp_path / 'runs'}", "train.steps=2", "eval.every=0"])
+    run_dir = new_run_dir(cfg)
+    assert train(cfg, run_dir, stop=StopDuringSft()) == "stopped"
+    events, bad = read_events(run_dir / "events.jsonl")
+    assert bad == []
+    types = [e["type"] for e in events]
+    assert "run_start" not in types and types[-1] == "run_end", types
+    assert events[-1]["status"] == "stopped" and events[-1]["checkpoint"] is None
+    logs = [e["message"] for e in events if e["type"] == "log"]
+    assert any("building the base model" in m for m in logs), logs
+    assert any("build stopped at sft step 1/" in m for m in logs), logs
+    assert build.testbed_status(toy)["cached"] is False
+
+
 def test_another_recipe_gets_another_folder_and_says_why(cache):
     from hbpo.testbed.build import ensure_testbed_model
 

@@ -20,6 +20,8 @@ export function renderHeader(root: HTMLElement, hd: DashboardHeader): void {
       hd.device ? h('span', { text: hd.device }) : null,
       hd.errorCount > 0 ? h('span', { class: 'warn', text: `${hd.errorCount} unreadable line(s) in events.jsonl` }) : null,
     ),
+    // Trainer text: set as text, never as HTML.
+    hd.preparing ? h('p', { class: 'muted preparing', text: `preparing · ${hd.preparing}` }) : null,
   );
 }
 

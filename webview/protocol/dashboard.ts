@@ -21,6 +21,8 @@ export interface DashboardHeader {
   device: string | null;
   /** Bad lines in events.jsonl so far. */
   errorCount: number;
+  /** Before run_start: the trainer's latest log line (what it is preparing, e.g. the testbed's first build). */
+  preparing: string | null;
 }
 
 /** A tier as metric keys name it (`512`, `natural`) and its budget in tokens (null: none). */

@@ -12,7 +12,7 @@ test('full state: header, tiers, every series, evals and rollout steps', () => {
   const state = new DashboardFeed(model, 'my run', dir, alive).full();
   assert.deepEqual(state.header, {
     label: 'my run', runDir: dir, method: 'hbpo', status: 'running', step: 2, totalSteps: 6, stepsPerSecond: 0.5,
-    etaSeconds: 8, device: 'cpu', errorCount: 0,
+    etaSeconds: 8, device: 'cpu', errorCount: 0, preparing: null,
   });
   assert.deepEqual(state.tiers, [{ label: '32', budget: 32 }, { label: '64', budget: 64 }]);
   assert.equal(state.maxResponseTokens, 128);
@@ -89,4 +89,19 @@ test('status change alone (the process died) is an increment', () => {
 test('tiers: the run_start tiers and natural from metric keys, budgets first', () => {
   const { model } = modelOf([runStart(), line('step', 1, { metrics: { 'budget/natural/mean_length': 5 } })]);
   assert.deepEqual(tiersOf(model), [{ label: '32', budget: 32 }, { label: '64', budget: 64 }, { label: 'natural', budget: null }]);
+});
+
+test('before run_start the header says what the trainer is preparing; once started, nothing', () => {
+  const building = line('log', 0, { level: 'info', message: 'testbed: sft step 300/1800 loss 0.8123' });
+  const lines = [line('log', 0, { level: 'info', message: 'testbed: building the base model' }), building];
+  const { dir, model } = modelOf(lines);
+  const feed = new DashboardFeed(model, 'r', dir, alive);
+  const early = feed.full().header;
+  assert.equal(early.status, 'pending');
+  assert.equal(early.preparing, 'testbed: sft step 300/1800 loss 0.8123', 'the latest log line');
+  appendTo(dir, model, lines, [runStart()]);
+  const msg = feed.next(); // run_start resets the webview: a full state
+  assert.equal(msg?.type, 'state');
+  assert.equal(msg?.type === 'state' ? msg.state.header.preparing : 'no state', null);
+  assert.equal(msg?.type === 'state' ? msg.state.header.status : 'no state', 'running');
 });

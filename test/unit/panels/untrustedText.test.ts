@@ -71,9 +71,10 @@ test('header and eval table show run labels and dataset names as text', () => {
     const root = h('header') as unknown as FakeElement;
     renderHeader(root as unknown as HTMLElement, {
       label: PAYLOAD, runDir: '/r', method: PAYLOAD, status: 'running', step: 1, totalSteps: 2, stepsPerSecond: null,
-      etaSeconds: null, device: 'cpu', errorCount: 0,
+      etaSeconds: null, device: 'cpu', errorCount: 0, preparing: PAYLOAD,
     });
     assert.ok(root.texts().includes(PAYLOAD));
+    assert.ok(root.texts().includes(`preparing · ${PAYLOAD}`));
     const evals = h('div') as unknown as FakeElement;
     renderEvals(evals as unknown as HTMLElement, [{
       step: 1, time: 1, dataset: PAYLOAD, mode: 'natural', n: 1, accuracy: 1, mean_tokens: 5, by_difficulty: { [PAYLOAD]: { n: 1, accuracy: 1, mean_tokens: 5 } },

@@ -123,8 +123,23 @@ def _stale_reason(folder: Path, key: str, recipe: Recipe) -> str | None:
     return None
 
 
-def ensure_testbed_model(*, rebuild: bool = False, log: Log = _stderr, recipe: Recipe | None = None) -> Path:
-    """The folder of the testbed base model (model + tokenizer + manifest.json), built if needed."""
+class BuildStopped(Exception):
+    """The build was asked to stop (SIGINT/SIGTERM to the trainer); nothing was cached."""
+
+
+def testbed_status(recipe: Recipe | None = None) -> dict:
+    """Whether a usable build of `recipe` is cached, without building: {cached, path, reason}."""
+    recipe = recipe or Recipe()
+    key = recipe_key(recipe)
+    folder = cache_root() / key
+    reason = _stale_reason(folder, key, recipe) if folder.exists() else "not built on this machine yet"
+    return {"cached": reason is None, "path": str(folder), "reason": reason}
+
+
+def ensure_testbed_model(*, rebuild: bool = False, log: Log = _stderr, recipe: Recipe | None = None,
+                         should_stop: Callable[[], bool] | None = None) -> Path:
+    """The folder of the testbed base model (model + tokenizer + manifest.json), built if needed.
+    `should_stop` is polled every SFT step; when it says so the build raises BuildStopped."""
     recipe = recipe or Recipe()
     key = recipe_key(recipe)
     root = cache_root()
@@ -141,8 +156,9 @@ def ensure_testbed_model(*, rebuild: bool = False, log: Log = _stderr, recipe: R
         if others:
             log(f"testbed: no build of this recipe (key {key}) in {root}; the cached "
                 f"{', '.join(others)} came from other recipes and are not used")
-        log(f"testbed: building the base model into {folder} (a few minutes, once)")
-    build(folder, recipe, key=key, log=log)
+        log(f"testbed: building the base model into {folder} (once per machine: about 8 minutes "
+            f"on 2 CPU cores, before the first step)")
+    build(folder, recipe, key=key, log=log, should_stop=should_stop)
     return folder
 
 
@@ -150,7 +166,8 @@ def ensure_testbed_model(*, rebuild: bool = False, log: Log = _stderr, recipe: R
 # Building
 
 
-def build(folder: Path, recipe: Recipe, *, key: str, log: Log = _stderr) -> dict:
+def build(folder: Path, recipe: Recipe, *, key: str, log: Log = _stderr,
+          should_stop: Callable[[], bool] | None = None) -> dict:
     """Tokenizer + SFT'd model into `folder` (atomically); returns the manifest."""
     import torch
     import transformers
@@ -163,7 +180,7 @@ def build(folder: Path, recipe: Recipe, *, key: str, log: Log = _stderr) -> dict
     torch.set_num_threads(recipe.threads)
     try:
         tokenizer, model, data = _prepare(recipe, log)
-        final_loss, stats = _sft(model, data, recipe, log)
+        final_loss, stats = _sft(model, data, recipe, log, should_stop)
         model.eval()
         figures = evaluate_base(model, tokenizer, recipe, log)
         tmp.mkdir(parents=True)
@@ -249,7 +266,8 @@ def _batches(data: list, size: int, rng: random.Random) -> list[list[int]]:
     return batches
 
 
-def _sft(model, data: list, recipe: Recipe, log: Log) -> tuple[float, dict]:
+def _sft(model, data: list, recipe: Recipe, log: Log,
+         should_stop: Callable[[], bool] | None = None) -> tuple[float, dict]:
     """Response-only next-token loss (token mean), AdamW, linear warmup + cosine decay; one
     optimizer step per micro-batch."""
     import torch
@@ -275,6 +293,9 @@ def _sft(model, data: list, recipe: Recipe, log: Log) -> tuple[float, dict]:
     losses, started, tokens = [], time.perf_counter(), 0
     report_every = max(1, total_steps // 10)
     for step, batch in enumerate(plan, 1):
+        if should_stop is not None and should_stop():
+            raise BuildStopped(f"testbed: build stopped at sft step {step - 1}/{total_steps}; "
+                               f"nothing was cached, the next run builds it from the start")
         width = max(len(data[i][0]) + len(data[i][1]) for i in batch)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         labels = torch.full((len(batch), width), -100, dtype=torch.long)
