@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { HBPO_DEFAULTS } from './budgetMath';
 import { COMMANDS, registerCommands } from './commands';
+import { cancelSetup, managedEnvDir } from './commands/setup';
 import { validateForStart } from './commands/training';
 import { ConfigDiagnostics } from './host/configs';
 import { runsDirectory, type Host } from './host/host';
@@ -42,7 +43,7 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
     memento: context.workspaceState,
   });
   const sessions = new TrainerSessions(registry);
-  const python = new PythonResolver();
+  const python = new PythonResolver(managedEnvDir(context));
   const host: Host = { ctx: context, registry, sessions, python, diagnostics: undefined as unknown as ConfigDiagnostics };
   host.diagnostics = new ConfigDiagnostics((uri) => validateForStart(host, uri));
 
@@ -109,5 +110,6 @@ export function deactivate(): Promise<void> {
   // Everything registered above is disposed via context.subscriptions. Trainer processes are left
   // running on purpose: they are independent, and the next window re-attaches to their run folders.
   // The inference worker is ours alone: it ends with the window.
+  cancelSetup();
   return disposeComparison();
 }

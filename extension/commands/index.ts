@@ -5,12 +5,13 @@ import { compareBudgetsCommand } from './compare';
 import {
   openDashboardCommand, openRewardExplorerCommand, openRolloutInspectorCommand, revealRunFolderCommand, showTrainerOutputCommand,
 } from './runs';
+import { setupTrainerCommand } from './setup';
 import { newConfigCommand, resumeRunCommand, startTrainingCommand, stopTrainingCommand } from './training';
 
 export const COMMANDS = [
   'hbpo.startTraining', 'hbpo.startTrainingWithConfig', 'hbpo.stopTraining', 'hbpo.resumeRun', 'hbpo.newConfig',
   'hbpo.openDashboard', 'hbpo.openRolloutInspector', 'hbpo.openRewardExplorer', 'hbpo.showTrainerOutput',
-  'hbpo.revealRunFolder', 'hbpo.refreshRuns', 'hbpo.compareBudgets',
+  'hbpo.revealRunFolder', 'hbpo.refreshRuns', 'hbpo.compareBudgets', 'hbpo.setupTrainer',
 ] as const;
 
 export function registerCommands(host: Host): vscode.Disposable[] {
@@ -31,5 +32,6 @@ export function registerCommands(host: Host): vscode.Disposable[] {
     r('hbpo.revealRunFolder', (arg?) => revealRunFolderCommand(host, arg)),
     r('hbpo.refreshRuns', () => host.registry.refresh()),
     r('hbpo.compareBudgets', (input?: unknown) => compareBudgetsCommand(host, input)),
+    r('hbpo.setupTrainer', () => setupTrainerCommand(host)),
   ];
 }

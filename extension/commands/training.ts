@@ -124,7 +124,8 @@ async function launch(host: Host, folder: vscode.WorkspaceFolder, config: vscode
       () => startTraining({ python, cwd: folder.uri.fsPath, configPath: config.fsPath, runsDir, ...session.callbacks }),
     );
   } catch (err) {
-    await reportStartError(host, config, err);
+    // Set-up fixes a missing trainer; then this start goes on.
+    await reportStartError(host, config, err, () => launch(host, folder, config));
     return undefined;
   }
   host.diagnostics.clear(config);
@@ -140,7 +141,7 @@ async function launch(host: Host, folder: vscode.WorkspaceFolder, config: vscode
   return { runDir, pid: proc.pid };
 }
 
-async function reportStartError(host: Host, config: vscode.Uri, err: unknown): Promise<void> {
+async function reportStartError(host: Host, config: vscode.Uri, err: unknown, retry: () => unknown): Promise<void> {
   if (err instanceof InvalidConfigError) {
     await host.diagnostics.publish(config, err.problems);
     const first = host.diagnostics.collection.get(config)?.[0];
@@ -159,7 +160,7 @@ async function reportStartError(host: Host, config: vscode.Uri, err: unknown): P
       'Show Problems',
     ).then((c) => c && vscode.commands.executeCommand('workbench.actions.view.problems'));
   } else if (err instanceof TrainerUnavailableError) {
-    void showTrainerUnavailable(err.message);
+    void showTrainerUnavailable(err.message, err.kind, retry);
   } else {
     void vscode.window.showErrorMessage(`HBPO: could not start the trainer: ${(err as Error).message ?? String(err)}`);
   }
@@ -281,14 +282,14 @@ export async function resumeRunCommand(host: Host, arg?: RunArg): Promise<StartR
     { location: vscode.ProgressLocation.Window, title: 'HBPO: checking the trainer' },
     () => host.python.check(python, folder?.uri.fsPath),
   );
-  if (!check.ok) return void showTrainerUnavailable(check.message);
+  if (!check.ok) return void showTrainerUnavailable(check.message, check.kind, () => resumeRunCommand(host, run.dir));
   const session = host.sessions.prepare(run.id);
   let proc;
   try {
     proc = await resumeTraining(run.dir, { python, cwd: folder?.uri.fsPath ?? run.dir, ...session.callbacks });
   } catch (err) {
     if (err instanceof InvalidConfigError) void vscode.window.showErrorMessage(`HBPO: cannot resume ${run.id}: ${err.problems.join('; ')}`);
-    else if (err instanceof TrainerUnavailableError) void showTrainerUnavailable(err.message);
+    else if (err instanceof TrainerUnavailableError) void showTrainerUnavailable(err.message, err.kind, () => resumeRunCommand(host, run.dir));
     else void vscode.window.showErrorMessage(`HBPO: could not resume ${run.id}: ${(err as Error).message}`);
     return undefined;
   }

@@ -1,11 +1,14 @@
-// Which Python runs the trainer: the `hbpo.pythonPath` setting, else the Python extension's active
-// environment (through @vscode/python-extension, only when that extension is installed), else the
-// supervisor's fallbacks (<workspace>/.venv, python3). A failed check says how to fix it, with buttons.
+// Which Python runs the trainer: the `hbpo.pythonPath` setting, else the environment HBPO: Set Up
+// Trainer Environment made, else the Python extension's active environment (through
+// @vscode/python-extension, only when that extension is installed), else the supervisor's fallbacks
+// (<workspace>/.venv, python3). A failed check says how to fix it, with buttons (set-up among them).
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { PythonExtension } from '@vscode/python-extension';
 import * as vscode from 'vscode';
-import { checkTrainer, resolveInterpreter, type ResolvedInterpreter, type TrainerCheck } from '../trainer';
+import {
+  checkTrainer, managedPython, resolveInterpreter, type FailureKind, type ResolvedInterpreter, type TrainerCheck,
+} from '../trainer';
 
 const PYTHON_EXTENSION_ID = 'ms-python.python';
 
@@ -14,7 +17,8 @@ export class PythonResolver implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private subscribed = false;
 
-  constructor() {
+  /** `managedEnvDir`: where HBPO: Set Up Trainer Environment puts its environment. */
+  constructor(readonly managedEnvDir: string) {
     this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('hbpo.pythonPath')) this.checks.clear();
     }));
@@ -23,8 +27,19 @@ export class PythonResolver implements vscode.Disposable {
   /** The interpreter to use for `folder` (the first workspace folder by default). */
   async resolve(folder = vscode.workspace.workspaceFolders?.[0]): Promise<ResolvedInterpreter> {
     const setting = vscode.workspace.getConfiguration('hbpo', folder?.uri).get<string>('pythonPath');
-    const fromExtension = setting?.trim() ? undefined : await this.fromPythonExtension(folder);
-    return resolveInterpreter(setting, fromExtension, folder?.uri.fsPath, { home: homedir(), exists: existsSync });
+    const managed = setting?.trim() ? undefined : managedPython(this.managedEnvDir);
+    const fromExtension = setting?.trim() || managed ? undefined : await this.fromPythonExtension(folder);
+    return resolveInterpreter(setting, fromExtension, folder?.uri.fsPath, { home: homedir(), exists: existsSync, managed });
+  }
+
+  /** The Python extension's selected interpreter, if that extension is installed: a base for the set-up. */
+  pythonExtensionInterpreter(folder = vscode.workspace.workspaceFolders?.[0]): Promise<string | undefined> {
+    return this.fromPythonExtension(folder);
+  }
+
+  /** Forget the remembered checks (a set-up just changed what is installed). */
+  forgetChecks(): void {
+    this.checks.clear();
   }
 
   /** `import hbpo` in that interpreter; a success is remembered for the session. */
@@ -57,12 +72,26 @@ export class PythonResolver implements vscode.Disposable {
   }
 }
 
-/** An error notification that says how to fix a missing interpreter or trainer package. */
-export async function showTrainerUnavailable(message: string): Promise<void> {
+/** Failures that a set-up of the trainer environment fixes. */
+const SETUP_FIXES: readonly FailureKind[] = ['interpreter-missing', 'package-missing', 'dependency-missing'];
+
+/**
+ * An error notification that says how to fix a missing interpreter or trainer package. When the
+ * set-up can fix it, the first button sets the trainer up and then calls `then` (Start goes on).
+ */
+export async function showTrainerUnavailable(message: string, kind?: FailureKind, then?: () => unknown): Promise<void> {
+  const setUp = 'Set Up Trainer Environment';
   const openSettings = 'Open Settings';
   const selectInterpreter = 'Select Interpreter';
-  const buttons = vscode.extensions.getExtension(PYTHON_EXTENSION_ID) ? [openSettings, selectInterpreter] : [openSettings];
+  const buttons = [
+    ...(kind && SETUP_FIXES.includes(kind) ? [setUp] : []),
+    openSettings,
+    ...(vscode.extensions.getExtension(PYTHON_EXTENSION_ID) ? [selectInterpreter] : []),
+  ];
   const choice = await vscode.window.showErrorMessage(`HBPO: ${message}`, ...buttons);
-  if (choice === openSettings) await vscode.commands.executeCommand('workbench.action.openSettings', 'hbpo.pythonPath');
+  if (choice === setUp) {
+    const done = await vscode.commands.executeCommand<{ python: string } | undefined>('hbpo.setupTrainer');
+    if (done) await then?.();
+  } else if (choice === openSettings) await vscode.commands.executeCommand('workbench.action.openSettings', 'hbpo.pythonPath');
   else if (choice === selectInterpreter) await vscode.commands.executeCommand('python.setInterpreter');
 }

@@ -65,10 +65,11 @@ export interface Failure {
 }
 
 const FIX_INTERPRETER =
-  'Set the `hbpo.pythonPath` setting to a Python 3.10+ interpreter, or select one with "Python: Select Interpreter".';
+  'Run "HBPO: Set Up Trainer Environment" (it makes an environment with the trainer), set the `hbpo.pythonPath` ' +
+  'setting to a Python 3.10+ interpreter that has it, or select one with "Python: Select Interpreter".';
 const FIX_PACKAGE =
-  'Run `npm run setup` in the HBPO Studio folder (it creates .venv with the trainer), or install it into this ' +
-  'interpreter with `pip install -e trainer`.';
+  'Run "HBPO: Set Up Trainer Environment" (it makes an environment with the trainer and its pinned dependencies); ' +
+  'in a clone of HBPO Studio, `npm run setup` makes .venv instead.';
 
 /** Why running `python` failed, with the fix. `what` names the attempt, e.g. "checking the trainer". */
 export function explainFailure(python: string, r: RunResult, what: string): Failure {

@@ -11,3 +11,7 @@ export type { ValidationResult } from './validate';
 export { locateField, locateProblems, splitProblem } from './yamlLocate';
 export type { FieldLocation, ProblemLocation } from './yamlLocate';
 export type { FailureKind } from './exec';
+export {
+  findBasePython, findBundle, findUv, managedPython, planSetup, readStamp, runSetup, SetupCancelled, SetupFailed, sha256Of,
+} from './environment';
+export type { SetupPlan, SetupProgress, SetupStamp, SetupStep, TrainerBundle } from './environment';

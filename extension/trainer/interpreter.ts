@@ -2,7 +2,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { explainFailure, runPython, type FailureKind, type RunOptions } from './exec';
 
-export type InterpreterSource = 'setting' | 'pythonExtension' | 'workspaceVenv' | 'default';
+export type InterpreterSource = 'setting' | 'managed' | 'pythonExtension' | 'workspaceVenv' | 'default';
 
 export interface ResolvedInterpreter {
   python: string;
@@ -15,15 +15,19 @@ export interface ResolveOptions {
   home?: string;
   /** Whether a file exists; used to find `<workspace>/.venv`. Without it that candidate is skipped. */
   exists?: (path: string) => boolean;
+  /** The interpreter of the environment HBPO: Set Up Trainer Environment made, when there is one. */
+  managed?: string;
 }
 
 /**
  * Pick the interpreter, first match wins:
  * 1. the `hbpo.pythonPath` setting (`${workspaceFolder}`, `${userHome}` and `~` expanded; a relative
  *    path resolves against the workspace folder; a bare command such as `python3` is looked up on PATH);
- * 2. the interpreter the Python extension has selected for the workspace;
- * 3. `<workspace>/.venv` (what `npm run setup` creates), when `exists` says it is there;
- * 4. `python3` (`python` on Windows).
+ * 2. the environment HBPO Studio set up (HBPO: Set Up Trainer Environment), once one was: the user
+ *    made it for training, while the Python extension's selection usually serves other work;
+ * 3. the interpreter the Python extension has selected for the workspace;
+ * 4. `<workspace>/.venv` (what `npm run setup` creates), when `exists` says it is there;
+ * 5. `python3` (`python` on Windows).
  * Pure: no file system access beyond the injected `exists`.
  */
 export function resolveInterpreter(
@@ -33,6 +37,7 @@ export function resolveInterpreter(
   const platform = opts.platform ?? process.platform;
   const value = setting?.trim();
   if (value) return { python: expandSetting(value, workspaceFolder, opts.home), source: 'setting' };
+  if (opts.managed) return { python: opts.managed, source: 'managed' };
   const fromExtension = pythonExtensionPath?.trim();
   if (fromExtension) return { python: fromExtension, source: 'pythonExtension' };
   if (workspaceFolder && opts.exists) {

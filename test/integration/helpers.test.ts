@@ -101,13 +101,17 @@ test('locateProblems maps every problem, YAML syntax errors to their line and co
   assert.equal(located[3].exact, false);
 });
 
-test('resolveInterpreter: setting, then the Python extension, then .venv, then python3', () => {
+test('resolveInterpreter: setting, then the set-up environment, then the Python extension, then .venv, then python3', () => {
   const ws = '/home/u/proj';
   const none = () => false;
   assert.deepEqual(resolveInterpreter('/opt/py/bin/python', '/ext/python', ws),
     { python: '/opt/py/bin/python', source: 'setting' });
   assert.deepEqual(resolveInterpreter('  ', '/ext/python', ws, { exists: () => true }),
     { python: '/ext/python', source: 'pythonExtension' });
+  const managed = '/home/u/.config/Code/User/globalStorage/hbpo-studio.hbpo-studio/trainer-env/bin/python';
+  assert.deepEqual(resolveInterpreter('', '/ext/python', ws, { exists: () => true, managed }), { python: managed, source: 'managed' });
+  assert.deepEqual(resolveInterpreter('/opt/py/bin/python', '/ext/python', ws, { managed }),
+    { python: '/opt/py/bin/python', source: 'setting' }, 'the setting wins over everything');
   assert.equal(resolveInterpreter('${workspaceFolder}/.venv/bin/python', undefined, ws).python,
     '/home/u/proj/.venv/bin/python');
   assert.equal(resolveInterpreter('env/bin/python', undefined, ws).python, '/home/u/proj/env/bin/python');
@@ -130,6 +134,7 @@ test('checkTrainer explains a missing interpreter and a missing package', { skip
       assert.equal(missing.kind, 'interpreter-missing');
       assert.match(missing.message, /hbpo\.pythonPath/);
       assert.match(missing.message, /Select Interpreter/);
+      assert.match(missing.message, /HBPO: Set Up Trainer Environment/);
     }
     const dir = mkdtempSync(join(tmpdir(), 'hbpo-fake-python-'));
     try {
@@ -140,8 +145,8 @@ test('checkTrainer explains a missing interpreter and a missing package', { skip
       assert.equal(noPackage.ok, false);
       if (!noPackage.ok) {
         assert.equal(noPackage.kind, 'package-missing');
+        assert.match(noPackage.message, /HBPO: Set Up Trainer Environment/);
         assert.match(noPackage.message, /npm run setup/);
-        assert.match(noPackage.message, /pip install -e trainer/);
       }
       const ok = join(dir, 'ok');
       writeFileSync(ok, '#!/bin/sh\necho 9.9.9\n');
