@@ -16,7 +16,7 @@
 //   --port N       code-server's port (default 8080, or a free one when taken)
 // Everything else goes to `python -m hbpo train`, e.g. `npm start -- --set train.steps=50`.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -95,9 +95,11 @@ const setupLog = join(home, 'editor-setup.log');
 
 /** Run a set-up step with its output in setupLog; a failure names the step and the log. */
 function step(what, fn) {
+  appendFileSync(setupLog, `\n## ${what}\n`);
   try {
     return fn();
   } catch (err) {
+    appendFileSync(setupLog, `ERROR: ${what} failed: ${err.message}\n`);
     throw new EditorError(`${what} failed: ${err.message}`, setupLog);
   }
 }

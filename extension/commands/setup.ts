@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import {
-  findBasePython, findBundle, findUv, planSetup, readStamp, runSetup, SetupCancelled, type SetupStamp,
+  findBasePython, findBundle, findUv, planSetup, readStamp, runSetup, SetupCancelled, sha256Of, type SetupStamp,
 } from '../trainer';
 import type { Host } from '../host/host';
 import { refuseUntrusted } from './training';
@@ -31,6 +31,24 @@ export function cancelSetup(): void {
 /** Where the environment lives: one for all workspaces (it is ~3 GB with PyTorch). */
 export function managedEnvDir(ctx: vscode.ExtensionContext): string {
   return join(ctx.globalStorageUri.fsPath, 'trainer-env');
+}
+
+const warned = new Set<string>();
+
+/**
+ * When the set-up environment was made from another lock than this extension carries (the extension
+ * was updated), say so once a session and offer to set it up again. It is still used meanwhile.
+ */
+export function warnIfOutdated(host: Host): void {
+  const envDir = managedEnvDir(host.ctx);
+  const stamp = readStamp(envDir);
+  const bundle = findBundle(host.ctx.extensionUri.fsPath);
+  if (!stamp || !bundle || warned.has(envDir) || stamp.lockSha256 === sha256Of(bundle.lock)) return;
+  warned.add(envDir);
+  void vscode.window.showWarningMessage(
+    `HBPO: the trainer environment was set up for hbpo ${stamp.hbpo} with other pinned dependencies than this ` +
+    `HBPO Studio (hbpo ${bundle.version}) carries. Set it up again to match.`, 'Set Up Trainer Environment',
+  ).then((c) => c && vscode.commands.executeCommand('hbpo.setupTrainer'));
 }
 
 /** Resolves with the new interpreter, or undefined when the set-up did not finish (cancelled, failed, refused). */

@@ -14,6 +14,7 @@ import {
 import { builtInConfigUri, findWorkspaceConfigs } from '../host/configs';
 import { defaultConfigSetting, runsDirectory, workspaceFolder, type Host } from '../host/host';
 import { showTrainerUnavailable } from '../host/python';
+import { warnIfOutdated } from './setup';
 import type { RunEntry } from '../host/runRegistry';
 import { pickRun, type RunArg } from './pick';
 
@@ -115,7 +116,8 @@ async function launch(host: Host, folder: vscode.WorkspaceFolder, config: vscode
   if (open?.isDirty) await open.save();
   const label = basename(config.fsPath);
   const runsDir = host.registry.directory ?? runsDirectory();
-  const { python } = await host.python.resolve(folder);
+  const { python, source } = await host.python.resolve(folder);
+  if (source === 'managed') warnIfOutdated(host);
   const session = host.sessions.prepare(label);
   let proc;
   try {

@@ -41,6 +41,7 @@ describe('npm start, when the editor cannot start', { skip: !existsSync(python) 
     const logFile = join(studio, 'editor-setup.log');
     assert.ok(out.includes(`its log, ${logFile}, ends with:`), out.slice(-3000));
     assert.ok(existsSync(logFile), 'the set-up log exists');
+    assert.match(out, /ends with:\n[\s\S]*\n {4}ERROR: installing the editor \(Node 24 and code-server\) failed: /, 'the tail shows the failure');
     assert.match(out, /Retry with `npm start`.*`npm start -- --no-ui`/);
     assert.ok(runDir && out.includes(`continue it with: .venv/bin/python -m hbpo resume ${runDir}`), out.slice(-3000));
     // The trainer did not train on: its run ended, cleanly, with a run_end as the last event.
