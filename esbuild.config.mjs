@@ -3,7 +3,9 @@
 //   extension/runs/runWorker.ts -> dist/runWorker.js (worker thread that parses big events.jsonl;
 //                                                    found beside dist/extension.js at run time)
 //   extension/inference/worker.ts -> dist/inferenceWorker.js (the inference worker, a forked Node process;
-//                                     node-llama-cpp stays external: native, ESM, imported dynamically)
+//                                     node-llama-cpp stays external: native, ESM, imported dynamically;
+//                                     `npm run package` bundles it into dist/node_modules, see
+//                                     scripts/vendor-inference.mjs)
 //   webview/*.ts           -> dist/webview/*.js   (panels: browser, esm), when there are any, and
 //                             dist/webview/*.css from the CSS each entry imports (loaded by origin: the
 //                             panels' CSP allows no inline style)
@@ -51,7 +53,8 @@ const runWorker = {
 
 /**
  * The inference worker runs in a process of its own (extension/inference/client.ts forks it from
- * beside the bundle). node-llama-cpp is external: native binaries, ESM, loaded with import().
+ * beside the bundle). node-llama-cpp is external: native binaries, ESM, loaded with import(); it
+ * resolves from dist/node_modules in the .vsix (scripts/vendor-inference.mjs), else from node_modules.
  * @type {esbuild.BuildOptions}
  */
 const inferenceWorker = {
