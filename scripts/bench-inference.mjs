@@ -14,7 +14,9 @@
 //
 // tokens/s = generated tokens / wall time of the whole request (prompt evaluation included; the prompt
 // is a few tokens), timed where the caller sees it: for the panel from generate() to its result.
-// Default model: the largest GGUF with weights in ../shared/data/models. Run with tsx (the client and
+// Default model: the largest GGUF with weights in ../shared/data/models when that folder exists, else
+// the project's own testbed model exported to GGUF (test/fixtures/testbedGguf.mjs: built and exported
+// on first use, then cached; needs the .venv of npm run setup). Run with tsx (the client and
 // worker are TypeScript): `node --import tsx scripts/bench-inference.mjs`.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -22,17 +24,23 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { testbedGguf } from '../test/fixtures/testbedGguf.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const sharedModels = join(root, '..', 'shared', 'data', 'models');
 
 function defaultModel() {
-  if (!existsSync(sharedModels)) return undefined;
-  const files = readdirSync(sharedModels)
+  const files = !existsSync(sharedModels) ? [] : readdirSync(sharedModels)
     .filter((f) => f.endsWith('.gguf'))
     .map((f) => ({ path: join(sharedModels, f), size: statSync(join(sharedModels, f)).size }))
     .sort((a, b) => b.size - a.size);
-  return files[0]?.path; // vocab/ holds vocabulary-only GGUFs (no weights); not listed here
+  if (files[0]) return files[0].path; // vocab/ holds vocabulary-only GGUFs (no weights); not listed here
+  try {
+    return testbedGguf();
+  } catch (err) {
+    console.error(err.message);
+    return undefined;
+  }
 }
 
 const { values: opt } = parseArgs({
@@ -67,7 +75,7 @@ const int = (name) => {
 };
 const modelPath = opt.model ? resolve(opt.model) : defaultModel();
 if (!modelPath || !existsSync(modelPath)) {
-  console.error(`no model: pass --model PATH (none found in ${sharedModels})`);
+  console.error(`no model: pass --model PATH (none found in ${sharedModels}, and no testbed GGUF)`);
   process.exit(2);
 }
 const reps = int('reps');

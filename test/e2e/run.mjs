@@ -17,16 +17,17 @@
 // Skipped with a printed reason only when the tools cannot be installed and CI is not set.
 //   7. Restricted Mode: a second code-server with Workspace Trust on; Start/Resume say why they do
 //      nothing, and nothing is spawned.
-// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,main,trust runs some parts.
+// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,main,setup,trust runs some parts.
 // The UI scenario reloads the window while the run trains: the run must keep training (the trainer
 // outlives the extension host that read its pipes) and be re-attached. HBPO_E2E_RELOAD=0 skips it.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureTools } from '../../scripts/e2e-tools.mjs';
+import { testbedGguf } from '../fixtures/testbedGguf.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CI = ['true', '1'].includes(String(process.env.CI ?? '').toLowerCase());
@@ -81,6 +82,9 @@ const dirs = {
   userDataRestricted: join(tmp, 'user-data-restricted'),
   wsRestricted: join(tmp, 'ws-restricted'),
   wsCompare: join(tmp, 'ws-compare'),
+  userDataSetup: join(tmp, 'user-data-setup'),
+  wsSetup: join(tmp, 'ws-setup'),
+  homeSetup: join(tmp, 'home-setup'),
 };
 for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
 mkdirSync(screenshots, { recursive: true });
@@ -119,14 +123,29 @@ writeFileSync(join(dirs.wsHost, 'bad.yaml'), tinyConfig.replace('tiers: [8, 16]'
     ev('step', 1, { metrics: { 'reward/mean': 0.5 } }, t + 1) + ev('run_end', 1, { status: 'stopped', checkpoint: null }, t + 2));
 }
 
-// The comparison workspace: a tiny real GGUF (stories260K) and small tiers, so every column finishes
+// The comparison workspace: the project's own model, the testbed's base model exported to GGUF
+// (test/fixtures/testbedGguf.mjs: built and exported on first use, then cached), with two of the
+// built-in default's tiers and its L_max (testbed traces end by 248 tokens), so every column finishes
 // in seconds on a CPU; and a finished run whose rollout carries HTML and script payloads.
-const compareModel = join(root, '..', 'shared', 'data', 'models', 'stories260K.gguf');
-const compareTiers = [16, 32];
+let compareModel = '';
+let compareModelError;
+if (wants('compare')) {
+  try {
+    compareModel = testbedGguf({ python: venvPython });
+    log(`Compare: the testbed model as GGUF: ${compareModel}`);
+  } catch (err) {
+    compareModelError = err;
+    log(`Compare: no testbed GGUF: ${err.message}`);
+  }
+}
+const compareTiers = [32, 128];
+const compareLMax = 256;
+/** A testbed-style problem (trainer/hbpo/testbed/problems.py) and its answer. */
+const compareProblem = { problem: 'Let a = 7 + 5, b = a * 3. What is b?', answer: '36' };
 mkdirSync(join(dirs.wsCompare, '.vscode'), { recursive: true });
 writeFileSync(join(dirs.wsCompare, '.vscode', 'settings.json'), JSON.stringify({
   'hbpo.inference.modelPath': compareModel, 'hbpo.compare.tiers': compareTiers,
-  'hbpo.compare.maxResponseTokens': 48, 'hbpo.compare.temperature': 0.8,
+  'hbpo.compare.maxResponseTokens': compareLMax, 'hbpo.compare.temperature': 0.8,
 }, null, 2));
 const PAYLOADS = [
   '<img src=x onerror="window.__hbpoPwned=1">',
@@ -192,7 +211,7 @@ function killGroup(pid, signal = 'SIGTERM') {
 }
 /** Trainers are their own process groups: find every run_start pid under the workspaces and end it. */
 function killTrainers() {
-  for (const ws of [dirs.wsHost, dirs.wsUi, dirs.wsRestricted]) {
+  for (const ws of [dirs.wsHost, dirs.wsUi, dirs.wsRestricted, dirs.wsSetup]) {
     const runs = join(ws, 'runs');
     if (!existsSync(runs)) continue;
     for (const id of readdirSync(runs)) {
@@ -307,17 +326,26 @@ async function hbpoError(page) {
   return (await toast.first().innerText()).replace(/\s+/g, ' ').trim();
 }
 
-/** Wait for a notification (toast or notification center) whose text matches `re`. */
+/** A screenshot with the notification center open. */
+async function showNotifications(page, name) {
+  await palette(page, 'Notifications: Show Notifications');
+  await page.locator('.notifications-center').waitFor({ state: 'visible', timeout: 10_000 }).catch(() => undefined);
+  await shot(page, name);
+  await page.keyboard.press('Escape');
+}
+
+/** Wait for a notification (toast or notification center) whose text matches `re`; returns that text. */
 async function waitNotification(page, re, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await page.locator('.notifications-toasts .notification-toast', { hasText: re }).count() > 0) return;
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: re });
+    if (await toast.count() > 0) return (await toast.first().innerText()).replace(/\s+/g, ' ');
     await palette(page, 'Notifications: Show Notifications');
     const center = page.locator('.notifications-center');
     await center.waitFor({ state: 'visible', timeout: 10_000 });
     const text = (await center.innerText()).replace(/\s+/g, ' ');
     await page.keyboard.press('Escape');
-    if (re.test(text)) return;
+    if (re.test(text)) return text;
     if (Date.now() > deadline) throw new Error(`no notification matching ${re} after ${timeoutMs} ms (center: ${text})`);
     await page.waitForTimeout(1000);
   }
@@ -450,7 +478,7 @@ async function checkAnnotations(page, editor, event) {
  * Start an isolated code-server in its own process group (detached = setsid) and wait for /healthz.
  * `extraArgs`: `--disable-workspace-trust` for every scenario that is not about Workspace Trust.
  */
-async function startServer(name, userData, extraArgs) {
+async function startServer(name, userData, extraArgs, serverEnv = env) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const config = join(tmp, `code-server-${name}.yaml`);
@@ -461,15 +489,17 @@ async function startServer(name, userData, extraArgs) {
     '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
     '--disable-getting-started-override', '--ignore-last-opened', '--reconnection-grace-time', '10',
     '--vscode-option', 'enable-smoke-test-driver', ...extraArgs,
-  ], { env, detached: true, stdio: ['ignore', out, out] });
+  ], { env: serverEnv, detached: true, stdio: ['ignore', out, out] });
   servers.push(server);
   await waitHealthy(server, base, 60_000);
   log(`code-server (${name}) up at ${base} (pid ${server.pid})`);
   return { base, port };
 }
 
-/** Scenario 3: a budget comparison on stories260K; every column finishes; meters, table and chart agree. */
+/** Scenario 3: a budget comparison on the testbed model; every column finishes; meters, table and chart agree. */
 async function compareScenario(page) {
+  if (compareModelError) throw new Error(`the testbed GGUF could not be made: ${compareModelError.message}`);
+  const modelName = basename(compareModel);
   log('Compare: HBPO: Compare Budgets on a Local Model');
   await palette(page, 'HBPO: Compare Budgets on a Local Model');
   const panel = await until(page, () => webviewWith(page, 'h1', 'Budget comparison'), 60_000, 'the comparison panel did not open');
@@ -477,10 +507,12 @@ async function compareScenario(page) {
   await until(page, async () => (await modelLine.getAttribute('data-status')) === 'loaded', 90_000,
     'the GGUF model (hbpo.inference.modelPath) did not load');
   const modelText = (await modelLine.innerText()).trim();
-  if (!/^stories260K\.gguf · CPU · 1 thread · \d+ parallel sequences/.test(modelText)) throw new Error(`the model line says "${modelText}"`);
+  if (!modelText.startsWith(`${modelName} · CPU · 1 thread · `) || !/ · \d+ parallel sequences × \d+ tokens · chat template$/.test(modelText)) {
+    throw new Error(`the model line says "${modelText}"`);
+  }
   log(`Compare: model loaded (${modelText})`);
-  await panel.locator('vscode-textarea[aria-label="problem"] textarea').fill('Tom has 2 apples and buys 2 more. How many apples does Tom have?');
-  await panel.locator('vscode-textfield[aria-label="ground truth"] input').fill('4');
+  await panel.locator('vscode-textarea[aria-label="problem"] textarea').fill(compareProblem.problem);
+  await panel.locator('vscode-textfield[aria-label="ground truth"] input').fill(compareProblem.answer);
   await panel.locator('vscode-textfield[aria-label="samples"] input').fill('2');
   const tiersShown = await panel.locator('vscode-textfield[aria-label="tiers"]').evaluate((el) => el.value);
   if (tiersShown !== compareTiers.join(', ')) throw new Error(`the tiers field shows "${tiersShown}", not the setting ${compareTiers.join(', ')}`);
@@ -497,9 +529,9 @@ async function compareScenario(page) {
   })));
   for (const c of columns) {
     const budget = c.mode.startsWith('tier:') ? Number(c.mode.slice(5)) : null;
-    const meter = budget === null ? `${c.tokens} tokens (no budget; limit 48)` : `${c.tokens} / ${budget} tokens`;
+    const meter = budget === null ? `${c.tokens} tokens (no budget; limit ${compareLMax})` : `${c.tokens} / ${budget} tokens`;
     if (!c.meter.startsWith(meter)) throw new Error(`column ${c.key}: the meter says "${c.meter}", not "${meter}…"`);
-    if (!(c.tokens > 0 && c.tokens <= 49) || c.text.length === 0) throw new Error(`column ${c.key}: ${c.tokens} tokens, ${c.text.length} characters`);
+    if (!(c.tokens > 0 && c.tokens <= compareLMax + 1) || c.text.length === 0) throw new Error(`column ${c.key}: ${c.tokens} tokens, ${c.text.length} characters`);
     if (!/answer: .* · (correct|wrong)$/.test(c.answer)) throw new Error(`column ${c.key} is not graded: "${c.answer}"`);
     if (!/^reward \d+\.\d{3} \((within|over|wrong|truncated|natural)\)/.test(c.reward)) throw new Error(`column ${c.key}: reward line "${c.reward}"`);
   }
@@ -516,14 +548,16 @@ async function compareScenario(page) {
   }
   const charts = await panel.locator('.summary-section canvas').count();
   if (charts < 1) throw new Error('the comparison shows no chart');
-  log(`Compare: ${columns.length} columns done (${columns.map((c) => `${c.key} ${c.tokens}`).join(', ')}); table matches`);
+  // Graded, not asserted: the testbed base model over-thinks and its re-checks change about half its sampled answers.
+  log(`Compare: ${columns.length} columns done (${columns.map((c) => `${c.key} ${c.tokens} ${/· (correct|wrong)$/.exec(c.answer)?.[1]}`).join(', ')}); ` +
+    'table matches');
   await shot(page, 'compare');
 
   await panel.locator(`.column[data-key="tier:${compareTiers[0]}#0"] vscode-button[aria-label="open as trace"]`).click();
   const traceName = `${compareTiers[0]}-tokens-s0.txt`;
   const editor = await editorOfTab(page, traceName);
   const first = columns.find((c) => c.key === `tier:${compareTiers[0]}#0`);
-  await until(page, async () => (await editorText(editor)).includes('HBPO budget comparison · stories260K.gguf'), 30_000, 'the column trace document');
+  await until(page, async () => (await editorText(editor)).includes(`HBPO budget comparison · ${modelName}`), 30_000, 'the column trace document');
   const lens = await until(page, async () => (await lensTitles(editor)).find((l) => l.startsWith(`tier ${compareTiers[0]} · ${first.tokens} tokens`)),
     30_000, `the column trace's header lens (tier ${compareTiers[0]} · ${first.tokens} tokens)`);
   log(`Compare: the column opens as an annotated trace (${lens.slice(0, 80)}…)`);
@@ -624,6 +658,79 @@ async function mainJobScenario(page) {
   }
 }
 
+/**
+ * Scenario 9: the packaged extension alone, as a user who installed it has it: a workspace with no
+ * clone and no .venv, no hbpo.pythonPath, and a home of its own: no shell profile, so the extension
+ * host's PATH is the system's (VS Code takes it from a login shell), and uv where its installer puts
+ * it, ~/.local/bin/uv. HBPO: Set Up Trainer Environment from the palette makes the trainer's
+ * environment (the lock's packages come from uv's download cache), then Start Training runs the
+ * built-in default with that environment's Python.
+ */
+async function setupScenario(page) {
+  mkdirSync(join(dirs.homeSetup, '.local', 'bin'), { recursive: true });
+  symlinkSync(join(root, '.venv', 'bin', 'uv'), join(dirs.homeSetup, '.local', 'bin', 'uv'));
+  const { 'hbpo.pythonPath': _none, ...plainSettings } = userSettings;
+  for (const scope of ['User', 'Machine']) {
+    mkdirSync(join(dirs.userDataSetup, scope), { recursive: true });
+    writeFileSync(join(dirs.userDataSetup, scope, 'settings.json'), JSON.stringify(plainSettings, null, 2));
+  }
+  const realHome = homedir();
+  const serverEnv = {
+    ...env, HOME: dirs.homeSetup,
+    // Caches that are not the environment under test: the testbed model and uv's downloads.
+    HBPO_CACHE_DIR: process.env.HBPO_CACHE_DIR || join(realHome, '.cache', 'hbpo-studio'),
+    UV_CACHE_DIR: process.env.UV_CACHE_DIR || join(realHome, '.cache', 'uv'),
+  };
+  const server = await startServer('setup', dirs.userDataSetup, ['--disable-workspace-trust'], serverEnv);
+  await page.goto(`${server.base}/?folder=${encodeURIComponent(dirs.wsSetup)}`);
+  await waitWorkbench(page);
+  if (existsSync(join(dirs.wsSetup, '.venv')) || existsSync(join(dirs.wsSetup, 'trainer'))) throw new Error('the set-up workspace is not bare');
+  // No trainer yet: Start Training says so and offers the set-up.
+  await palette(page, 'HBPO: Start Training');
+  const builtInFirst = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in default' }).first();
+  await builtInFirst.waitFor({ timeout: 30_000 });
+  await builtInFirst.click();
+  const offer = await waitNotification(page, /The HBPO trainer \(Python package hbpo\) is not installed for python3/, 120_000);
+  if (!/Set Up Trainer Environment/.test(offer)) throw new Error(`the error does not offer the set-up: ${offer}`);
+  if (existsSync(join(dirs.wsSetup, 'runs'))) throw new Error('a run folder appeared although no trainer is installed');
+  log(`Set-up: without a trainer, Start Training says: ${offer.slice(0, 160)}…`);
+  await shot(page, 'setup-offer');
+  await palette(page, 'Notifications: Clear All Notifications');
+  log('Set-up: HBPO: Set Up Trainer Environment from the palette');
+  const started = Date.now();
+  await palette(page, 'HBPO: Set Up Trainer Environment');
+  await waitNotification(page, /HBPO: setting up the trainer/, 30_000);
+  await showNotifications(page, 'setup-progress');
+  await waitNotification(page, /HBPO: the trainer is set up: hbpo \d+\.\d+\.\d+, PyTorch \S+ on CPU, Python 3\.\d+\.\d+ \(uv, [\d.]+ s\)/, 600_000);
+  const envDir = join(dirs.userDataSetup, 'User', 'globalStorage', 'hbpo-studio.hbpo-studio', 'trainer-env');
+  const stamp = JSON.parse(readFileSync(join(envDir, 'hbpo-setup.json'), 'utf8'));
+  if (stamp.tool !== 'uv' || !existsSync(join(envDir, 'bin', 'python')) || existsSync(`${envDir}.partial`)) {
+    throw new Error(`the environment in ${envDir} is not complete: ${JSON.stringify(stamp)}`);
+  }
+  log(`Set-up: the trainer is set up in ${((Date.now() - started) / 1000).toFixed(1)} s (${JSON.stringify(stamp)})`);
+  await showNotifications(page, 'setup-done');
+
+  log('Set-up: HBPO: Start Training with the built-in default');
+  await palette(page, 'HBPO: Start Training');
+  const builtIn = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Built-in default' }).first();
+  await builtIn.waitFor({ timeout: 30_000 });
+  await builtIn.click();
+  await palette(page, 'HBPO: Focus on Runs View');
+  const running = await waitRow(page, /^hbpo-\S+, running · [1-9]\d*\/\d+/, 600_000, 'the built-in default, running with steps');
+  const runId = running.split(',')[0].trim();
+  const runDir = join(dirs.wsSetup, 'runs', runId);
+  const start = readFileSync(join(runDir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'run_start');
+  const argv0 = readFileSync(`/proc/${start.pid}/cmdline`, 'utf8').split('\0')[0];
+  if (argv0 !== join(envDir, 'bin', 'python')) throw new Error(`the run's trainer is ${argv0}, not the set-up environment's Python`);
+  log(`Set-up: ${running}, trained by ${argv0}`);
+  await shot(page, 'setup-run');
+  await palette(page, 'HBPO: Stop Training');
+  await waitRow(page, new RegExp(`^${runId}, stopped · \\d+/\\d+`), 180_000, 'the run, stopped');
+  await waitNotification(page, new RegExp(`${runId} stopped at step \\d+; checkpoint checkpoints/step-\\d+`), 60_000);
+  log('Set-up: the run stopped with a checkpoint');
+  setupPassed = true;
+}
+
 // ---- the run ------------------------------------------------------------------------------------
 let failed = false;
 let hostPassed = false;
@@ -632,6 +739,7 @@ let trustPassed = false;
 let comparePassed = false;
 let payloadPassed = false;
 let mainPassed = false;
+let setupPassed = false;
 try {
   // Bundle the in-host tests (CommonJS, `vscode` external), as the test runner loads them.
   const esbuild = await import('esbuild');
@@ -874,6 +982,17 @@ try {
     await page.close();
   }
   // ---- 7. Restricted Mode ----
+  // ---- 9. the extension alone: no clone, no .venv, no hbpo.pythonPath; the trainer set up from the palette ----
+  if (wants('setup')) {
+    const page = await context.newPage();
+    try {
+      await setupScenario(page);
+    } catch (err) {
+      log(`Set-up scenario FAILED: ${err.stack ?? err.message}`);
+      await shot(page, 'setup-failure');
+    }
+    await page.close();
+  }
   if (wants('trust')) {
     const restricted = await startServer('restricted', dirs.userDataRestricted, []);
     const page = await context.newPage();
@@ -898,7 +1017,8 @@ try {
     await page.close();
   }
   failed = (wants('host') && !hostPassed) || (wants('ui') && !uiPassed) || (wants('trust') && !trustPassed) ||
-    (wants('compare') && !comparePassed) || (wants('payload') && !payloadPassed) || (wants('main') && !mainPassed);
+    (wants('compare') && !comparePassed) || (wants('payload') && !payloadPassed) || (wants('main') && !mainPassed) ||
+    (wants('setup') && !setupPassed);
 } catch (err) {
   failed = true;
   console.error(`[e2e] harness error: ${err.stack ?? err.message}`);
@@ -913,5 +1033,6 @@ if (failed) {
 }
 const verdict = (part, ok) => `${part}: ${!wants(part) ? 'not run' : ok ? 'ok' : 'FAIL'}`;
 log(`${failed ? 'FAILED' : 'passed'} (${verdict('host', hostPassed)}, ${verdict('ui', uiPassed)}, ${verdict('compare', comparePassed)}, ` +
-  `${verdict('payload', payloadPassed)}, ${verdict('main', mainPassed)}, ${verdict('trust', trustPassed)}); screenshots in ${screenshots}`);
+  `${verdict('payload', payloadPassed)}, ${verdict('main', mainPassed)}, ${verdict('setup', setupPassed)}, ${verdict('trust', trustPassed)}); ` +
+  `screenshots in ${screenshots}`);
 process.exit(failed ? 1 : 0);
