@@ -1,6 +1,7 @@
 // The runs of a runs folder, newest first, with a status and step each. Summaries read only the
-// first line of events.jsonl (run_start) and its end (the latest run_start/run_end and the last
-// step), never the whole file, so listing a folder of multi-gigabyte runs stays cheap.
+// head of events.jsonl (the run_start, after any log lines of a preparation such as the testbed's
+// first build) and its end (the latest run_start/run_end and the last step), never the whole file,
+// so listing a folder of multi-gigabyte runs stays cheap.
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunEndEvent, RunEvent, RunStartEvent } from '../events';
@@ -12,7 +13,8 @@ import { EVENTS_FILE } from './runFile';
 export interface RunSummary {
   id: string; // the folder name
   dir: string;
-  /** `unknown`: events.jsonl has content but no readable run_start. */
+  /** `unknown`: events.jsonl has content but no readable run_start. `pending` also covers a run
+   * that has only logged so far (preparing: building the testbed model before run_start). */
   status: RunStatus | 'unknown';
   /** Step of the last event, 0 before the first. */
   step: number;
@@ -75,10 +77,12 @@ export class RunIndex {
   private async readEvents(path: string, size: number, summary: RunSummary): Promise<void> {
     const file = await open(path, 'r');
     try {
-      const start = await firstEvent(file, size);
+      const { event: start, onlyLogs } = await firstEvent(file, size);
       if (start?.type !== 'run_start') {
-        summary.status = 'unknown';
-        summary.error = 'the first line is not a run_start event';
+        if (!onlyLogs) {
+          summary.status = 'unknown';
+          summary.error = 'the first event after any log lines is not a run_start event';
+        }
       } else {
         summary.startTime = start.time;
         describeStart(summary, start);
@@ -115,13 +119,24 @@ async function statOrNull(path: string) {
   }
 }
 
-/** The first line, if it is a valid event. */
-async function firstEvent(file: FileHandle, size: number): Promise<RunEvent | undefined> {
+/**
+ * The first event that is not a log line (a run_start, in a healthy run): the trainer may log before
+ * it starts (the testbed's first build). `onlyLogs`: the head holds log lines and nothing after them
+ * yet, so the run is still preparing. A line that is not a valid event ends the search.
+ */
+async function firstEvent(file: FileHandle, size: number): Promise<{ event?: RunEvent; onlyLogs: boolean }> {
   const buf = Buffer.alloc(Math.min(size, HEAD_LIMIT));
   const { bytesRead } = await file.read(buf, 0, buf.length, 0);
-  const nl = buf.subarray(0, bytesRead).indexOf(0x0a);
-  if (nl === -1) return undefined;
-  return parseLines(buf.subarray(0, nl + 1)).events[0]?.event;
+  const head = buf.subarray(0, bytesRead);
+  let sawLog = false;
+  for (let at = 0; ;) {
+    const nl = head.indexOf(0x0a, at);
+    if (nl === -1) return { onlyLogs: sawLog };
+    const event = parseLines(head.subarray(at, nl + 1)).events[0]?.event;
+    if (event?.type !== 'log') return { event, onlyLogs: false };
+    sawLog = true;
+    at = nl + 1;
+  }
 }
 
 const MARKERS = [Buffer.from('"run_start"'), Buffer.from('"run_end"')];

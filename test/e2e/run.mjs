@@ -171,6 +171,12 @@ const PAYLOADS = [
       advantage: { intra: -0.5, inter: -1, total: -1.5 },
     }, t + 1) +
     ev('step', 1, { metrics: { 'reward/mean': 0 } }, t + 2) + ev('run_end', 1, { status: 'finished', checkpoint: null }, t + 3));
+  // A run still preparing (the testbed's first build, before run_start): its progress is log events.
+  const preparing = join(dirs.wsCompare, 'runs', 'fx-preparing');
+  mkdirSync(preparing, { recursive: true });
+  writeFileSync(join(preparing, 'events.jsonl'),
+    ev('log', 0, { level: 'info', message: 'testbed: building the base model into /tmp/x (once per machine)' }, t) +
+    ev('log', 0, { level: 'info', message: `testbed: sft step 600/2375 loss 0.2877 ${PAYLOADS[2]}` }, t + 1));
 }
 
 const userSettings = {
@@ -565,12 +571,32 @@ async function compareScenario(page) {
   comparePassed = true;
 }
 
+/** A run that has not started yet shows on its dashboard what the trainer is preparing, as text. */
+async function preparingScenario(page) {
+  log('Preparing: HBPO: Open Run Dashboard on fx-preparing');
+  await palette(page, 'HBPO: Open Run Dashboard');
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'fx-preparing' }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+  const dashboard = await until(page, () => webviewWith(page, 'h1', 'fx-preparing'), 60_000, 'the dashboard of fx-preparing');
+  const line = dashboard.locator('p.preparing');
+  const text = await until(page, async () => (await line.isVisible()) && (await line.innerText()).trim(), 30_000, 'the preparing line');
+  const want = `preparing · testbed: sft step 600/2375 loss 0.2877 ${PAYLOADS[2]}`;
+  if (text !== want) throw new Error(`the dashboard says "${text}", not "${want}"`);
+  if (await dashboard.locator('#hbpo-injected').count() !== 0) throw new Error('the log line was interpreted as HTML');
+  const status = (await dashboard.locator('header .badge').allInnerTexts()).join(' ');
+  if (!/pending/.test(status)) throw new Error(`the run is shown as "${status}", not pending`);
+  log(`Preparing: the dashboard says "${text}"`);
+  await shot(page, 'dashboard-preparing');
+}
+
 /** Scenario 4: a rollout whose text carries HTML and script payloads shows them as text, everywhere. */
 async function payloadScenario(page) {
   log('Payload: HBPO: Open Rollout Inspector on fx-payload');
   await palette(page, 'HBPO: Open Rollout Inspector');
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'fx-payload' }).first();
-  if (await row.isVisible({ timeout: 5_000 }).catch(() => false)) await row.click();
+  await row.waitFor({ timeout: 15_000 }); // the workspace has two runs: the command asks which
+  await row.click();
   const inspector = await until(page, () => webviewWith(page, 'h1', 'Rollouts · fx-payload'), 60_000, 'the inspector of fx-payload');
   await until(page, () => inspector.locator('p', { hasText: /^\d+ rollouts · click one/ }).isVisible(), 30_000, 'the payload rollout group');
   const dom = await inspector.locator('body').evaluate((body) => ({
@@ -606,7 +632,6 @@ async function payloadScenario(page) {
   log(`Payload: the trace shows the payloads verbatim; lenses: ${lenses.join(' | ').slice(0, 160)}`);
   await shot(page, 'payload-trace');
   await page.keyboard.press('Escape');
-  payloadPassed = true;
 }
 
 /**
@@ -963,7 +988,11 @@ try {
       await page.goto(`${base}/?folder=${encodeURIComponent(dirs.wsCompare)}`);
       await waitWorkbench(page);
       if (wants('compare')) await compareScenario(page);
-      if (wants('payload')) await payloadScenario(page);
+      if (wants('payload')) {
+        await payloadScenario(page);
+        await preparingScenario(page);
+        payloadPassed = true;
+      }
     } catch (err) {
       log(`Compare/payload scenario FAILED: ${err.stack ?? err.message}`);
       await shot(page, 'compare-failure');

@@ -38,6 +38,10 @@ function makeRuns(root: string): void {
   run('g-long', long);
   run('h-torn', [runStart(0, { time: T0 + 90, pid: dead }), ...stepLines(1).lines, ...stepLines(2).lines]);
   appendFileSync(join(root, 'h-torn', 'events.jsonl'), '{"v": 1, "type": "step", "ti');
+  // The first run on a machine logs the testbed's build before run_start.
+  const building = (n: number) => Array.from({ length: n }, (_, i) => line('log', 0, { level: 'info', message: `testbed: sft step ${i}` }, T0 + 1));
+  run('i-prepared', [...building(3), runStart(0, { time: T0 + 95, pid: process.pid }), ...stepLines(1).lines]);
+  run('j-build-stopped', [...building(2), end(0, 'stopped', 'received SIGINT')]);
 
   // Not runs, or broken ones.
   mkdirSync(join(root, 'empty-dir'));
@@ -53,8 +57,11 @@ function makeRuns(root: string): void {
   writeFileSync(join(root, 'z-garbage', 'events.jsonl'), Buffer.from([0xff, 0x00, 0x0a, 0x7b, 0x0a, 0x80, 0x81]));
   mkdirSync(join(root, 'z-events-dir', 'events.jsonl'), { recursive: true });
   writeFileSync(join(root, 'z-events-dir', 'config.yaml'), 'method: hbpo\n');
+  mkdirSync(join(root, 'z-preparing'));
+  writeFileSync(join(root, 'z-preparing', 'events.jsonl'), `${line('log', 0, { level: 'info', message: 'testbed: building' })}\n`);
   mkdirSync(join(root, 'z-no-start'));
-  writeFileSync(join(root, 'z-no-start', 'events.jsonl'), `${line('log', 0, { level: 'info', message: 'orphan' })}\n`);
+  writeFileSync(join(root, 'z-no-start', 'events.jsonl'),
+    `${line('log', 0, { level: 'info', message: 'orphan' })}\n${stepLines(1).lines.join('\n')}\n`);
 }
 
 test('the pid check: this process is alive, a reaped child and nonsense pids are not', () => {
@@ -70,8 +77,12 @@ test('RunIndex lists runs newest first with status and step, and survives garbag
   const byId = new Map(runs.map((r) => [r.id, r]));
 
   assert.deepEqual(runs.filter((r) => !r.id.startsWith('z-')).map((r) => r.id), [
-    'h-torn', 'g-long', 'f-resumed', 'e-stale', 'd-running', 'c-failed', 'b-stopped', 'a-finished',
+    'j-build-stopped', 'i-prepared', 'h-torn', 'g-long', 'f-resumed', 'e-stale', 'd-running', 'c-failed', 'b-stopped', 'a-finished',
   ]);
+  const prepared = byId.get('i-prepared')!;
+  assert.deepEqual(pick(prepared), ['running', 1], 'log lines before run_start do not hide it');
+  assert.deepEqual([prepared.startTime, prepared.pid, prepared.error], [T0 + 95, process.pid, undefined]);
+  assert.deepEqual(pick(byId.get('j-build-stopped')!), ['stopped', 0]);
   assert.deepEqual(pick(byId.get('a-finished')!), ['finished', 3]);
   assert.deepEqual(pick(byId.get('b-stopped')!), ['stopped', 1]);
   assert.equal(byId.get('b-stopped')!.endReason, 'received SIGTERM');
@@ -90,7 +101,9 @@ test('RunIndex lists runs newest first with status and step, and survives garbag
   assert.equal(byId.get('z-empty-events')!.status, 'pending');
   assert.equal(byId.get('z-events-dir')!.status, 'pending');
   assert.equal(byId.get('z-garbage')!.status, 'unknown');
-  assert.equal(byId.get('z-no-start')!.status, 'unknown');
+  assert.equal(byId.get('z-preparing')!.status, 'pending', 'only log lines so far: still preparing');
+  assert.equal(byId.get('z-preparing')!.error, undefined);
+  assert.equal(byId.get('z-no-start')!.status, 'unknown', 'a step after the log lines, and no run_start');
   assert.match(byId.get('z-no-start')!.error ?? '', /run_start/);
 });
 
