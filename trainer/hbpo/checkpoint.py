@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,70 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `path` through a temporary file and os.replace: readers see the old file or the new
+    one, never a partial one; a failed write leaves the old file and no temporary behind."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_write_text_atomic = write_text_atomic
+
+# Temporary names a save uses: `.step-N.tmp-PID` (being written), `.step-N.old-PID` (a step being
+# re-saved), `.latest.tmp-PID`. A process killed mid-save leaves them behind.
+_TEMP_NAME = re.compile(r"\.(step-\d+)\.(tmp|old)-(\d+)|\.latest\.tmp-(\d+)")
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError) as exc:  # PermissionError: alive, someone else's
+        return isinstance(exc, PermissionError)
+    return True
+
+
+def clean_stale_temporaries(run_dir: Path) -> list[str]:
+    """Remove what interrupted saves left in `checkpoints/`: every temporary whose process is gone
+    (or is this process: at a run's start no save of ours is under way). A `.step-N.old-PID` whose
+    `step-N` is missing (killed between the two renames of a re-save) is the complete checkpoint:
+    it is renamed back, not removed. Returns the names handled."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    handled = []
+    for entry in sorted(root.iterdir()):
+        m = _TEMP_NAME.fullmatch(entry.name)
+        if not m:
+            continue
+        pid = int(m.group(3) or m.group(4))
+        if pid != os.getpid() and pid_alive(pid):
+            continue
+        if m.group(2) == "old" and not (root / m.group(1)).exists() and (entry / STATE_FILE).is_file():
+            os.rename(entry, root / m.group(1))
+            handled.append(f"{entry.name} (restored as {m.group(1)})")
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        handled.append(entry.name)
+    return handled
 
 
 def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, state: dict[str, Any],

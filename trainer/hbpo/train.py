@@ -21,7 +21,8 @@ import torch
 import yaml
 
 from . import __version__
-from .checkpoint import latest_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (clean_stale_temporaries, latest_checkpoint, load_state, rng_state, save_checkpoint,
+                         set_rng_state, write_text_atomic)
 from .config import Config, resolved, to_dict
 from .evaluate import evaluate
 from .events import EventLog
@@ -31,6 +32,7 @@ from .prompts import parse_mode
 from .rollout import hierarchical_rollouts
 from .scoring import score
 from .testbed.build import BuildStopped
+from .data import DataError
 from .sources import load_source, source_name
 from .update import ppo_update
 
@@ -39,6 +41,8 @@ class QuerySampler:
     """Deterministic query order: a seeded permutation per epoch, and a position in it."""
 
     def __init__(self, size: int, seed: int, shuffle: bool):
+        if size < 1:  # draw() could never fill a batch; validation refuses such data before this
+            raise ValueError("no problems to train on (data.train is empty, or data.limit is 0)")
         self.size, self.seed, self.shuffle = size, seed, shuffle
         self.epoch, self.position = 0, 0
 
@@ -100,10 +104,14 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
     stop = stop or StopFlag()
     events = EventLog(run_dir / "events.jsonl", stdout=cfg.events_stdout)
     config_dict = to_dict(cfg)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config_dict, sort_keys=False))
+    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_dict, sort_keys=False))
     step, last_ckpt = 0, None
     stop.install()
     try:
+        cleaned = clean_stale_temporaries(run_dir)
+        if cleaned:
+            events.log(step, f"removed {len(cleaned)} temporary checkpoint file(s) left by an interrupted save: "
+                             f"{', '.join(cleaned)}")
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # stderr is a log a supervisor shows; no \r bars in it
@@ -115,6 +123,8 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         torch.manual_seed(cfg.run.seed)
 
         problems = load_source(cfg.data.train, limit=cfg.data.limit)
+        if not problems:
+            raise DataError(f"data.train: {cfg.data.train} holds no problems (data.limit: {cfg.data.limit})")
         sampler = QuerySampler(len(problems), cfg.run.seed, cfg.data.shuffle)
         total_steps = cfg.train.steps or math.ceil(len(problems) / cfg.train.queries_per_step)
 
