@@ -53,7 +53,7 @@ if (!args.includes('--config')) {
   } catch { /* no verdict: the trainer reports any problem itself */ }
   if (!cached) {
     log('first start on this machine: before step 1 the trainer builds the testbed\'s base model (SFT of a');
-    log('  1.1 M-parameter Llama on over-thinking traces: about 8 minutes on 2 CPU cores, once; then cached).');
+    log('  1.1 M-parameter Llama on over-thinking traces: about 16 minutes on 2 CPU cores, once; then cached).');
     log(noUi ? '  Its progress follows below.' : '  The editor opens meanwhile; the run\'s dashboard shows the build\'s progress.');
   }
 }

@@ -719,7 +719,7 @@ async function setupScenario(page) {
   if (!/Set Up Trainer Environment/.test(offer)) throw new Error(`the error does not offer the set-up: ${offer}`);
   if (existsSync(join(dirs.wsSetup, 'runs'))) throw new Error('a run folder appeared although no trainer is installed');
   log(`Set-up: without a trainer, Start Training says: ${offer.slice(0, 160)}…`);
-  await shot(page, 'setup-offer');
+  await showNotifications(page, 'setup-offer');
   await palette(page, 'Notifications: Clear All Notifications');
   log('Set-up: HBPO: Set Up Trainer Environment from the palette');
   const started = Date.now();

@@ -286,7 +286,7 @@ def test_another_recipe_gets_another_folder_and_says_why(cache):
 
     messages = []
     first = ensure_testbed_model(recipe=toy_recipe(), log=messages.append)
-    second = ensure_testbed_model(recipe=toy_recipe(seed=1), log=messages.append)
+    second = ensure_testbed_model(recipe=toy_recipe(seed=toy_recipe().seed + 1), log=messages.append)
     assert first != second and first.is_dir() and second.is_dir()
     assert any("other recipes" in m for m in messages), messages
 

@@ -73,7 +73,10 @@ class Recipe:
     warmup_steps: int = 30
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    seed: int = 0
+    # Seed 0 built a model that boxes the wrong number on easy problems on some CPUs (60 % greedy on
+    # easy val on an AVX2 AMD EPYC; the weights depend on the CPU's float kernels): seed 1 gives
+    # 100/93/77 % (easy/medium/hard) there.
+    seed: int = 1
     threads: int = 2
     trace: TraceConfig = field(default_factory=TraceConfig)
     eval_per_difficulty: int = 30  # val items per difficulty for the manifest's figures
@@ -156,7 +159,7 @@ def ensure_testbed_model(*, rebuild: bool = False, log: Log = _stderr, recipe: R
         if others:
             log(f"testbed: no build of this recipe (key {key}) in {root}; the cached "
                 f"{', '.join(others)} came from other recipes and are not used")
-        log(f"testbed: building the base model into {folder} (once per machine: about 8 minutes "
+        log(f"testbed: building the base model into {folder} (once per machine: about 16 minutes "
             f"on 2 CPU cores, before the first step)")
     build(folder, recipe, key=key, log=log, should_stop=should_stop)
     return folder
