@@ -23,6 +23,8 @@ from typing import Any
 import torch
 import yaml
 
+from .diskfull import DiskFullError, folder_bytes, free_bytes, human, is_disk_full
+
 STATE_FILE = "trainer_state.pt"
 
 
@@ -58,8 +60,6 @@ def write_text_atomic(path: Path, text: str) -> None:
             pass
         raise
 
-
-_write_text_atomic = write_text_atomic
 
 # Temporary names a save uses: `.step-N.tmp-PID` (being written), `.step-N.old-PID` (a step being
 # re-saved), `.latest.tmp-PID`. A process killed mid-save leaves them behind.
@@ -108,17 +108,26 @@ def clean_stale_temporaries(run_dir: Path) -> list[str]:
 
 def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, state: dict[str, Any],
                     config: dict, keep: int) -> Path:
-    """Write checkpoint `step` atomically; prune to the newest `keep`. Returns its folder."""
+    """Write checkpoint `step` atomically; prune to the newest `keep`. Returns its folder.
+    A save that fails leaves no temporary behind; one that fails for lack of space raises
+    `DiskFullError` saying where, how much it needs and that the previous checkpoint is intact."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:06d}"
     final = root / name
     tmp = root / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp / "model")
-    tokenizer.save_pretrained(tmp / "model")
-    torch.save({"step": step, **state}, tmp / STATE_FILE)
-    (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        model.save_pretrained(tmp / "model")
+        tokenizer.save_pretrained(tmp / "model")
+        torch.save({"step": step, **state}, tmp / STATE_FILE)
+        write_text_atomic(tmp / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+    except BaseException as exc:
+        free, written = free_bytes(root), folder_bytes(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, Exception) and is_disk_full(exc, root):
+            raise DiskFullError(_no_space_message(run_dir, final, written, free, model, state)) from exc
+        raise
     if final.exists():  # re-saving a step (a resumed run stopping at once): swap, then drop
         old = root / f".{name}.old-{os.getpid()}"
         os.rename(final, old)
@@ -126,11 +135,41 @@ def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, state: dict[s
         shutil.rmtree(old)
     else:
         os.rename(tmp, final)
-    _write_text_atomic(root / "latest", name + "\n")
+    try:
+        write_text_atomic(root / "latest", name + "\n")
+    except OSError as exc:  # `final` is complete; `latest` still names the previous one
+        if is_disk_full(exc):
+            raise DiskFullError(f"no space left on device writing {root / 'latest'}; checkpoint {name} is "
+                                f"complete but `latest` still names the previous one") from exc
+        raise
     for stale in complete_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         if stale != final:
             shutil.rmtree(stale, ignore_errors=True)
     return final
+
+
+def _no_space_message(run_dir: Path, final: Path, written: int, free: int | None, model, state) -> str:
+    previous = latest_checkpoint(run_dir)
+    if previous is not None:
+        need, basis = folder_bytes(previous), f"the size of {previous.name}"
+    else:  # no checkpoint yet: weights plus the tensors of the trainer state (optimizer moments)
+        need = sum(p.numel() * p.element_size() for p in model.parameters()) + _tensor_bytes(state)
+        need, basis = max(need, written), "the weights and optimizer state"
+    kept = f"the previous checkpoint {previous.name} is intact" if previous else "there is no earlier checkpoint"
+    return (f"no space left on device saving checkpoint {final.name} to {final.parent}: it needs about "
+            f"{human(need)} ({basis}); {human(written)} were written before the disk filled, "
+            f"{human(free)} free then. {kept[0].upper()}{kept[1:]}; free some space and resume with "
+            f"`python -m hbpo resume {run_dir}`")
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 
 
 def complete_checkpoints(run_dir: Path) -> list[Path]:

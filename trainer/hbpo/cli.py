@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from .config import ConfigError, load_config, to_dict
+from .diskfull import DiskFullError
 from .data import DataError
 
 
@@ -96,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, FileExistsError) as exc:
         print(f"hbpo: {exc}", file=sys.stderr)
         return 2
+    except DiskFullError as exc:  # the run's events hold the traceback; the user needs the reason
+        print(f"hbpo: run failed: {exc}", file=sys.stderr)
+        return 1
 
 
 def cmd_train(args) -> int:

@@ -8,6 +8,7 @@ a supervising process (human-readable logs go to stderr).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -17,7 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .diskfull import DiskFullError, free_bytes, human, is_disk_full
+
 SCHEMA_VERSION = 1
+# What the run's last events need on a full disk: an error log with a traceback, and run_end.
+RESERVE_BYTES = 64 * 1024
 
 
 def schema() -> dict:
@@ -48,26 +53,82 @@ def write_stream(name: str, text: str) -> None:
 
 
 class EventLog:
-    def __init__(self, path: Path, *, stdout: bool = False):
+    """Appends events to `path`. A full disk must not leave a run without its `run_end` (the
+    editor would show it as stale forever): the log holds `reserve` bytes in a side file
+    (`.events.jsonl.reserve`), and when a write fails for lack of space it raises
+    `DiskFullError` once; the run's last words (`finish`) then release the reserve and land."""
+
+    def __init__(self, path: Path, *, stdout: bool = False, reserve: int = RESERVE_BYTES):
         self.path = Path(path)
         self.stdout = stdout
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        torn = self.path.exists() and self.path.stat().st_size > 0 and not self._ends_with_newline()
-        self._file = open(self.path, "a", encoding="utf-8")
-        if torn:  # keep the torn line (readers skip it) but never glue an event onto it
-            self._file.write("\n")
-            self._file.flush()
+        self._reserve = self.path.with_name(f".{self.path.name}.reserve") if reserve else None
+        self._failed = False
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # A line torn by a crash (or a full disk) is kept (readers skip it), never glued onto.
+        self._torn = os.fstat(self._fd).st_size > 0 and not self._ends_with_newline()
+        if self._reserve:
+            try:
+                _allocate(self._reserve, reserve)
+            except OSError as exc:
+                self._release_reserve()
+                message = (f"no space left on device: the run folder {self.path.parent} needs at least "
+                           f"{human(reserve)} free to start a run ({human(free_bytes(self.path))} free)")
+                self._failed = True
+                self.finish("run_end", 0, status="failed", reason=message, checkpoint=None)
+                os.close(self._fd)
+                raise DiskFullError(message) from exc
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as f:
             f.seek(-1, 2)
             return f.read(1) == b"\n"
 
-    def emit(self, type: str, step: int, **payload: Any) -> dict:
+    def _line(self, type: str, step: int, payload: dict) -> tuple[dict, str]:
         event = {"v": SCHEMA_VERSION, "type": type, "time": time.time(), "step": step, **_finite(payload)}
-        line = json.dumps(event, ensure_ascii=False, allow_nan=False) + "\n"
-        self._file.write(line)
-        self._file.flush()
+        return event, json.dumps(event, ensure_ascii=False, allow_nan=False) + "\n"
+
+    def _append(self, line: str) -> None:
+        data = (b"\n" if self._torn else b"") + line.encode("utf-8")
+        view, wrote = memoryview(data), 0
+        try:
+            while wrote < len(data):
+                wrote += os.write(self._fd, view[wrote:])
+            self._torn = False
+        except OSError as exc:
+            self._torn = self._torn or wrote > 0
+            if is_disk_full(exc):
+                raise DiskFullError(f"no space left on device writing {self.path} "
+                                    f"({human(free_bytes(self.path))} free)") from None
+            raise
+
+    def emit(self, type: str, step: int, **payload: Any) -> dict:
+        event, line = self._line(type, step, payload)
+        try:
+            self._append(line)
+        except OSError:
+            self._failed = True
+            raise
+        if self.stdout:
+            write_stream("stdout", line)
+        return event
+
+    def finish(self, type: str, step: int, **payload: Any) -> dict:
+        """Write one of the run's last events (its error log, its run_end) whatever happened before:
+        after a failed write the reserve is released first, and a write that still fails is
+        reported on stderr instead of raising, so the first error is the one the caller sees.
+        The event always reaches stdout, where a supervising editor reads it."""
+        event, line = self._line(type, step, payload)
+        for attempt in (0, 1):
+            if self._failed or attempt:
+                self._release_reserve()
+            try:
+                self._append(line)
+                break
+            except OSError as exc:
+                self._failed = True
+                if attempt:
+                    write_stream("stderr", f"[hbpo] could not write {type} to {self.path}: {exc}\n")
         if self.stdout:
             write_stream("stdout", line)
         return event
@@ -76,19 +137,48 @@ class EventLog:
         write_stream("stderr", f"[hbpo] {message}\n")
         self.emit("log", step, level=level, message=message)
 
+    def _release_reserve(self) -> None:
+        if self._reserve:
+            self._reserve.unlink(missing_ok=True)
+
     def close(self) -> None:
-        self._file.close()
+        self._release_reserve()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _allocate(path: Path, size: int) -> None:
+    """A file of `size` bytes whose blocks are really allocated (not a sparse hole)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(fd, 0, size)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+        zeros, wrote = memoryview(bytes(size)), 0
+        while wrote < size:
+            wrote += os.write(fd, zeros[wrote:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_events(path: Path) -> tuple[list[dict], list[tuple[int, str]]]:
-    """All events of a file, and (line number, error) for lines that do not parse."""
+    """All events of a file, and (line number, error) for lines that do not parse (a line torn
+    by a crash or a full disk may end inside a UTF-8 character). A BOM at the start is skipped."""
     events, errors = [], []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, 1):
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if not raw.strip():
                 continue
             try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError as exc:
+                events.append(json.loads(raw.decode("utf-8")))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 errors.append((number, str(exc)))
     return events, errors

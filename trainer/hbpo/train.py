@@ -23,9 +23,10 @@ import yaml
 from . import __version__
 from .checkpoint import (clean_stale_temporaries, latest_checkpoint, load_state, rng_state, save_checkpoint,
                          set_rng_state, write_text_atomic)
-from .config import Config, resolved, to_dict
+from .config import Config, ConfigError, resolved, short, to_dict
+from .diskfull import DiskFullError
 from .evaluate import evaluate
-from .events import EventLog
+from .events import EventLog, read_events
 from .metrics import rollout_metrics
 from .model import count_parameters, load_policy, pick_device, pick_dtype
 from .prompts import parse_mode
@@ -102,12 +103,14 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
     """Train until `train.steps` or a stop signal. Returns the run_end status."""
     cfg = resolved(cfg)
     stop = stop or StopFlag()
-    events = EventLog(run_dir / "events.jsonl", stdout=cfg.events_stdout)
     config_dict = to_dict(cfg)
-    write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_dict, sort_keys=False))
+    if resume:
+        check_resume_config(run_dir, config_dict)
+    events = EventLog(run_dir / "events.jsonl", stdout=cfg.events_stdout)
     step, last_ckpt = 0, None
     stop.install()
     try:
+        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_dict, sort_keys=False))
         cleaned = clean_stale_temporaries(run_dir)
         if cleaned:
             events.log(step, f"removed {len(cleaned)} temporary checkpoint file(s) left by an interrupted save: "
@@ -207,12 +210,63 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         events.emit("run_end", step, status=status, reason=reason, checkpoint=last_ckpt)  # always last
         return status
     except BaseException as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        events.emit("log", step, level="error", message=traceback.format_exc())
-        events.emit("run_end", step, status="failed", reason=message, checkpoint=last_ckpt)
+        # A full disk is said plainly (DiskFullError names the path and the need); anything else
+        # keeps its type. `finish` lands these two even on a full disk.
+        message = str(exc) if isinstance(exc, DiskFullError) else f"{type(exc).__name__}: {exc}"
+        events.finish("log", step, level="error", message=traceback.format_exc())
+        events.finish("run_end", step, status="failed", reason=message, checkpoint=last_ckpt)
         raise
     finally:
         events.close()
+
+
+# What a resume may change: how long the run goes on, how often it saves and evaluates, where it
+# runs. Everything else shapes the update and must match the config the run trained with.
+RESUME_MAY_CHANGE = ("train.steps", "train.checkpoint_every", "train.keep_checkpoints", "run.threads",
+                     "run.device", "run.dir", "run.name", "eval.", "events_stdout")
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flat(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def recorded_config(run_dir: Path) -> tuple[str, dict] | None:
+    """The config the run trained with: its latest checkpoint's, else its last run_start's."""
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is not None and (checkpoint / "config.yaml").is_file():
+        return f"checkpoint {checkpoint.name}", yaml.safe_load((checkpoint / "config.yaml").read_text())
+    path = run_dir / "events.jsonl"
+    if path.is_file():
+        starts = [e for e in read_events(path)[0] if isinstance(e, dict) and e.get("type") == "run_start"]
+        if starts and isinstance(starts[-1].get("config"), dict):
+            return "the run's last run_start event", starts[-1]["config"]
+    return None
+
+
+def check_resume_config(run_dir: Path, config_dict: dict) -> None:
+    """Refuse to resume with a config that differs from the recorded one where it matters (a
+    config.yaml edited, cut short or replaced): name every differing field and both values."""
+    recorded = recorded_config(run_dir)
+    if recorded is None:
+        return
+    where, old = recorded
+    new_flat, old_flat = _flat(config_dict), _flat(old if isinstance(old, dict) else {})
+    differ = [k for k in sorted(new_flat.keys() | old_flat.keys())
+              if new_flat.get(k, "<absent>") != old_flat.get(k, "<absent>")
+              and not any(k == m or (m.endswith(".") and k.startswith(m)) for m in RESUME_MAY_CHANGE)]
+    if differ:
+        allowed = ", ".join(m + "*" if m.endswith(".") else m for m in RESUME_MAY_CHANGE)
+        raise ConfigError([f"{k}: is {short(new_flat.get(k, '<absent>'))} now but "
+                           f"{short(old_flat.get(k, '<absent>'))} in {where}" for k in differ]
+                          + [f"resume: {run_dir / 'config.yaml'} (with its overrides) must match {where}, "
+                             f"which the run trained with; a resume may change only {allowed}. Restore "
+                             f"config.yaml or start a new run"], source=str(run_dir / "config.yaml"))
 
 
 def run_evals(model, tokenizer, cfg: Config, events: EventLog, step: int, stop: StopFlag) -> None:

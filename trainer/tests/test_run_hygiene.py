@@ -135,3 +135,36 @@ def test_an_empty_data_file_is_refused_naming_data_train(write_config, tmp_path)
     empty.write_text("\n")
     with pytest.raises(ConfigError, match=r"data.train: .*empty"):
         load_config(write_config(tiny_config(data__train=str(empty))))
+
+
+def test_resume_refuses_a_config_that_no_longer_matches_the_run(write_config):
+    config = load_config(write_config(tiny_config(train__steps=1)), ["run.name=mismatch"])
+    run_dir = Path(config.run.dir) / "mismatch"
+    assert train(config, run_dir) == "finished"
+    text = (run_dir / "config.yaml").read_text()
+    # config.yaml cut at a section boundary: every later section would fall back to its defaults
+    cut = text[: text.index("\noptim:")] + "\n"
+    (run_dir / "config.yaml").write_text(cut)
+    before = (run_dir / "events.jsonl").read_bytes()
+    with pytest.raises(ConfigError) as refused:
+        train(load_config(run_dir / "config.yaml", ["train.steps=2"]), run_dir, resume=True)
+    message = str(refused.value)
+    assert "optim.lr: is 1e-06 now but 0.001 in checkpoint step-000001" in message
+    assert "ppo.micro_batch_size: is 8 now but 3 in checkpoint step-000001" in message
+    assert "train.steps" not in message.split("resume:")[0]  # a resume may extend the run
+    assert (run_dir / "events.jsonl").read_bytes() == before  # nothing started, nothing written
+    assert (run_dir / "config.yaml").read_text() == cut
+
+    (run_dir / "config.yaml").write_text(text)  # restored: the resume extends the run
+    assert train(load_config(run_dir / "config.yaml", ["train.steps=2", "run.threads=2"]), run_dir,
+                 resume=True) == "finished"
+
+
+def test_resume_without_a_checkpoint_compares_with_the_run_start(write_config):
+    config = load_config(write_config(tiny_config(train__steps=1)), ["run.name=nockpt"])
+    run_dir = Path(config.run.dir) / "nockpt"
+    assert train(config, run_dir) == "finished"
+    import shutil
+    shutil.rmtree(run_dir / "checkpoints")  # crashed before its first checkpoint
+    with pytest.raises(ConfigError, match=r"rollouts_per_query: is 8 now but 4 in the run's last run_start"):
+        train(load_config(run_dir / "config.yaml", ["rollouts_per_query=8"]), run_dir, resume=True)
