@@ -30,8 +30,12 @@ const CORRECT = 1;
 const TRUNCATED = 2;
 const CASE_SHIFT = 2;
 
-const INT_COLUMNS = ['step', 'queryIndex', 'sample', 'tier', 'nGen', 'length', 'line'] as const;
-const FLOAT_COLUMNS = ['offset', 'reward', 'cos', 'penalty', 'f1', 'f2', 'intra', 'inter', 'total'] as const;
+// Int32 columns hold only what fits them exactly: the event schema bounds step, query_index, sample,
+// tier and n_gen to 0..2^31-1 (a line with a larger value is refused), and `length` is at most
+// MAX_LINE_BYTES. Offsets and line numbers are not bounded by anything in the line (a file of
+// billions of blank lines), so they live in Float64 columns, exact to 2^53.
+const INT_COLUMNS = ['step', 'queryIndex', 'sample', 'tier', 'nGen', 'length'] as const;
+const FLOAT_COLUMNS = ['offset', 'line', 'reward', 'cos', 'penalty', 'f1', 'f2', 'intra', 'inter', 'total'] as const;
 type IntColumn = (typeof INT_COLUMNS)[number];
 type FloatColumn = (typeof FLOAT_COLUMNS)[number];
 
@@ -90,9 +94,9 @@ export class RolloutIndex {
     i.tier[row] = e.tier ?? -1; // tiers are >= 1 by the schema, so -1 is free for "natural"
     i.nGen[row] = e.n_gen;
     i.length[row] = length;
-    i.line[row] = line;
     const f = this.floats;
     f.offset[row] = offset;
+    f.line[row] = line;
     f.reward[row] = e.reward.reward;
     f.cos[row] = e.reward.cos;
     f.penalty[row] = orNaN(e.reward.penalty);
@@ -238,7 +242,7 @@ export class RolloutIndex {
       difficulty: g.difficulty,
       offset: f.offset[row],
       length: i.length[row],
-      line: i.line[row],
+      line: f.line[row],
     };
   }
 }

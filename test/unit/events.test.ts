@@ -48,3 +48,56 @@ test('an invalid event names the line, the type and the field', () => {
   const badReward = parseEventLine(JSON.stringify({ ...rollout, reward: { ...rollout.reward, case: 'maybe' } }), 8);
   assert.match(!badReward.ok ? badReward.error : '', /\/reward\/case/);
 });
+
+test('integers the rollout index cannot store exactly are refused, naming the line and field', () => {
+  const INT32_MAX = 2 ** 31 - 1;
+  const start = { ...base, type: 'run_start', run_id: 'r', config: {}, method: 'hbpo', tiers: [512, 1024], max_response_tokens: 4096,
+    total_steps: 10, device: 'cpu', dtype: 'float32', parameters: 1_500_000_000, trainable_parameters: 7_000_000_000,
+    pid: 42, resumed_from_step: null };
+  const evalEvent = { ...base, type: 'eval', dataset: 'math', mode: 'tier:512', n: 2, accuracy: 0.5, mean_tokens: 10,
+    by_difficulty: { easy: { n: 2, accuracy: 0.5, mean_tokens: 10 } } };
+  const cases: [string, Record<string, unknown>, (v: number) => Record<string, unknown>][] = [
+    ['/step', rollout, (v) => ({ ...rollout, step: v })],
+    ['/query_index', rollout, (v) => ({ ...rollout, query_index: v })],
+    ['/sample', rollout, (v) => ({ ...rollout, sample: v })],
+    ['/tier', rollout, (v) => ({ ...rollout, tier: v })],
+    ['/n_gen', rollout, (v) => ({ ...rollout, n_gen: v })],
+    ['/token_marks/1/0', rollout, (v) => ({ ...rollout, token_marks: [[0, 0], [v, 3]] })],
+    ['/token_marks/1/1', rollout, (v) => ({ ...rollout, token_marks: [[0, 0], [3, v]] })],
+    ['/tiers/1', start, (v) => ({ ...start, tiers: [512, v] })],
+    ['/max_response_tokens', start, (v) => ({ ...start, max_response_tokens: v })],
+    ['/total_steps', start, (v) => ({ ...start, total_steps: v })],
+    ['/pid', start, (v) => ({ ...start, pid: v })],
+    ['/resumed_from_step', start, (v) => ({ ...start, resumed_from_step: v })],
+    ['/n', evalEvent, (v) => ({ ...evalEvent, n: v })],
+    ['/by_difficulty/easy/n', evalEvent, (v) => ({ ...evalEvent, by_difficulty: { easy: { n: v, accuracy: 0.5, mean_tokens: 10 } } })],
+  ];
+  for (const [field, valid, withValue] of cases) {
+    assert.ok(parseEventLine(JSON.stringify(valid), 1).ok, field);
+    const top = parseEventLine(JSON.stringify(withValue(INT32_MAX)), 2);
+    assert.ok(top.ok, `${field} = 2^31 - 1 is stored exactly: ${top.ok ? '' : top.error}`);
+    for (const bad of [INT32_MAX + 1, 4294967295, 2 ** 53 + 2]) {
+      const r = parseEventLine(JSON.stringify(withValue(bad)), 9);
+      assert.equal(r.ok, false, `${field} = ${bad}`);
+      assert.match(!r.ok ? r.error : '', new RegExp(`^line 9 \\(\\w+\\): ${field} must be <= `), `${field} = ${bad}`);
+    }
+  }
+  // 2^53 + 1 is not even a distinct double: the line's text reads as 2^53, still refused.
+  const text = JSON.stringify({ ...rollout, tier: 0 }).replace('"tier":0', '"tier":9007199254740993');
+  assert.equal(parseEventLine(text, 3).ok, false);
+  // Parameter counts are no index column: up to 2^53 - 1.
+  assert.ok(parseEventLine(JSON.stringify({ ...start, parameters: Number.MAX_SAFE_INTEGER }), 4).ok);
+  assert.equal(parseEventLine(JSON.stringify({ ...start, parameters: 2 ** 53 }), 4).ok, false);
+  // Natural mode is tier null; negative counts stay refused.
+  assert.ok(parseEventLine(JSON.stringify({ ...rollout, tier: null, reward: { ...rollout.reward, case: 'natural' } }), 5).ok);
+  assert.equal(parseEventLine(JSON.stringify({ ...evalEvent, by_difficulty: { easy: { n: -1, accuracy: 0.5, mean_tokens: 10 } } }), 6).ok, false);
+});
+
+test('eval modes are spelled canonically: tier:512, not tier:0512 or tier:0', () => {
+  const evalEvent = { ...base, type: 'eval', dataset: 'math', n: 2, accuracy: 0.5, mean_tokens: 10, by_difficulty: {} };
+  for (const mode of ['tier:512', 'tier:1', 'natural', 'efficiency']) assert.ok(parseEventLine(JSON.stringify({ ...evalEvent, mode }), 1).ok, mode);
+  for (const mode of ['tier:0512', 'tier:0', 'tier:', 'tier:12345678901', 'Natural', 'tier: 512']) {
+    const r = parseEventLine(JSON.stringify({ ...evalEvent, mode }), 2);
+    assert.match(!r.ok ? r.error : 'accepted', /^line 2 \(eval\): \/mode must match pattern/, mode);
+  }
+});

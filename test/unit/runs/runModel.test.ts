@@ -170,3 +170,18 @@ test('state round-trips through structured clone (what the worker posts)', () =>
   copy.ingest(parseLines(Buffer.from(`${line('log', 3, { level: 'warning', message: 'late' })}\n`)));
   assert.equal(copy.logs.at(-1)?.message, 'late');
 });
+
+test('a rollout whose integers do not fit the index is refused with its line number, not indexed wrong', () => {
+  const dir = tempDir();
+  const lines = finishedRun().lines;
+  const i = lines.findIndex((l) => l.includes('"type":"rollout"'));
+  const huge = (field: string, value: string) => lines[i].replace(new RegExp(`"${field}":[0-9]+`), `"${field}":${value}`);
+  const bad = [huge('tier', '4294967295'), huge('n_gen', '2147483648'), huge('step', '9007199254740993'), huge('sample', '4294967296')];
+  bad.forEach((l) => assert.notEqual(l, lines[i]));
+  const model = modelOf(dir, [...lines, ...bad]);
+  assert.equal(model.rolloutCount, lines.filter((l) => l.includes('"type":"rollout"')).length, 'none of them indexed');
+  assert.deepEqual(model.errors.map((e) => e.line), bad.map((_, k) => lines.length + 1 + k));
+  assert.match(model.errors[0].message, new RegExp(`^line ${lines.length + 1} \\(rollout\\): /tier must be <= 2147483647`));
+  const tiers = model.rolloutSteps().flatMap((s) => model.queryIndices(s).flatMap((q) => model.rolloutGroup(s, q).map((r) => r.tier)));
+  assert.ok(tiers.every((t) => t === 512 || t === 1024), 'no tier read as -1 (natural) or 0');
+});
