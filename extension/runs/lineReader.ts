@@ -32,11 +32,22 @@ export const MAX_LINE_BYTES = 256 * 1024 * 1024;
 
 const NEWLINE = 0x0a;
 
-/** Parse one line's bytes (newline excluded); blank lines give neither an event nor an error. */
+/** True when `bytes` start with the UTF-8 byte order mark (EF BB BF). */
+export function startsWithBom(bytes: Uint8Array): boolean {
+  return bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+}
+
+/**
+ * Parse one line's bytes (newline excluded); blank lines give neither an event nor an error.
+ * `offset` is where the line starts in the file: a UTF-8 byte order mark is skipped only at offset 0
+ * (an editor saved the file with one); anywhere else it is part of the line, which is then not JSON.
+ * The event keeps offset 0 and the BOM inside its length, so reading it back by range agrees.
+ */
 export function parseLineBytes(bytes: Uint8Array, line: number, offset: number, out: ParsedChunk): void {
   let end = bytes.length;
   if (end > 0 && bytes[end - 1] === 0x0d) end--; // tolerate CRLF from editors on Windows
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, end);
+  const from = offset === 0 && startsWithBom(bytes) ? 3 : 0;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset + from, Math.max(0, end - from));
   let text: string;
   try {
     text = buf.toString('utf8');

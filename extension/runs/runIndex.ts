@@ -132,7 +132,7 @@ async function firstEvent(file: FileHandle, size: number): Promise<{ event?: Run
   for (let at = 0; ;) {
     const nl = head.indexOf(0x0a, at);
     if (nl === -1) return { onlyLogs: sawLog };
-    const event = parseLines(head.subarray(at, nl + 1)).events[0]?.event;
+    const event = parseLines(head.subarray(at, nl + 1), at).events[0]?.event; // `at`: a BOM counts only at 0
     if (event?.type !== 'log') return { event, onlyLogs: false };
     sawLog = true;
     at = nl + 1;
@@ -171,7 +171,7 @@ async function lastEvents(file: FileHandle, size: number, limit: number, block: 
       lineEnd = lineStart - 1;
       const isMarker = MARKERS.some((m) => line.includes(m));
       if (last && !isMarker) continue;
-      const e = parseLines(Buffer.concat([line, Buffer.from('\n')])).events[0]?.event;
+      const e = parseLines(Buffer.concat([line, Buffer.from('\n')]), start + lineStart).events[0]?.event;
       if (!e) continue;
       last ??= e;
       if (e.type === 'run_start' || e.type === 'run_end') return { last, marker: e };

@@ -138,3 +138,43 @@ test('a reader can continue from an offset and line (after a snapshot)', () => {
   assert.equal(rest.events[0].line, cut.events.length + 1);
   assert.equal(rest.events[0].offset, cut.consumed);
 });
+
+test('a UTF-8 BOM at the start of the file is skipped; offsets and lines stay those of the file', () => {
+  const { lines } = finishedRun();
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const data = Buffer.concat([bom, bytes(jsonl(lines))]);
+  for (const sizes of [[data.length], [1], [2, 5, 3], [997]]) {
+    const r = pushAll(new LineReader(), data, sizes);
+    assert.deepEqual(r.errors, [], `chunks of ${sizes}`);
+    assert.equal(r.events.length, lines.length);
+    assert.equal(r.events[0].event.type, 'run_start');
+    assert.deepEqual([r.events[0].offset, r.events[0].length], [0, 3 + Buffer.byteLength(lines[0])], 'line 1 keeps its BOM in its range');
+    r.events.slice(1).forEach((p, k) => {
+      assert.equal(p.line, k + 2);
+      assert.equal(data.subarray(p.offset, p.offset + p.length).toString('utf8'), lines[k + 1]);
+    });
+  }
+  const whole = parseLines(data);
+  assert.equal(whole.events.length, lines.length);
+  // A reader continuing from a later offset does not strip a BOM there: only byte 0 may have one.
+  const later = new LineReader(100, 5).push(Buffer.concat([bom, bytes(`${lines[1]}\n`)]));
+  assert.equal(later.events.length, 0);
+  assert.match(later.errors[0].message, /^line 5: not JSON/);
+});
+
+test('a BOM at the start of any other line is an invalid line, reported with its number', () => {
+  const { lines } = finishedRun();
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const data = Buffer.concat([bytes(jsonl(lines.slice(0, 3))), bom, bytes(jsonl(lines.slice(3)))]);
+  for (const sizes of [[data.length], [1], [7, 3]]) {
+    const r = pushAll(new LineReader(), data, sizes);
+    assert.deepEqual(r.errors.map((e) => e.line), [4]);
+    assert.match(r.errors[0].message, /^line 4: not JSON/);
+    assert.equal(r.events.length, lines.length - 1);
+    assert.ok(r.events.every((p) => p.line !== 4));
+  }
+  // Two BOMs at the start: the first is the file's, the second makes line 1 invalid.
+  const twice = parseLines(Buffer.concat([bom, bom, bytes(jsonl(lines.slice(0, 2)))]));
+  assert.deepEqual(twice.errors.map((e) => e.line), [1]);
+  assert.equal(twice.events.length, 1);
+});

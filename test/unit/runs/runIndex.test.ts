@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { RunIndex, type RunSummary } from '../../../extension/runs/runIndex';
 import { isPidAlive } from '../../../extension/runs/pid';
+import { readRunFile } from '../../../extension/runs/runFile';
+import { RunModel } from '../../../extension/runs/runModel';
 import { finishedRun, line, runStart, stepLines, T0, tempDir, writeRun } from './fixtures';
 
 /** The pid of a process that has exited (and been reaped): certainly not alive. */
@@ -132,4 +134,33 @@ test('past tailBytes the walk gives up and the first run_start decides', async (
 
 test('a missing runs folder lists nothing', async () => {
   assert.deepEqual(await new RunIndex(join(tempDir(), 'missing')).list(), []);
+});
+
+test('a run saved with a BOM is listed and read whole; a BOM on a later line only loses that line', async () => {
+  const root = tempDir();
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const { lines } = finishedRun();
+  mkdirSync(join(root, 'bom-start'));
+  writeFileSync(join(root, 'bom-start', 'events.jsonl'), Buffer.concat([bom, Buffer.from(`${lines.join('\n')}\n`)]));
+  mkdirSync(join(root, 'bom-end'));
+  writeFileSync(join(root, 'bom-end', 'events.jsonl'),
+    Buffer.concat([Buffer.from(`${lines.slice(0, -1).join('\n')}\n`), bom, Buffer.from(`${lines.at(-1)}\n`)]));
+  const index = new RunIndex(root, { isAlive: () => false });
+  const start = await index.summarize('bom-start');
+  assert.deepEqual([start?.status, start?.step, start?.method, start?.error], ['finished', 3, 'hbpo', undefined]);
+  // The run_end with a BOM before it is not an event: the run never ended, its process is gone.
+  const end = await index.summarize('bom-end');
+  assert.deepEqual([end?.status, end?.step], ['stale', 3]);
+
+  const model = new RunModel(join(root, 'bom-start', 'events.jsonl'));
+  const read = await readRunFile(model.eventsPath, model);
+  assert.equal(model.errorCount, 0);
+  assert.equal(model.info?.run_id, 'hbpo-test');
+  assert.equal(model.status(), 'finished');
+  assert.equal(read.line, lines.length + 1);
+  assert.equal((await model.readRolloutGroup(1, 0)).rollouts.length, 4, 'offsets after the BOM read back right');
+  const bad = new RunModel(join(root, 'bom-end', 'events.jsonl'));
+  await readRunFile(bad.eventsPath, bad);
+  assert.deepEqual(bad.errors.map((e) => e.line), [lines.length]);
+  assert.match(bad.errors[0].message, new RegExp(`^line ${lines.length}: not JSON`));
 });
