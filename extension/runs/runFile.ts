@@ -15,6 +15,8 @@ export interface FileIdentity {
   ino: number;
   /** The first HEAD_BYTES bytes (fewer for a shorter file). */
   head: Uint8Array;
+  /** The last TAIL_BYTES bytes read (fewer for a shorter file): they end at `FileRead.size`. */
+  tail: Uint8Array;
 }
 
 export interface FileRead {
@@ -44,6 +46,8 @@ export interface LoadOptions {
 
 export const EVENTS_FILE = 'events.jsonl';
 export const HEAD_BYTES = 64;
+/** How many bytes before the read position a tailer re-checks before reading on (rewrite detection). */
+export const TAIL_BYTES = 4096;
 export const DEFAULT_WORKER_THRESHOLD = 2 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
 
@@ -67,15 +71,18 @@ export async function readRunFile(eventsPath: string, model: RunModel, signal?: 
     const buf = Buffer.alloc(CHUNK);
     let size = 0;
     let head: Uint8Array = new Uint8Array(0);
+    let tail: Uint8Array = new Uint8Array(0);
     for (;;) {
       signal?.throwIfAborted();
       const { bytesRead } = await file.read(buf, 0, buf.length, size);
       if (bytesRead === 0) break;
-      if (size < HEAD_BYTES) head = concat(head, buf.subarray(0, Math.min(bytesRead, HEAD_BYTES - size)));
+      const bytes = buf.subarray(0, bytesRead);
+      if (size < HEAD_BYTES) head = concat(head, bytes.subarray(0, HEAD_BYTES - size));
+      tail = lastBytes(tail, bytes, TAIL_BYTES);
       size += bytesRead;
-      model.ingest(reader.push(buf.subarray(0, bytesRead)));
+      model.ingest(reader.push(bytes));
     }
-    return { offset: reader.offset, line: reader.line, size, identity: { dev, ino, head } };
+    return { offset: reader.offset, line: reader.line, size, identity: { dev, ino, head, tail } };
   } finally {
     await file.close();
   }
@@ -86,6 +93,12 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/** The last `n` bytes of `a` followed by `b` (a copy: `b` may be a reused read buffer). */
+export function lastBytes(a: Uint8Array, b: Uint8Array, n: number): Uint8Array {
+  if (b.length >= n) return b.slice(b.length - n);
+  return concat(a.subarray(Math.max(0, a.length - (n - b.length))), b);
 }
 
 /**

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Rerun } from './rerun';
 import type { RunEvent } from '../events';
 import { LineReader } from './lineReader';
-import { EVENTS_FILE, HEAD_BYTES, loadRunFile, type FileIdentity, type LoadOptions } from './runFile';
+import { EVENTS_FILE, HEAD_BYTES, TAIL_BYTES, lastBytes, loadRunFile, type FileIdentity, type LoadOptions } from './runFile';
 import { RunModel } from './runModel';
 
 export interface Disposable {
@@ -19,7 +19,7 @@ export interface Disposable {
 
 /** What happened since the last notification. */
 export interface RunChange {
-  /** The model was (re)built from scratch: the first load, or the file was truncated or replaced. */
+  /** The model was (re)built from scratch: the first load, or the file was truncated, replaced or rewritten. */
   reset: boolean;
   /** New valid events and new bad lines. */
   events: number;
@@ -50,6 +50,8 @@ export class RunTailer implements Disposable {
   private reader = new LineReader();
   private position = 0; // bytes read from the file, torn tail included
   private identity: FileIdentity | undefined;
+  /** The file's bytes [end - bytes.length, end) as last read: re-checked before reading on. */
+  private tail: { end: number; bytes: Uint8Array } | undefined;
   private lastSize = -1;
   private lastMtime = -1;
   private watcher: FSWatcher | undefined;
@@ -144,7 +146,8 @@ export class RunTailer implements Disposable {
       file = await open(this.eventsPath, 'r');
       const stat = await file.stat();
       if (stat.size === this.lastSize && stat.mtimeMs === this.lastMtime && this.sameFile(stat)) return;
-      if (this.identity && (!this.sameFile(stat) || stat.size < this.position || !(await this.sameHead(file)))) {
+      if (this.identity && (!this.sameFile(stat) || stat.size < this.position || this.modifiedInPlace(stat)
+          || !(await this.sameHead(file)) || !(await this.sameTail(file)))) {
         this.resetModel();
       }
       if (!this.identity && stat.size > 0) {
@@ -173,6 +176,27 @@ export class RunTailer implements Disposable {
     return !this.identity || (this.identity.dev === stat.dev && this.identity.ino === stat.ino);
   }
 
+  /**
+   * Modified but not grown since the last read: the trainer only appends, so this is a rewrite in
+   * place of the same length (an editor's save, a copy over it), wherever it changed.
+   */
+  private modifiedInPlace(stat: { size: number; mtimeMs: number }): boolean {
+    return this.lastSize >= 0 && stat.size === this.lastSize && stat.mtimeMs !== this.lastMtime;
+  }
+
+  /**
+   * The bytes just before the read position are still those read: a file rewritten in place and
+   * longer, keeping its first bytes (its run_start), would otherwise be read on from the old offset,
+   * mid-line, every later line number off. A file now shorter than them fails here too.
+   */
+  private async sameTail(file: FileHandle): Promise<boolean> {
+    const t = this.tail;
+    if (!t || t.bytes.length === 0) return true;
+    const buf = Buffer.alloc(t.bytes.length);
+    const { bytesRead } = await file.read(buf, 0, buf.length, t.end - t.bytes.length);
+    return bytesRead === t.bytes.length && buf.equals(t.bytes);
+  }
+
   /** A file rewritten in place (same inode, as long or longer) starts differently: the run_start line. */
   private async sameHead(file: FileHandle): Promise<boolean> {
     const expected = this.identity?.head;
@@ -191,6 +215,7 @@ export class RunTailer implements Disposable {
     this.reader = new LineReader(loaded.offset, loaded.line);
     this.position = loaded.offset;
     this.identity = loaded.identity;
+    this.tail = loaded.identity ? { end: loaded.size, bytes: loaded.identity.tail } : undefined;
     this.lastSize = this.lastMtime = -1;
     this.note({ reset: true, events: 0, errors: loaded.state.errorCount, types: [] });
   }
@@ -203,6 +228,7 @@ export class RunTailer implements Disposable {
       if (bytesRead === 0 || this.disposed) return;
       const bytes = buf.subarray(0, bytesRead);
       this.growHead(bytes, this.position);
+      this.slideTail(bytes, this.position);
       this.position += bytesRead;
       const chunk = this.reader.push(bytes);
       this.model.ingest(chunk);
@@ -226,11 +252,20 @@ export class RunTailer implements Disposable {
     this.identity = { ...id, head };
   }
 
+  /** `bytes` were read at `at`: the last TAIL_BYTES read now end at `at + bytes.length`. */
+  private slideTail(bytes: Uint8Array, at: number): void {
+    const t = this.tail;
+    const start = t ? t.end - t.bytes.length : 0;
+    const before = t && at >= start && at <= t.end ? t.bytes.subarray(0, at - start) : new Uint8Array(0);
+    this.tail = { end: at + bytes.length, bytes: lastBytes(before, bytes, TAIL_BYTES) };
+  }
+
   private resetModel(): void {
     this.model.load();
     this.reader = new LineReader();
     this.position = 0;
     this.identity = undefined;
+    this.tail = undefined;
     this.note({ reset: true, events: 0, errors: 0, types: [] });
   }
 

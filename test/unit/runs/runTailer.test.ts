@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { readRunFile } from '../../../extension/runs/runFile';
+import { RunModel } from '../../../extension/runs/runModel';
 import { RunTailer, type RunChange, type TailerOptions } from '../../../extension/runs/runTailer';
 import { finishedRun, jsonl, line, rolloutText, runStart, stepLines, tempDir } from './fixtures';
 
@@ -228,4 +230,140 @@ test('dispose during a worker load ends it cleanly', async () => {
   await started;
   assert.deepEqual(await handles(), before);
   assert.equal(tailer.model.status(), 'pending', 'the load was abandoned');
+});
+
+/** The model a fresh read of the file gives. */
+async function freshState(path: string) {
+  const model = new RunModel(path);
+  await readRunFile(path, model);
+  return model.toState();
+}
+
+/** Write `content` over `path` in place (same inode), making sure its mtime moves as a later save's would. */
+async function rewriteInPlace(path: string, content: string | Buffer): Promise<void> {
+  const before = statSync(path);
+  for (;;) {
+    writeFileSync(path, content);
+    const after = statSync(path);
+    assert.equal(after.ino, before.ino);
+    if (after.mtimeMs !== before.mtimeMs) return;
+    await new Promise((r) => setTimeout(r, 5)); // same coarse clock tick: save again a little later
+  }
+}
+
+test('a file rewritten in place keeping its first 64 bytes is noticed and read again (same length, longer)', async (t) => {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  const original = jsonl(finishedRun().lines);
+  writeFileSync(path, original);
+  const { tailer, changes } = manualTailer(dir);
+  t.after(() => tailer.dispose());
+  await tailer.start();
+  assert.equal(tailer.model.status(), 'finished');
+  tailer.flush();
+  changes.length = 0;
+
+  // Same length, a change in the middle only (far from both the first 64 bytes and the last 4 KiB).
+  const middle = original.indexOf('starting step 0 of 3');
+  assert.ok(middle > 64 && middle < original.length - 8192);
+  const sameLength = original.replace('starting step 0 of 3', 'STARTING STEP 0 OF 3');
+  assert.equal(Buffer.byteLength(sameLength), Buffer.byteLength(original));
+  await rewriteInPlace(path, sameLength);
+  await tailer.refresh();
+  assert.equal(tailer.model.logs[0]?.message.slice(0, 20), 'STARTING STEP 0 OF 3');
+  assert.deepStrictEqual(tailer.model.toState(), await freshState(path));
+  tailer.flush();
+  assert.equal(changes.at(-1)?.reset, true);
+
+  // Same length, the last lines changed (a run_end that now says stopped).
+  const stopped = sameLength.replace('"status":"finished","reason":"completed 3 steps"', '"status":"stopped", "reason":"completed 3 steps"');
+  assert.equal(Buffer.byteLength(stopped), Buffer.byteLength(original));
+  await rewriteInPlace(path, stopped);
+  await tailer.refresh();
+  assert.equal(tailer.model.status(), 'stopped');
+  assert.deepStrictEqual(tailer.model.toState(), await freshState(path));
+
+  // Longer: the same run_start line, then a line inserted before the rest (every later line moves
+  // down one; reading on from the old offset would land mid-line with every line number off by one).
+  const lines = finishedRun().lines;
+  const inserted = [lines[0], line('log', 0, { level: 'warning', message: 'inserted 🚀' }), ...lines.slice(1),
+    ...stepLines(4).lines];
+  const longer = jsonl(inserted);
+  assert.equal(longer.slice(0, 64), original.slice(0, 64));
+  await rewriteInPlace(path, longer);
+  await tailer.refresh();
+  assert.equal(tailer.model.errorCount, 0);
+  assert.equal(tailer.model.logs[0]?.message, 'inserted 🚀');
+  assert.equal(tailer.model.rolloutGroup(1, 0)[0]?.line, 4);
+  assert.deepStrictEqual(tailer.model.toState(), await freshState(path));
+  assert.deepEqual((await tailer.model.readRolloutGroup(4, 1)).rollouts.map((r) => r.text), [0, 1, 2, 3].map((s) => rolloutText(4, 1, s)));
+});
+
+test('a file replaced by rename (new inode) with the same start is read again', async (t) => {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  const lines = [runStart(), ...stepLines(1).lines];
+  writeFileSync(path, jsonl(lines));
+  const { tailer } = manualTailer(dir);
+  t.after(() => tailer.dispose());
+  await tailer.start();
+  assert.equal(tailer.model.step, 1);
+
+  // The new file holds the old bytes plus more, but step 1's rollouts differ: only the inode tells.
+  const other = join(dir, 'events.tmp');
+  const replaced = [runStart(), ...stepLines(1, 5).lines.map((l) => l.replace('"answer":"4"', '"answer":"7"')), ...stepLines(2).lines];
+  writeFileSync(other, jsonl(replaced));
+  renameSync(other, path);
+  await tailer.refresh();
+  assert.equal(tailer.model.step, 2);
+  assert.deepEqual(tailer.model.series('loss').values, [5.5, 0.25]);
+  assert.deepStrictEqual(tailer.model.toState(), await freshState(path));
+});
+
+test('a file truncated and grown again past the read position between two reads is read again', async (t) => {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  writeFileSync(path, jsonl([runStart(), ...stepLines(1).lines]));
+  const { tailer, changes } = manualTailer(dir);
+  t.after(() => tailer.dispose());
+  await tailer.start();
+  tailer.flush();
+  changes.length = 0;
+
+  // Between two reads: truncated, then the same run_start and a longer, different history.
+  truncateSync(path, 0);
+  appendFileSync(path, jsonl([runStart(), line('log', 0, { level: 'info', message: 'second attempt' }),
+    ...stepLines(1, 2).lines, ...stepLines(2, 2).lines]));
+  await tailer.refresh();
+  assert.equal(tailer.model.errorCount, 0);
+  assert.deepEqual(tailer.model.series('loss').values, [2.5, 2.25]);
+  assert.equal(tailer.model.logs.at(-1)?.message, 'second attempt');
+  assert.deepStrictEqual(tailer.model.toState(), await freshState(path));
+  tailer.flush();
+  assert.equal(changes.at(-1)?.reset, true);
+
+  // And appends after that are read on as usual, with the right line numbers.
+  appendFileSync(path, jsonl(stepLines(3, 2).lines));
+  await tailer.refresh();
+  assert.equal(tailer.model.step, 3);
+  assert.deepStrictEqual(tailer.model.toState(), await freshState(path));
+});
+
+test('a rewrite after a worker load with a torn tail is noticed too', async (t) => {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  const lines = [runStart(), ...stepLines(1).lines];
+  const next = `${stepLines(2).lines[0]}\n`;
+  writeFileSync(path, jsonl(lines) + next.slice(0, 50));
+  const { tailer } = manualTailer(dir, { workerThreshold: 1 });
+  t.after(() => tailer.dispose());
+  await tailer.start();
+  assert.equal(tailer.loadedInWorker, true);
+  // Rewritten: same start, the torn line's first bytes and what follows them differ.
+  const rewritten = jsonl([runStart(), ...stepLines(1, 4).lines, ...stepLines(2, 4).lines]);
+  await rewriteInPlace(path, rewritten);
+  await tailer.refresh();
+  assert.equal(tailer.model.errorCount, 0);
+  assert.deepEqual(tailer.model.series('loss').values, [4.5, 4.25]);
+  assert.deepStrictEqual(tailer.model.toState(), await freshState(path));
 });
