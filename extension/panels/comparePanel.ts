@@ -12,7 +12,7 @@ import type { LoadedInfo } from '../inference/protocol';
 import type { TraceDocuments } from '../traces/traceProvider';
 import { columnTrace } from '../compare/columnTrace';
 import {
-  parseCompareRequest, type ColumnState, type CompareInput, type CompareRequest, type CompareSettings, type CompareToWebview,
+  compareRequestProblem, parseCompareRequest, type ColumnState, type CompareInput, type CompareRequest, type CompareSettings, type CompareToWebview,
   type ModelState,
 } from '../../webview/protocol/compare';
 import { Channel, createPanel } from './webviewHost';
@@ -91,7 +91,7 @@ export class ComparePanel {
     this.input = input ?? null;
     this.output = vscode.window.createOutputChannel('HBPO Inference', { log: true });
     this.panel = createPanel(ctx, COMPARE_VIEW_TYPE, 'HBPO budget comparison', 'compare');
-    this.channel = new Channel(this.panel, parseCompareRequest, (req) => this.handle(req));
+    this.channel = new Channel(this.panel, (raw) => this.parse(raw), (req) => this.handle(req));
     this.panel.onDidDispose(() => this.dispose());
     const configured = settingsOf().modelPath;
     if (configured) void this.load(configured);
@@ -103,6 +103,13 @@ export class ComparePanel {
       onStderr: (line) => this.output.info(line),
     });
     return ComparePanel.client;
+  }
+
+  /** The page's message, checked; what does not fit is dropped, and the log says why. */
+  private parse(raw: unknown): CompareRequest | undefined {
+    const req = parseCompareRequest(raw);
+    if (!req) this.output.warn(`compare panel: ${compareRequestProblem(raw)}`);
+    return req;
   }
 
   setInput(input: CompareInput): void {

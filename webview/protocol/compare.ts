@@ -11,10 +11,43 @@ import { hasOnlyKeys, isInt, isRecord, type ReadyMessage } from './common';
 /** `tier:<budget>`, `natural` or `efficiency` (the trainer's mode names, trainer/hbpo/prompts.py). */
 export type ModeKey = string;
 
-export function parseModeKey(key: string): { kind: 'tier'; budget: number } | { kind: 'natural' } | { kind: 'efficiency' } | undefined {
-  if (key === 'natural' || key === 'efficiency') return { kind: key };
-  const m = /^tier:(\d{1,6})$/.exec(key);
-  return m && Number(m[1]) > 0 ? { kind: 'tier', budget: Number(m[1]) } : undefined;
+export type Mode = { kind: 'tier'; budget: number } | { kind: 'natural' } | { kind: 'efficiency' };
+
+/** Largest budget a mode key may name (six digits). */
+export const MAX_MODE_BUDGET = 999_999;
+
+/** A value for a message: JSON, cut to `max` characters. */
+function shown(x: unknown, max = 40): string {
+  const s = typeof x === 'string' ? JSON.stringify(x) : String(JSON.stringify(x) ?? typeof x);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/**
+ * The one parser of mode keys. Only the canonical spelling is a mode: `tier:512`, never `tier:0512`,
+ * `Tier:512` or `tier: 512` (each column is keyed by its mode, and the trainer writes `tier:<b>`);
+ * a near miss is refused with the spelling to use.
+ */
+export function checkModeKey(key: unknown): { ok: true; mode: Mode } | { ok: false; error: string } {
+  if (key === 'natural' || key === 'efficiency') return { ok: true, mode: { kind: key } };
+  const expected = 'expected natural, efficiency or tier:<budget>';
+  if (typeof key !== 'string') return { ok: false, error: `${shown(key)} is not a mode; ${expected}` };
+  const m = /^tier:([0-9]+)$/.exec(key);
+  if (!m) {
+    const loose = /^\s*(?:(natural|efficiency)|tier\s*:\s*\+?([0-9]{1,20}))\s*$/i.exec(key);
+    const canonical = loose?.[1] ? loose[1].toLowerCase() : loose?.[2] && Number(loose[2]) >= 1 ? `tier:${Number(loose[2])}` : undefined;
+    return { ok: false, error: canonical ? `${shown(key)} is not canonical; write "${canonical}"` : `${shown(key)} is not a mode; ${expected}` };
+  }
+  const budget = Number(m[1]);
+  if (budget < 1) return { ok: false, error: `${shown(key)}: a budget is at least 1 token` };
+  if (String(budget) !== m[1]) return { ok: false, error: `${shown(key)} is not canonical; write "tier:${budget}"` };
+  if (budget > MAX_MODE_BUDGET) return { ok: false, error: `${shown(key)}: a budget is at most ${MAX_MODE_BUDGET} tokens` };
+  return { ok: true, mode: { kind: 'tier', budget } };
+}
+
+/** The mode of a canonical key, else undefined (checkModeKey says why). */
+export function parseModeKey(key: string): Mode | undefined {
+  const r = checkModeKey(key);
+  return r.ok ? r.mode : undefined;
 }
 
 export function modeLabel(key: ModeKey): string {
@@ -130,15 +163,42 @@ export function settingsProblems(s: CompareSettings): string[] {
     p.push(`tiers: 1 to ${L.tiers} whole numbers of tokens`);
   } else if (s.tiers.some((t, i) => i > 0 && t <= s.tiers[i - 1]!)) p.push('tiers: must ascend');
   else if (isInt(s.lMax, 1) && s.tiers[s.tiers.length - 1]! > s.lMax) p.push('tiers: the largest must not exceed L_max');
-  if (!Array.isArray(s.modes) || s.modes.length < 1 || s.modes.length > 16 || !s.modes.every((m) => typeof m === 'string' && parseModeKey(m))) {
-    p.push('modes: pick at least one of the tiers, natural, efficiency');
-  }
+  p.push(...modesProblems(s.modes, s.lMax));
   if (!isInt(s.samples, 1, L.samples)) p.push(`samples: 1 to ${L.samples} per mode`);
   if (typeof s.temperature !== 'number' || !(s.temperature >= 0 && s.temperature <= L.temperature)) {
     p.push(`temperature: 0 (greedy) to ${L.temperature}`);
   }
   if (!isInt(s.seed, 0, 2 ** 31)) p.push('seed: a whole number >= 0');
   return p;
+}
+
+/** Problems of a list of mode keys: each names the field and the value (empty when fine). */
+export function modesProblems(modes: unknown, lMax: unknown): string[] {
+  if (!Array.isArray(modes) || modes.length < 1 || modes.length > 16) {
+    return ['modes: pick at least one of the tiers, natural, efficiency (at most 16)'];
+  }
+  const p: string[] = [];
+  const seen = new Set<string>();
+  for (const key of modes) {
+    const r = checkModeKey(key);
+    if (!r.ok) p.push(`modes: ${r.error}`);
+    else if (seen.has(key as string)) p.push(`modes: ${shown(key)} is listed twice`);
+    else if (r.mode.kind === 'tier' && isInt(lMax, 1) && r.mode.budget > lMax) {
+      p.push(`modes: ${shown(key)} is above L_max (${lMax} tokens)`);
+    }
+    if (r.ok) seen.add(key as string);
+  }
+  return p;
+}
+
+/** Why the host dropped a page message, for its log ('' when it would be taken). */
+export function compareRequestProblem(msg: unknown): string {
+  if (parseCompareRequest(msg) !== undefined) return '';
+  if (isRecord(msg) && msg.type === 'run' && isRecord(msg.settings)) {
+    const problems = settingsProblems(msg.settings as unknown as CompareSettings);
+    if (problems.length > 0) return `run refused: ${problems.join('; ')}`;
+  }
+  return `message refused: ${shown(isRecord(msg) ? msg.type : msg)} does not fit the compare protocol`;
 }
 
 function parseInput(x: unknown): CompareInput | undefined {

@@ -8,7 +8,9 @@ import { planColumns, scoreColumn, trainerTokens } from '../../../extension/comp
 import { buildPrompt, promptHead, PROMPT_DEFAULTS } from '../../../extension/compare/prompt';
 import { dedupeMarks, promptTokens, tokensBefore } from '../../../extension/inference/pure';
 import { ColumnStore, meterOf, parseSettingsForm, summarize, formOfSettings } from '../../../webview/lib/compareView';
-import { parseCompareRequest, parseModeKey, settingsProblems, type CompareSettings } from '../../../webview/protocol/compare';
+import {
+  checkModeKey, compareRequestProblem, parseCompareRequest, parseModeKey, settingsProblems, type CompareSettings,
+} from '../../../webview/protocol/compare';
 
 const SETTINGS: CompareSettings = { tiers: [32, 64], lMax: 256, modes: ['tier:32', 'tier:64', 'natural', 'efficiency'], samples: 2, temperature: 0.6, seed: 7 };
 const TESTBED_TEMPLATE = "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
@@ -161,4 +163,54 @@ test('column store: chunks stream into their column; stale runs are ignored; sum
   ]);
   store.apply({ type: 'runEnd', runId: 2 });
   assert.equal(store.running, false);
+});
+
+test('mode keys: only the canonical spelling; near misses say how to write it', () => {
+  assert.deepEqual(checkModeKey('tier:8'), { ok: true, mode: { kind: 'tier', budget: 8 } });
+  assert.deepEqual(checkModeKey('natural'), { ok: true, mode: { kind: 'natural' } });
+  const error = (key: unknown) => {
+    const r = checkModeKey(key);
+    return r.ok ? 'accepted' : r.error;
+  };
+  assert.equal(error('tier:08'), '"tier:08" is not canonical; write "tier:8"');
+  assert.equal(error('tier:0512'), '"tier:0512" is not canonical; write "tier:512"');
+  assert.equal(error('Tier:512'), '"Tier:512" is not canonical; write "tier:512"');
+  assert.equal(error('tier: 512'), '"tier: 512" is not canonical; write "tier:512"');
+  assert.equal(error('tier:+512'), '"tier:+512" is not canonical; write "tier:512"');
+  assert.equal(error(' natural'), '" natural" is not canonical; write "natural"');
+  assert.equal(error('tier:0'), '"tier:0": a budget is at least 1 token');
+  assert.equal(error('tier:00'), '"tier:00": a budget is at least 1 token');
+  assert.equal(error('tier:1000000'), '"tier:1000000": a budget is at most 999999 tokens');
+  assert.match(error('tier:x'), /^"tier:x" is not a mode; expected natural, efficiency or tier:<budget>$/);
+  assert.match(error(8), /^8 is not a mode/);
+  assert.match(error('x'.repeat(500)), /^"x{39}… is not a mode/, 'long values are cut');
+  assert.equal(parseModeKey('tier:08'), undefined);
+  assert.equal(parseModeKey('tier:٨'), undefined, 'ASCII digits only');
+});
+
+test('compare settings refuse duplicate, padded and above-L_max modes, naming the field and the value', () => {
+  const problems = (modes: unknown[]) => settingsProblems({ ...SETTINGS, modes } as CompareSettings);
+  assert.deepEqual(problems(['tier:32', 'tier:32']), ['modes: "tier:32" is listed twice']);
+  assert.deepEqual(problems(['natural', 'tier:64', 'natural']), ['modes: "natural" is listed twice']);
+  assert.deepEqual(problems(['tier:08']), ['modes: "tier:08" is not canonical; write "tier:8"']);
+  assert.deepEqual(problems(['tier:300']), ['modes: "tier:300" is above L_max (256 tokens)']);
+  assert.deepEqual(problems(['tier:256']), [], 'a budget of exactly L_max is fine');
+  assert.deepEqual(problems(['tier:32', 'tier:032', 'tier:32']), [
+    'modes: "tier:032" is not canonical; write "tier:32"', 'modes: "tier:32" is listed twice',
+  ]);
+  assert.match(problems(Array.from({ length: 17 }, (_, i) => `tier:${i + 1}`)).join(), /modes: .*at most 16/);
+  // The host drops such a run and its log says why; nothing is planned from it.
+  const input = { problem: 'What is 2+2?', groundTruth: '4', source: 'typed' };
+  for (const [modes, why] of [
+    [['tier:8', 'tier:8'], 'modes: "tier:8" is listed twice'],
+    [['tier:08'], 'modes: "tier:08" is not canonical; write "tier:8"'],
+    [['tier:4096'], 'modes: "tier:4096" is above L_max (256 tokens)'],
+  ] as const) {
+    const msg = { type: 'run', input, settings: { ...SETTINGS, tiers: [8], modes } };
+    assert.equal(parseCompareRequest(msg), undefined, JSON.stringify(modes));
+    assert.equal(compareRequestProblem(msg), `run refused: ${why}`);
+  }
+  assert.equal(compareRequestProblem({ type: 'run', input, settings: SETTINGS }), '');
+  assert.match(compareRequestProblem({ type: 'eval' }), /"eval" does not fit the compare protocol/);
+  assert.throws(() => planColumns({ ...SETTINGS, modes: ['tier:08'] }), /unknown mode "tier:08"/);
 });
