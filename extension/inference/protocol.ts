@@ -154,9 +154,14 @@ export type WorkerReply = ReadyReply | LoadedReply | ChunkReply | DoneReply | Co
 // ---- validation -------------------------------------------------------------------------------
 
 type Check = (v: unknown) => boolean;
-const isInt: Check = (v) => Number.isInteger(v);
-const isPosInt: Check = (v) => Number.isInteger(v) && (v as number) > 0;
-const isNonNegInt: Check = (v) => Number.isInteger(v) && (v as number) >= 0;
+// Integers are safe integers (at most 2^53 - 1): above that, distinct values read as the same number,
+// and two request ids would name one request.
+const isSafe = (v: unknown): v is number => Number.isSafeInteger(v);
+/** A request id: a safe integer >= 0, so replies match exactly the request they answer. */
+export const isRequestId: Check = (v) => isSafe(v) && v >= 0;
+const isId = isRequestId;
+const isPosInt: Check = (v) => isSafe(v) && v > 0;
+const isNonNegInt: Check = (v) => isSafe(v) && v >= 0;
 const isNum: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 const isNonNeg: Check = (v) => isNum(v) && (v as number) >= 0;
 const isStr: Check = (v) => typeof v === 'string';
@@ -173,31 +178,31 @@ const optional = (c: Check): Check => (v) => v === undefined || c(v);
 /** Field checks per message type; `?`-suffixed fields may be absent. */
 const REQUESTS: Record<WorkerRequest['type'], Record<string, Check>> = {
   load: {
-    id: isInt, modelPath: isNonEmptyStr, gpu: optional(isGpuChoice), contextSize: optional(isPosInt),
+    id: isId, modelPath: isNonEmptyStr, gpu: optional(isGpuChoice), contextSize: optional(isPosInt),
     sequences: optional(isPosInt), threads: optional(isPosInt),
   },
   generate: {
-    id: isInt, prompt: isStr, maxTokens: isPosInt, temperature: isNonNeg, topP: optional(isNonNeg),
+    id: isId, prompt: isStr, maxTokens: isPosInt, temperature: isNonNeg, topP: optional(isNonNeg),
     topK: optional(isNonNegInt), seed: optional(isNonNegInt), stop: optional(isStrArray),
     specialTokens: optional(isBool),
   },
-  abort: { id: isInt },
-  countTokens: { id: isInt, texts: isStrArray },
-  unload: { id: isInt },
+  abort: { id: isId },
+  countTokens: { id: isId, texts: isStrArray },
+  unload: { id: isId },
 };
 
 const REPLIES: Record<WorkerReply['type'], Record<string, Check>> = {
-  ready: { pid: isInt },
+  ready: { pid: isPosInt },
   loaded: {
-    id: isInt, modelPath: isStr, modelSize: isNonNegInt, gpu: isGpuBackend, threads: isPosInt,
+    id: isId, modelPath: isStr, modelSize: isNonNegInt, gpu: isGpuBackend, threads: isPosInt,
     contextSize: isPosInt, sequences: isPosInt, trainContextSize: isNonNegInt, vocabSize: isNonNegInt, ms: isNonNeg,
     chatTemplate: (v) => v === null || isStr(v), bosText: isStr, eosText: isStr,
   },
-  chunk: { id: isInt, text: isStr, tokens: isNonNegInt },
-  done: { id: isInt, text: isStr, tokens: isNonNegInt, stopReason: isStopReason, ms: isNonNeg, marks: isMarks, promptTokens: isNonNegInt },
-  counts: { id: isInt, counts: isIntArray },
-  unloaded: { id: isInt },
-  error: { id: optional(isInt), message: isStr },
+  chunk: { id: isId, text: isStr, tokens: isNonNegInt },
+  done: { id: isId, text: isStr, tokens: isNonNegInt, stopReason: isStopReason, ms: isNonNeg, marks: isMarks, promptTokens: isNonNegInt },
+  counts: { id: isId, counts: isIntArray },
+  unloaded: { id: isId },
+  error: { id: optional(isId), message: isStr },
 };
 
 function validate<T>(table: Record<string, Record<string, Check>>, what: string, msg: unknown): T {
@@ -227,5 +232,5 @@ export function parseReply(msg: unknown): WorkerReply {
 /** The id of a malformed message, when it has a usable one (so the error can name the request). */
 export function idOf(msg: unknown): number | undefined {
   const id = typeof msg === 'object' && msg !== null ? (msg as { id?: unknown }).id : undefined;
-  return Number.isInteger(id) ? (id as number) : undefined;
+  return isRequestId(id) ? (id as number) : undefined;
 }
