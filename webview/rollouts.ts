@@ -109,7 +109,7 @@ function renderGroup(): void {
   const groups = groupRows(g.rows, view.filter, view.sort);
   const table = renderRolloutTable(groups, view.sort,
     (key) => { view.sort = nextSort(view.sort, key); save(); renderGroup(); },
-    (row) => host.post({ type: 'openTrace', step: g.step, queryIndex: g.queryIndex, sample: row.sample }));
+    (row) => host.post({ type: 'openTrace', key: { step: g.step, queryIndex: g.queryIndex, tier: row.tier, sample: row.sample } }));
   fill(tableRoot, table);
   if (groups.length === 0) append(tableRoot, h('p', { class: 'muted', text: 'No rollout passes the filter.' }));
   status.textContent = `${g.rows.length} rollouts · click one (or press Enter) to open its trace`;

@@ -1,5 +1,6 @@
 // The inspector's data from a RunModel: query lists and rollout groups, the text read lazily from
 // events.jsonl by byte range. No `vscode`, so it is unit-tested against real run files.
+import { rolloutKeyOf, rolloutKeyString, sameRollout, type RolloutKey } from '../../common/rolloutKey';
 import type { RolloutEvent } from '../events';
 import { readRollouts } from '../runs/rolloutReader';
 import type { RolloutSummary } from '../runs/rolloutIndex';
@@ -51,7 +52,7 @@ export async function readGroup(model: RunModel, step: number, queryIndex: numbe
   const rows = model.rolloutGroup(step, queryIndex);
   if (rows.length === 0) throw new Error(`no rollouts for query ${queryIndex} at step ${step}`);
   const read = await readRollouts(model.eventsPath, rows);
-  const bySample = new Map<number, RolloutEvent>(read.rollouts.map((e) => [e.sample, e]));
+  const byKey = new Map<string, RolloutEvent>(read.rollouts.map((e) => [rolloutKeyString(rolloutKeyOf(e)), e]));
   const first = read.rollouts[0];
   return {
     step,
@@ -60,14 +61,14 @@ export async function readGroup(model: RunModel, step: number, queryIndex: numbe
     difficulty: rows[0].difficulty,
     problem: first?.problem ?? '',
     groundTruth: first?.ground_truth ?? '',
-    rows: rows.map((s) => rowOf(s, bySample.get(s.sample)?.answer ?? null)),
+    rows: rows.map((s) => rowOf(s, byKey.get(rolloutKeyString(s))?.answer ?? null)),
     errors: read.errors,
   };
 }
 
 /** The full event of one rollout (text included), or undefined when it is not in the model or the file. */
-export async function readRollout(model: RunModel, step: number, queryIndex: number, sample: number): Promise<RolloutEvent | undefined> {
-  const s = model.rolloutGroup(step, queryIndex).find((r) => r.sample === sample);
+export async function readRollout(model: RunModel, key: RolloutKey): Promise<RolloutEvent | undefined> {
+  const s = model.rolloutGroup(key.step, key.queryIndex).find((r) => sameRollout(r, key));
   if (!s) return undefined;
   return (await readRollouts(model.eventsPath, [s])).rollouts[0];
 }

@@ -97,9 +97,7 @@ export class RolloutPanel {
         this.channel.send({ type: 'group', id: req.id, group: await readGroup(this.model, req.step, req.queryIndex) });
         break;
       case 'openTrace':
-        await this.traces.open({
-          runDir: this.run.runDir, label: this.run.label, step: req.step, queryIndex: req.queryIndex, sample: req.sample,
-        });
+        await this.traces.open({ runDir: this.run.runDir, label: this.run.label, ...req.key });
         break;
       case 'compare': {
         const g = await readGroup(this.model, req.step, req.queryIndex);

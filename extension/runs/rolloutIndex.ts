@@ -3,15 +3,13 @@
 // columns (about 100 bytes a rollout instead of a few hundred as objects) that also cross from the
 // parsing worker without a copy. Text, prompt and problem stay in the file: each row keeps the
 // byte range of its line so they can be read back on demand (rolloutReader.ts).
+import type { RolloutKey } from '../../common/rolloutKey';
 import type { RewardTerms, RolloutEvent } from '../events';
 import { tierLabel } from './metricKeys';
 
-export interface RolloutSummary {
+/** The small fields of one rollout; its (step, queryIndex, tier, sample) is its key. */
+export interface RolloutSummary extends RolloutKey {
   row: number;
-  step: number;
-  queryIndex: number;
-  sample: number;
-  tier: number | null;
   nGen: number;
   correct: boolean;
   truncated: boolean;
@@ -109,11 +107,11 @@ export class RolloutIndex {
     this.addToGroup(row, e.step, e.query_index, e.query_id, e.difficulty ?? null);
   }
 
-  /** The rollouts of one query at one step, by sample. */
+  /** The rollouts of one query at one step, by tier (natural first), then sample. */
   group(step: number, queryIndex: number): RolloutSummary[] {
     const g = this.groups.get(key(step, queryIndex));
     if (!g) return [];
-    return g.rows.map((row) => this.summary(row, g)).sort((a, b) => a.sample - b.sample || a.offset - b.offset);
+    return g.rows.map((row) => this.summary(row, g)).sort((a, b) => (a.tier ?? -1) - (b.tier ?? -1) || a.sample - b.sample || a.offset - b.offset);
   }
 
   /** Query indices that have rollouts at `step`, ascending. */

@@ -1,6 +1,7 @@
 // Lazy reads of rollout lines by byte range: the index keeps no text, so a rollout group's text
 // (untrusted, possibly megabytes) is read from events.jsonl only when someone looks at it.
 import { open } from 'node:fs/promises';
+import { rolloutKeyOf, sameRollout } from '../../common/rolloutKey';
 import type { RolloutEvent } from '../events';
 import { parseLineBytes, type ParsedChunk } from './lineReader';
 import type { RolloutSummary } from './rolloutIndex';
@@ -11,7 +12,7 @@ export interface RolloutGroupRead {
   errors: string[];
 }
 
-type Range = Pick<RolloutSummary, 'offset' | 'length' | 'line' | 'step' | 'queryIndex' | 'sample'>;
+type Range = Pick<RolloutSummary, 'offset' | 'length' | 'line' | 'step' | 'queryIndex' | 'tier' | 'sample'>;
 
 /** Read the lines of `ranges` from `eventsPath`, in the order given; never the whole file. */
 export async function readRollouts(eventsPath: string, ranges: readonly Range[]): Promise<RolloutGroupRead> {
@@ -38,7 +39,7 @@ export async function readRollouts(eventsPath: string, ranges: readonly Range[])
         }
         parseLineBytes(buf.subarray(from, from + r.length), r.line, r.offset, out);
         const e = out.events[0]?.event;
-        if (e?.type === 'rollout' && e.step === r.step && e.query_index === r.queryIndex && e.sample === r.sample) {
+        if (e?.type === 'rollout' && sameRollout(rolloutKeyOf(e), r)) {
           found[index] = e;
         } else {
           result.errors.push(out.errors[0]?.message ?? `line ${r.line}: no longer the indexed rollout`);

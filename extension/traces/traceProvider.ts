@@ -4,6 +4,7 @@
 // (one a panel streams in, e.g. the budget comparison) is held in memory and refreshed as it grows.
 // Each time it produces a document, the provider hands the trace's annotation spec and where its
 // body starts to the annotations (annotations.ts), which draw on it.
+import { rolloutKeyText } from '../../common/rolloutKey';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RolloutEvent } from '../events';
@@ -125,11 +126,16 @@ export class TraceDocuments implements vscode.TextDocumentContentProvider {
       return { content: layout.content, layout, spec: s };
     }
     const ref = parseTraceUri(uri.path, uri.query);
-    if (!ref) return { content: `Not an HBPO trace address: ${uri.toString(true)}\n` };
+    if (!ref) {
+      const older = /\/step\d+-query\d+-sample\d+\.txt$/.test(uri.path)
+        ? 'It is from an earlier version, whose addresses lacked the tier (samples repeat in every tier); reopen the rollout from the inspector.\n'
+        : '';
+      return { content: `Not an HBPO trace address: ${uri.toString(true)}\n${older}` };
+    }
     const found = await this.find(ref);
     if (!found) {
       return {
-        content: `Rollout not found: step ${ref.step}, query ${ref.queryIndex}, sample ${ref.sample} in ${ref.runDir}\n` +
+        content: `Rollout not found: ${rolloutKeyText(ref)} in ${ref.runDir}\n` +
           '(the run may have been resumed from an earlier checkpoint, or its events.jsonl replaced).\n',
       };
     }
@@ -139,14 +145,14 @@ export class TraceDocuments implements vscode.TextDocumentContentProvider {
 
   private async find(ref: TraceRef): Promise<{ event: RolloutEvent; model: RunModel } | undefined> {
     const live = this.models.get(ref.runDir);
-    const found = live && (await readRollout(live, ref.step, ref.queryIndex, ref.sample));
+    const found = live && (await readRollout(live, ref));
     if (found) return { event: found, model: live };
     if (!path.isAbsolute(ref.runDir)) return undefined;
     // Not open in a panel (or the live model was reset): index the file once for this lookup.
     const eventsPath = path.join(ref.runDir, EVENTS_FILE);
     const loaded = await loadRunFile(eventsPath);
     const model = new RunModel(eventsPath, loaded.state);
-    const event = await readRollout(model, ref.step, ref.queryIndex, ref.sample);
+    const event = await readRollout(model, ref);
     return event ? { event, model } : undefined;
   }
 }

@@ -406,7 +406,7 @@ async function editorText(editor) {
 }
 
 /** One rollout event of a run, read from its events.jsonl (a line being written is skipped). */
-function rolloutEvent(runDir, step, queryIndex, sample) {
+function rolloutEvent(runDir, step, queryIndex, tier, sample) {
   for (const line of readFileSync(join(runDir, 'events.jsonl'), 'utf8').split('\n')) {
     if (!line.includes('"rollout"')) continue;
     let e;
@@ -415,7 +415,7 @@ function rolloutEvent(runDir, step, queryIndex, sample) {
     } catch {
       continue;
     }
-    if (e.type === 'rollout' && e.step === step && e.query_index === queryIndex && e.sample === sample) return e;
+    if (e.type === 'rollout' && e.step === step && e.query_index === queryIndex && e.tier === tier && e.sample === sample) return e;
   }
   return undefined;
 }
@@ -611,7 +611,7 @@ async function payloadScenario(page) {
   log('Payload: the inspector shows the payloads as text; nothing injected, nothing ran');
   await shot(page, 'payload-inspector');
   await inspector.locator('table.data tr.rollout').first().click();
-  const traceName = 'step1-query0-sample0.txt';
+  const traceName = 'step1-query0-tier8-sample0.txt';
   const editor = await editorOfTab(page, traceName);
   const text = await until(page, async () => {
     const t = await editorText(editor);
@@ -891,12 +891,13 @@ try {
       if (!Number.isInteger(queryIndex)) throw new Error('the inspector has no query selected');
       const body = await inspector.locator('table.data tbody').evaluate((tb) => [...tb.rows].map((r) => ({
         group: r.classList.contains('group'), text: (r.textContent ?? '').trim(), sample: r.getAttribute('data-sample'),
+        tier: r.getAttribute('data-tier'),
       })));
       const groups = [];
       for (const r of body) {
-        if (r.group) groups.push({ heading: r.text, samples: [] });
+        if (r.group) groups.push({ heading: r.text, samples: [], tiers: [] });
         else if (groups.length === 0) throw new Error('the inspector table has a rollout row before any tier heading');
-        else groups[groups.length - 1].samples.push(Number(r.sample));
+        else groups[groups.length - 1].samples.push(Number(r.sample)), groups[groups.length - 1].tiers.push(Number(r.tier));
       }
       const rowCount = groups.reduce((n, g) => n + g.samples.length, 0);
       const perTier = tinyRolloutsPerQuery / tinyTiers.length;
@@ -911,18 +912,23 @@ try {
       log(`UI: the inspector shows step ${held}, query ${queryIndex}: ${got.join(' | ')}`);
       await shot(page, 'inspector');
 
-      const sample = groups[0].samples[0];
-      const traceName = `step${held}-query${queryIndex}-sample${sample}.txt`;
-      log(`UI: opening the first rollout's trace (${traceName})`);
-      await inspector.locator('table.data tr.rollout').first().click();
+      // The last tier's last rollout: its sample number also exists in the first tier (samples are
+      // numbered within a tier), so only the tier tells them apart.
+      const lastTier = groups[groups.length - 1];
+      const [tier, sample] = [lastTier.tiers[lastTier.tiers.length - 1], lastTier.samples[lastTier.samples.length - 1]];
+      if (tier !== tinyTiers[tinyTiers.length - 1] || !groups[0].samples.includes(sample)) {
+        throw new Error(`the last row is tier ${tier}, sample ${sample}; expected the last tier ${tinyTiers[tinyTiers.length - 1]} and a sample the first tier has too`);
+      }
+      const traceName = `step${held}-query${queryIndex}-tier${tier}-sample${sample}.txt`;
+      log(`UI: opening the last tier's last rollout (${traceName})`);
+      await inspector.locator('table.data tr.rollout').last().click();
       const editor = await editorOfTab(page, traceName);
       const text = await until(page, async () => {
         const t = await editorText(editor);
         return t.includes('HBPO rollout · ') ? t : undefined;
       }, 30_000, `the ${traceName} tab did not show a trace`);
-      const event = rolloutEvent(join(dirs.wsUi, 'runs', runId), held, queryIndex, sample);
-      if (!event) throw new Error(`events.jsonl has no rollout at step ${held}, query ${queryIndex}, sample ${sample}`);
-      if (event.tier !== tinyTiers[0]) throw new Error(`the first row is a rollout of tier ${event.tier}, not of the first tier ${tinyTiers[0]}`);
+      const event = rolloutEvent(join(dirs.wsUi, 'runs', runId), held, queryIndex, tier, sample);
+      if (!event) throw new Error(`events.jsonl has no rollout at step ${held}, query ${queryIndex}, tier ${tier}, sample ${sample}`);
       const norm = (s) => s.replace(/\s+/g, ' ').trim();
       const expected = [
         `HBPO rollout · ${runId} · read-only`,
@@ -933,6 +939,7 @@ try {
       ];
       const missing = expected.filter((e) => !text.includes(e));
       if (!norm(text).includes(norm(event.problem))) missing.push(`the problem text (${JSON.stringify(event.problem.slice(0, 80))}…)`);
+      if (!norm(text).endsWith(norm(event.text))) missing.push(`this rollout's own text (${JSON.stringify(event.text.slice(0, 80))}…) at the end`);
       if (missing.length > 0) throw new Error(`the trace document lacks ${missing.join('; ')}; it shows:\n${text}`);
       log(`UI: the trace document shows the rollout (${text.split('\n').slice(1, 3).join(' / ')})`);
       await checkAnnotations(page, editor, event);

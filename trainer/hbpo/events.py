@@ -16,13 +16,26 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .diskfull import DiskFullError, free_bytes, human, is_disk_full
 
 SCHEMA_VERSION = 1
 # What the run's last events need on a full disk: an error log with a traceback, and run_end.
 RESERVE_BYTES = 64 * 1024
+
+
+class RolloutKey(NamedTuple):
+    """A rollout's identity in a run. `sample` counts within its (query, tier) group, so every tier
+    has a sample 0: the sample alone names no rollout (the extension's twin: common/rolloutKey.ts)."""
+    step: int
+    query_index: int
+    tier: int | None  # budget in tokens; None for a rollout without a budget prompt
+    sample: int
+
+    @classmethod
+    def of(cls, event: dict) -> "RolloutKey":
+        return cls(event["step"], event["query_index"], event["tier"], event["sample"])
 
 
 def schema() -> dict:

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from conftest import hbpo_cmd, tiny_config
 from hbpo.checkpoint import latest_checkpoint
 from hbpo.config import load_config
-from hbpo.events import read_events, schema
+from hbpo.events import RolloutKey, read_events, schema
 from hbpo.train import new_run_dir, train
 
 VALIDATOR = jsonschema.Draft202012Validator(schema())
@@ -53,6 +53,9 @@ def test_two_step_run_writes_a_valid_run_folder(write_config, arch):
     # n/k rollouts per tier per query
     step1 = [r for r in rollouts if r["step"] == 1 and r["query_index"] == 0]
     assert sorted(r["tier"] for r in step1) == [8, 8, 16, 16]
+    # samples count within (query, tier): only the whole key names a rollout
+    assert sorted((r["tier"], r["sample"]) for r in step1) == [(8, 0), (8, 1), (16, 0), (16, 1)]
+    assert len({RolloutKey.of(r) for r in rollouts}) == len(rollouts)
     for r in rollouts:
         assert r["prompt"].endswith(f"within {r['tier']} tokens.\n")
         assert 1 <= r["n_gen"] <= 24

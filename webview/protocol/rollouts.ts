@@ -9,11 +9,13 @@
 //
 // Problem, answer and ground truth come from the model's training data and output: the webview
 // renders them as text only (never markup).
+import { isRolloutKey, type RolloutKey } from '../../common/rolloutKey';
 import type { RewardCase } from '../../extension/budgetMath';
 import { hasOnlyKeys, isInt, isRecord, isRequestId, type ErrorMessage, type ReadyMessage, type RequestId } from './common';
 
-/** One rollout's numbers, as the table shows them. */
+/** One rollout's numbers, as the table shows them. (tier, sample) names it within its group. */
 export interface RolloutRow {
+  /** Index within its (query, tier): every tier has a sample 0. */
   sample: number;
   /** Budget in tokens, or null (natural mode). */
   tier: number | null;
@@ -82,7 +84,7 @@ export type RolloutsRequest =
   | ReadyMessage
   | { type: 'queries'; id: RequestId; step: number }
   | { type: 'group'; id: RequestId; step: number; queryIndex: number }
-  | { type: 'openTrace'; step: number; queryIndex: number; sample: number }
+  | { type: 'openTrace'; key: RolloutKey }
   | { type: 'compare'; step: number; queryIndex: number };
 
 /** The message if it is a well-formed inspector request, else undefined (dropped by the host). */
@@ -101,9 +103,8 @@ export function parseRolloutsRequest(msg: unknown): RolloutsRequest | undefined 
         ? { type: 'group', id: msg.id, step: msg.step, queryIndex: msg.queryIndex }
         : undefined;
     case 'openTrace':
-      return hasOnlyKeys(msg, ['type', 'step', 'queryIndex', 'sample']) && isInt(msg.step) && isInt(msg.queryIndex) &&
-        isInt(msg.sample)
-        ? { type: 'openTrace', step: msg.step, queryIndex: msg.queryIndex, sample: msg.sample }
+      return hasOnlyKeys(msg, ['type', 'key']) && isRolloutKey(msg.key)
+        ? { type: 'openTrace', key: { step: msg.key.step, queryIndex: msg.key.queryIndex, tier: msg.key.tier, sample: msg.key.sample } }
         : undefined;
     case 'compare':
       return hasOnlyKeys(msg, ['type', 'step', 'queryIndex']) && isInt(msg.step) && isInt(msg.queryIndex)

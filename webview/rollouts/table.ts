@@ -16,7 +16,7 @@ export interface Column {
 const yesNo = (b: boolean, good: boolean) => ({ text: b ? 'yes' : 'no', class: b === good ? 'good' : 'bad' });
 
 export const COLUMNS: Column[] = [
-  { key: 'sample', title: 'sample', hint: 'rollout index within the query', cell: (r) => ({ text: String(r.sample) }) },
+  { key: 'sample', title: 'sample', hint: 'rollout index within its tier (every tier has a sample 0)', cell: (r) => ({ text: String(r.sample) }) },
   { key: 'nGen', title: 'tokens', hint: 'n_gen: tokens generated after the prompt (EOS included)', cell: (r) => ({ text: fmtInt(r.nGen) }) },
   {
     key: 'budget', title: 'budget', hint: 'n_gen against the tier budget',
@@ -63,7 +63,7 @@ export function renderRolloutTable(
       body.append(h('tr', {
         class: 'rollout',
         title: 'open the trace',
-        attrs: { tabindex: 0, 'data-sample': r.sample },
+        attrs: { tabindex: 0, 'data-tier': r.tier ?? 'natural', 'data-sample': r.sample },
         on: { click: open, keydown: (e) => { if ((e as KeyboardEvent).key === 'Enter') open(); } },
       }, ...COLUMNS.map((c) => {
         const cell = c.cell(r);

@@ -47,27 +47,27 @@ export function rollout(r: RolloutSpec): string {
   return line('rollout', r.step, {
     query_id: `q-${r.step}-${r.query}`, query_index: r.query, sample: r.sample, tier: r.tier,
     problem: r.query === 1 ? `Problem ${PAYLOAD}` : `What is ${r.query} + 2?`, difficulty: r.query === 0 ? 'easy' : 'hard',
-    prompt: `<think>\nI will answer the question within ${r.tier} tokens.\n`, text: r.text ?? `thinking ${r.sample}`,
-    n_gen: r.nGen, truncated: false, correct: r.correct, answer: r.answer === undefined ? (r.correct ? '4' : '5') : r.answer,
+    prompt: `<think>\nI will answer the question within ${r.tier} tokens.\n`, text: r.text ?? `thinking at tier ${r.tier}, sample ${r.sample}`,
+    n_gen: r.nGen, truncated: false, correct: r.correct, answer: r.answer === undefined ? (r.correct ? '4' : `5 (tier ${r.tier}, sample ${r.sample})`) : r.answer,
     ground_truth: '4',
     reward: { reward, cos: 1.9, penalty: 0.01, f1: 1.8, f2: 1.7, case: r.correct ? (r.nGen <= r.tier ? 'within' : 'over') : 'wrong' },
     advantage: { intra: -0.2, inter: reward - 1, total: reward - 1.2 },
   });
 }
 
-/** Two queries x (2 per tier) rollouts, then the step event with per-tier metrics. */
+/** Two queries x (2 per tier) rollouts, then the step event with per-tier metrics. As the trainer
+ * does, samples are numbered within each (query, tier): every tier has samples 0 and 1. */
 export function stepLines(step: number, lossBias = 0): string[] {
   const lines: string[] = [];
   const lengths = new Map<number, number[]>();
   for (let q = 0; q < 2; q++) {
-    let sample = 0;
+    let k = 0; // position within the query, for a mix of correct and wrong
     for (const tier of TIERS) {
-      for (let j = 0; j < 2; j++) {
-        const nGen = tier / 2 + step * 3 + q * 5 + j * 7;
+      for (let s = 0; s < 2; s++) {
+        const nGen = tier / 2 + step * 3 + q * 5 + s * 7;
         lengths.set(tier, [...(lengths.get(tier) ?? []), nGen]);
-        const s = sample++;
-        const text = q === 1 && s === 1 ? PAYLOAD : undefined; // one trace of untrusted markup
-        lines.push(rollout({ step, query: q, sample: s, tier, nGen, correct: (s + q) % 3 !== 2, text }));
+        const text = q === 1 && tier === TIERS[0] && s === 1 ? PAYLOAD : undefined; // one trace of untrusted markup
+        lines.push(rollout({ step, query: q, sample: s, tier, nGen, correct: (k++ + q) % 3 !== 2, text }));
       }
     }
   }

@@ -29,12 +29,15 @@ test('dashboard requests: malformed ones are dropped', () => {
 test('inspector requests: well-formed pass, malformed are dropped', () => {
   assert.deepEqual(parseRolloutsRequest({ type: 'queries', id: 1, step: 2 }), { type: 'queries', id: 1, step: 2 });
   assert.deepEqual(parseRolloutsRequest({ type: 'group', id: 2, step: 2, queryIndex: 0 }), { type: 'group', id: 2, step: 2, queryIndex: 0 });
-  assert.deepEqual(parseRolloutsRequest({ type: 'openTrace', step: 2, queryIndex: 1, sample: 5 }),
-    { type: 'openTrace', step: 2, queryIndex: 1, sample: 5 });
+  const key = { step: 2, queryIndex: 1, tier: 128, sample: 5 };
+  assert.deepEqual(parseRolloutsRequest({ type: 'openTrace', key }), { type: 'openTrace', key });
+  assert.deepEqual(parseRolloutsRequest({ type: 'openTrace', key: { ...key, tier: null } }), { type: 'openTrace', key: { ...key, tier: null } });
   for (const msg of [
     { type: 'group', id: 2, step: 2 }, { type: 'group', id: 2, step: 2, queryIndex: -1 },
-    { type: 'openTrace', step: 2, queryIndex: 1 }, { type: 'openTrace', step: 2, queryIndex: 1, sample: '5' },
-    { type: 'openTrace', step: 2, queryIndex: 1, sample: 5, path: '/etc/passwd' },
+    { type: 'openTrace', step: 2, queryIndex: 1, sample: 5 }, // without its tier a sample names no rollout
+    { type: 'openTrace', key: { step: 2, queryIndex: 1, sample: 5 } }, { type: 'openTrace', key: { ...key, sample: '5' } },
+    { type: 'openTrace', key: { ...key, tier: 0 } }, { type: 'openTrace', key: { ...key, tier: 2 ** 53 } },
+    { type: 'openTrace', key: { ...key, path: '/etc/passwd' } }, { type: 'openTrace', key, path: '/etc/passwd' },
     { type: 'queries', id: 1 }, { type: 'lengths', id: 1, step: 1 }, // a dashboard message is not an inspector one
   ]) {
     assert.equal(parseRolloutsRequest(msg), undefined, JSON.stringify(msg));

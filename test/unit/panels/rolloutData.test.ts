@@ -17,15 +17,34 @@ test('a group: every rollout with its terms, answers and the problem', async () 
   const { model } = modelOf([runStart(), ...stepLines(1)]);
   const g = await readGroup(model, 1, 1);
   assert.equal(g.rows.length, 4);
-  assert.deepEqual(g.rows.map((r) => r.sample), [0, 1, 2, 3]);
-  assert.deepEqual(g.rows.map((r) => r.tier), [32, 32, 64, 64]);
+  assert.deepEqual(g.rows.map((r) => [r.tier, r.sample]), [[32, 0], [32, 1], [64, 0], [64, 1]]);
   assert.equal(g.problem, `Problem ${PAYLOAD}`);
   assert.equal(g.groundTruth, '4');
   const r = g.rows[0];
   assert.equal(r.budget, r.nGen > 32 ? 'over' : 'within');
-  assert.equal(r.answer, r.correct ? '4' : '5');
+  for (const row of g.rows) assert.equal(row.answer, row.correct ? '4' : `5 (tier ${row.tier}, sample ${row.sample})`);
   assert.deepEqual(g.errors, []);
   await assert.rejects(readGroup(model, 1, 7), /no rollouts for query 7/);
+});
+
+test('every rollout of a group is read by its own key: samples repeat in every tier', async () => {
+  const lines = [runStart(), ...stepLines(1), ...stepLines(2)];
+  const { model } = modelOf(lines);
+  const events = lines.map((l) => JSON.parse(l)).filter((e) => e.type === 'rollout');
+  for (const step of [1, 2]) {
+    for (const queryIndex of [0, 1]) {
+      const g = await readGroup(model, step, queryIndex);
+      const mine = events.filter((e) => e.step === step && e.query_index === queryIndex);
+      assert.equal(g.rows.length, mine.length);
+      for (const row of g.rows) {
+        const line = mine.find((e) => e.tier === row.tier && e.sample === row.sample);
+        assert.ok(line, `no line for tier ${row.tier}, sample ${row.sample}`);
+        assert.deepEqual([row.answer, row.nGen, row.reward, row.correct], [line.answer, line.n_gen, line.reward.reward, line.correct]);
+        const e = await readRollout(model, { step, queryIndex, tier: row.tier, sample: row.sample });
+        assert.deepEqual(e, line, `step ${step}, query ${queryIndex}, tier ${row.tier}, sample ${row.sample}`);
+      }
+    }
+  }
 });
 
 test('rowOf: budget status and no-answer', async () => {
@@ -35,9 +54,10 @@ test('rowOf: budget status and no-answer', async () => {
   assert.equal(row.budget, 'over');
   assert.equal(row.answer, null);
   assert.equal(row.case, 'wrong');
-  const e = await readRollout(model, 1, 0, 0);
+  const e = await readRollout(model, { step: 1, queryIndex: 0, tier: 32, sample: 0 });
   assert.equal(e?.n_gen, 40);
-  assert.equal(await readRollout(model, 1, 0, 5), undefined);
+  assert.equal(await readRollout(model, { step: 1, queryIndex: 0, tier: 32, sample: 5 }), undefined);
+  assert.equal(await readRollout(model, { step: 1, queryIndex: 0, tier: 64, sample: 0 }), undefined, 'same sample, other tier');
 });
 
 test('reward explorer seed: from a run, from input, and invalid input falls back to defaults', () => {

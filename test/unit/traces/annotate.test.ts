@@ -305,7 +305,7 @@ test('live trace addresses round-trip and never parse as run traces (and back)',
   assert.equal(parts.path, '/compare/tier 512 _ sample 3.txt');
   assert.deepEqual(parseLiveTraceUri(parts.path, parts.query), { id: 'cmp-1&x=2', label: 'tier 512 _ sample 3' });
   assert.equal(parseTraceUri(parts.path, parts.query), undefined);
-  const run = traceUriParts({ runDir: '/r', label: 'compare', step: 1, queryIndex: 2, sample: 3 });
+  const run = traceUriParts({ runDir: '/r', label: 'compare', step: 1, queryIndex: 2, tier: 8, sample: 3 });
   assert.equal(parseLiveTraceUri(run.path, run.query), undefined);
   assert.equal(parseLiveTraceUri('/compare/x.txt', ''), undefined);
 });
