@@ -1,11 +1,14 @@
 // The inspector's data from a RunModel: query lists and rollout groups, the text read lazily from
 // events.jsonl by byte range. No `vscode`, so it is unit-tested against real run files.
-import { rolloutKeyOf, rolloutKeyString, sameRollout, type RolloutKey } from '../../common/rolloutKey';
+import { rolloutKeyOf, rolloutKeyString } from '../../common/rolloutKey';
 import type { RolloutEvent } from '../events';
 import { readRollouts } from '../runs/rolloutReader';
 import type { RolloutSummary } from '../runs/rolloutIndex';
 import type { RunModel } from '../runs/runModel';
 import type { GroupView, QueryInfo, RolloutRow } from '../../webview/protocol/rollouts';
+
+// One rollout by its RolloutKey is read in the run store (the trace documents need it too).
+export { readRollout } from '../runs/rolloutReader';
 
 /** Characters of a problem sent for the query picker (the full text comes with the group). */
 export const PROBLEM_PREVIEW = 240;
@@ -64,11 +67,4 @@ export async function readGroup(model: RunModel, step: number, queryIndex: numbe
     rows: rows.map((s) => rowOf(s, byKey.get(rolloutKeyString(s))?.answer ?? null)),
     errors: read.errors,
   };
-}
-
-/** The full event of one rollout (text included), or undefined when it is not in the model or the file. */
-export async function readRollout(model: RunModel, key: RolloutKey): Promise<RolloutEvent | undefined> {
-  const s = model.rolloutGroup(key.step, key.queryIndex).find((r) => sameRollout(r, key));
-  if (!s) return undefined;
-  return (await readRollouts(model.eventsPath, [s])).rollouts[0];
 }

@@ -1,10 +1,11 @@
 // Lazy reads of rollout lines by byte range: the index keeps no text, so a rollout group's text
 // (untrusted, possibly megabytes) is read from events.jsonl only when someone looks at it.
 import { open } from 'node:fs/promises';
-import { rolloutKeyOf, sameRollout } from '../../common/rolloutKey';
+import { rolloutKeyOf, sameRollout, type RolloutKey } from '../../common/rolloutKey';
 import type { RolloutEvent } from '../events';
 import { parseLineBytes, type ParsedChunk } from './lineReader';
 import type { RolloutSummary } from './rolloutIndex';
+import type { RunModel } from './runModel';
 
 export interface RolloutGroupRead {
   rollouts: RolloutEvent[];
@@ -53,6 +54,13 @@ export async function readRollouts(eventsPath: string, ranges: readonly Range[])
   }
   result.rollouts = found.filter((e): e is RolloutEvent => e !== undefined);
   return result;
+}
+
+/** The full event of one rollout (text included), or undefined when it is not in the model or the file. */
+export async function readRollout(model: RunModel, key: RolloutKey): Promise<RolloutEvent | undefined> {
+  const s = model.rolloutGroup(key.step, key.queryIndex).find((r) => sameRollout(r, key));
+  if (!s) return undefined;
+  return (await readRollouts(model.eventsPath, [s])).rollouts[0];
 }
 
 /** Group ranges that sit next to each other (a group's rollouts usually do) into single reads. */

@@ -124,6 +124,13 @@ export async function loadRunFile(eventsPath: string, options: LoadOptions = {})
   return { ...read, state: model.toState(), usedWorker: false };
 }
 
+/** A run folder's events.jsonl read once into a model: a one-off lookup (live runs have a tailer). */
+export async function loadRunModel(runDir: string, options: LoadOptions = {}): Promise<RunModel> {
+  const eventsPath = join(runDir, EVENTS_FILE);
+  const loaded = await loadRunFile(eventsPath, options);
+  return new RunModel(eventsPath, loaded.state);
+}
+
 async function fileSize(path: string): Promise<number> {
   try {
     const file = await open(path, 'r');

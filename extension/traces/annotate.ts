@@ -10,7 +10,7 @@
 // (the pattern phrases shown are the configured ones, not the matched text).
 import type { RolloutEvent } from '../events';
 import { HBPO_DEFAULTS, rewardBreakdown, type RewardBreakdown, type RewardName } from '../budgetMath';
-import { paramsOfRun } from '../panels/rewardParams';
+import { paramsOfRun } from '../runs/runReward';
 import type { RunInfo } from '../runs/runModel';
 
 export interface TraceSpec {

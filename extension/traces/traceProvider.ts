@@ -8,9 +8,9 @@ import { rolloutKeyText } from '../../common/rolloutKey';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RolloutEvent } from '../events';
-import { readRollout } from '../panels/rolloutData';
-import { EVENTS_FILE, loadRunFile } from '../runs/runFile';
-import { RunModel } from '../runs/runModel';
+import { readRollout } from '../runs/rolloutReader';
+import { loadRunModel } from '../runs/runFile';
+import type { RunModel } from '../runs/runModel';
 import { specOfRollout, type TraceSpec } from './annotate';
 import { formatTraceDocument, layoutTrace, type TraceLayout } from './traceText';
 import { liveTraceUriParts, parseLiveTraceUri, parseTraceUri, TRACE_SCHEME, traceUriParts, type TraceRef } from './traceUri';
@@ -148,10 +148,8 @@ export class TraceDocuments implements vscode.TextDocumentContentProvider {
     const found = live && (await readRollout(live, ref));
     if (found) return { event: found, model: live };
     if (!path.isAbsolute(ref.runDir)) return undefined;
-    // Not open in a panel (or the live model was reset): index the file once for this lookup.
-    const eventsPath = path.join(ref.runDir, EVENTS_FILE);
-    const loaded = await loadRunFile(eventsPath);
-    const model = new RunModel(eventsPath, loaded.state);
+    // Not open in a panel (or the live model was reset): index the run once for this lookup.
+    const model = await loadRunModel(ref.runDir);
     const event = await readRollout(model, ref);
     return event ? { event, model } : undefined;
   }
