@@ -7,8 +7,10 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import { isPidAlive } from '../runs';
+import { childEnd } from '../runs/judge';
+import { readRunMarks } from '../runs/runIndex';
 import {
-  InvalidConfigError, liveTrainerPid, readRunEnd, resumeTraining, startTraining, TrainerUnavailableError, validateConfig,
+  InvalidConfigError, liveTrainerPid, resumeTraining, startTraining, TrainerUnavailableError, validateConfig,
   type ValidationResult,
 } from '../trainer';
 import { builtInConfigUri, findWorkspaceConfigs } from '../host/configs';
@@ -263,7 +265,8 @@ async function stopExternal(run: RunEntry): Promise<StopSummary | undefined> {
     if (escalated === 1 && waited > 120_000) send('SIGKILL', -pid), (escalated = 2);
     if (waited > 130_000) break;
   }
-  const end = readRunEnd(run.dir, since);
+  const { latest } = await readRunMarks(run.dir);
+  const end = latest?.type === 'run_end' && childEnd({ since }, latest) ? latest : undefined;
   const checkpoint = end?.checkpoint ? resolve(run.dir, end.checkpoint) : null;
   return { runDir: run.dir, status: end?.status, step: end?.step, checkpoint, checkpointWritten: checkpoint !== null && existsSync(checkpoint) };
 }

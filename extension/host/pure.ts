@@ -1,6 +1,7 @@
 // Pure helpers of the extension wiring (no `vscode` import, so the unit tests run them as they are):
 // settings paths, config-file detection, and the words and numbers the Runs view and status bar show.
 import { isAbsolute, join, resolve } from 'node:path';
+import type { JudgedStatus } from '../runs/judge';
 
 /**
  * Expand a folder setting (`hbpo.runsDirectory`): `${workspaceFolder}`, `${userHome}` and `~`; a
@@ -40,7 +41,8 @@ export function isTrainerConfigText(text: string, fileName: string): boolean {
   return /^(method|tiers|"method"|"tiers"|'method'|'tiers')[ \t]*:/m.test(text);
 }
 
-export type DisplayStatus = 'pending' | 'running' | 'finished' | 'stopped' | 'failed' | 'stale' | 'unknown';
+/** A run's status as judged by the run store (extension/runs/judge.ts). */
+export type DisplayStatus = JudgedStatus;
 
 /** What one row of the Runs view (and the status bar) says about a run. */
 export interface RunFigures {

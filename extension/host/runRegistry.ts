@@ -1,6 +1,7 @@
 // The runs of the runs folder as the extension shows them: RunIndex summaries, made live by a shared
 // RunTailer per run that is (or may become) active, and by what this window knows about the trainer
-// processes it started (a process that died without run_end is marked failed).
+// processes it started (a process that died without run_end is marked failed). The status of each is
+// the run store's judgeRun over those facts; nothing here decides one.
 // Nothing here blocks the extension host: listing reads only the head and tail of each events.jsonl,
 // and a tailer's first full parse of a big file runs in the run store's worker thread.
 import { watch, type FSWatcher } from 'node:fs';
@@ -8,7 +9,8 @@ import { readdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { RunHandle } from '../panels';
-import { isPidAlive, RunIndex, RunTailer, type RunSummary } from '../runs';
+import { RunIndex, RunTailer, type RunSummary } from '../runs';
+import { judgeRun, latestOfModel, type ChildFacts } from '../runs/judge';
 import { Rerun } from '../runs/rerun';
 import type { DisplayStatus } from './pure';
 
@@ -27,8 +29,10 @@ export interface RunEntry {
   /** Unix seconds. */
   startTime: number;
   endReason?: string;
-  /** A read problem, or why this window marked the run failed. */
+  /** A read problem, or why the run failed when no run_end says (its trainer's exit, or a mark). */
   error?: string;
+  /** Why it has this status, in words (judgeRun's reason). */
+  reason: string;
   /** Started (or resumed) from this window: its output is captured and Stop goes through the process. */
   owned: boolean;
 }
@@ -56,7 +60,10 @@ export class RunRegistry implements vscode.Disposable {
   private index: RunIndex | undefined;
   private summaries = new Map<string, RunSummary>(); // by dir
   private readonly tailers = new Map<string, { tailer: RunTailer; pinned: boolean; sub: { dispose(): void } }>();
-  private readonly ownedDirs = new Set<string>();
+  /** Runs a trainer process of this window writes: what the judge needs to know about it. */
+  private readonly owned = new Map<string, () => ChildFacts | undefined>();
+  /** The status each run had when the views last asked (a change nobody was told of is refreshed). */
+  private readonly shown = new Map<string, DisplayStatus>();
   private failed: Record<string, string>;
   private watcher: FSWatcher | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -94,6 +101,13 @@ export class RunRegistry implements vscode.Disposable {
 
   /** Every run, newest first. */
   runs(): RunEntry[] {
+    const list = this.entries();
+    this.shown.clear();
+    for (const e of list) this.shown.set(e.dir, e.status);
+    return list;
+  }
+
+  private entries(): RunEntry[] {
     return [...this.summaries.values()]
       .sort((a, b) => b.startTime - a.startTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((s) => this.entry(s));
@@ -117,17 +131,21 @@ export class RunRegistry implements vscode.Disposable {
     return this.tailers.get(resolve(dir))?.tailer;
   }
 
-  /** A trainer process of this window writes `dir`: follow it from now on. */
-  adopt(dir: string): void {
+  /**
+   * A trainer process of this window writes `dir`: follow it from now on. `child` tells the judge
+   * about it (undefined while it is being spawned: a trainer starting now).
+   */
+  adopt(dir: string, child: () => ChildFacts | undefined): void {
     const d = resolve(dir);
-    this.ownedDirs.add(d);
+    const since = Date.now() / 1000;
+    this.owned.set(d, () => child() ?? { since });
     this.clearFailed(d);
     void this.ensureTailer(d, false).start().then(() => this.refreshOne(d));
   }
 
   /** The process of an owned run exited. */
   released(dir: string): void {
-    this.ownedDirs.delete(resolve(dir));
+    this.owned.delete(resolve(dir));
     void this.refreshOne(resolve(dir));
   }
 
@@ -176,7 +194,7 @@ export class RunRegistry implements vscode.Disposable {
     const next = new Map(list.map((s) => [s.dir, s] as const));
     this.summaries = next;
     for (const s of list) {
-      if (s.status === 'running' || s.status === 'pending' || this.ownedDirs.has(s.dir)) void this.ensureTailer(s.dir, false).start();
+      if (s.status === 'running' || s.status === 'pending' || this.owned.has(s.dir)) void this.ensureTailer(s.dir, false).start();
     }
     this.pruneTailers();
     this.scheduleChange();
@@ -214,7 +232,7 @@ export class RunRegistry implements vscode.Disposable {
   /** Tailers nobody pinned are dropped once their run is over (or gone). */
   private pruneTailers(): void {
     for (const [d, t] of this.tailers) {
-      if (t.pinned || this.ownedDirs.has(d)) continue;
+      if (t.pinned || this.owned.has(d)) continue;
       const s = this.summaries.get(d);
       const status = s ? this.entry(s).status : undefined;
       if (status === 'running' || status === 'pending') continue;
@@ -225,14 +243,21 @@ export class RunRegistry implements vscode.Disposable {
   }
 
   private entry(s: RunSummary): RunEntry {
+    const child = this.owned.get(s.dir);
     const e: RunEntry = {
-      id: s.id, dir: s.dir, status: s.status, step: s.step, totalSteps: s.totalSteps, stepsPerSecond: null,
+      id: s.id, dir: s.dir, status: s.status, reason: '', step: s.step, totalSteps: s.totalSteps, stepsPerSecond: null,
       method: s.method, tiers: s.tiers, pid: s.pid, startTime: s.startTime, endReason: s.endReason, error: s.error,
-      owned: this.ownedDirs.has(s.dir),
+      owned: child !== undefined,
     };
     const model = this.tailers.get(s.dir)?.tailer.model;
+    // The live model knows the file better than the summary once it has read a run_start.
+    const facts = model?.info ? { latest: latestOfModel(model) } : s.facts;
+    const verdict = judgeRun({ ...facts, child: child?.(), failedMark: this.failed[s.dir] });
+    e.status = verdict.status;
+    e.reason = verdict.reason;
+    // No run_end says why it failed: say it (how the trainer exited, here or in an earlier window).
+    if (verdict.status === 'failed' && verdict.basis !== 'events') e.error = verdict.reason;
     if (model?.info) {
-      e.status = model.status();
       e.step = model.step;
       e.totalSteps = model.info.total_steps;
       e.stepsPerSecond = model.stepsPerSecond();
@@ -242,12 +267,6 @@ export class RunRegistry implements vscode.Disposable {
       e.config = model.info.config;
       e.pid = model.info.pid;
       e.endReason = model.end?.reason;
-    }
-    if (e.owned && e.status === 'stale') e.status = 'running'; // the process may not have written run_start yet
-    const failure = this.failed[s.dir];
-    if (failure !== undefined && (e.status === 'stale' || e.status === 'pending' || e.status === 'unknown')) {
-      e.status = 'failed';
-      e.error = failure;
     }
     return e;
   }
@@ -260,10 +279,11 @@ export class RunRegistry implements vscode.Disposable {
     }, CHANGE_DEBOUNCE_MS);
   }
 
-  /** A running run whose process is gone becomes stale (or failed): no event tells us. */
+  /** A status that changed with no event to tell (a trainer's process is gone): re-read and tell. */
   private checkLiveness(): void {
-    for (const e of this.runs()) {
-      if (e.status === 'running' && !e.owned && e.pid !== undefined && !isPidAlive(e.pid)) void this.refreshOne(e.dir);
+    for (const e of this.entries()) {
+      const was = this.shown.get(e.dir);
+      if (was !== undefined && was !== e.status) void this.refreshOne(e.dir);
     }
   }
 

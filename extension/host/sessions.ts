@@ -3,6 +3,7 @@
 // trainer dies (its last stderr lines) or ends by itself.
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
+import { describeExit, judgeRun } from '../runs/judge';
 import type { StopResult, TrainerExit, TrainerProcess } from '../trainer';
 import { lastNonEmpty } from './pure';
 import type { RunRegistry } from './runRegistry';
@@ -101,7 +102,7 @@ export class TrainerSessions implements vscode.Disposable {
     s.output = this.channel(dir, s.label).channel;
     for (const line of s.buffered) s.output.appendLine(line);
     s.buffered = [];
-    this.registry.adopt(dir);
+    this.registry.adopt(dir, () => (s.proc as TrainerProcess | undefined)?.facts());
   }
 
   private async onExit(s: Session, exit: TrainerExit): Promise<void> {
@@ -112,10 +113,12 @@ export class TrainerSessions implements vscode.Disposable {
       this.channels.set(`pending:${s.label}:${Date.now()}`, s.output);
       for (const line of s.buffered) s.output.appendLine(line);
     }
-    const how = exit.error ? `could not start (${exit.error})` : exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    const how = describeExit(exit);
     s.output.appendLine(`[HBPO Studio] trainer ${how}${exit.runEnd ? `; run_end: ${exit.runEnd.status}` : ''}`);
     const status = exit.runEnd?.status;
-    const ok = !exit.error && (status === 'finished' || status === 'stopped' || (exit.code === 0 && !exit.signal));
+    // The run store judges the attempt: its own run_end (stdout, else the file), else failed, whatever the exit code.
+    const verdict = judgeRun({ child: s.proc.facts() });
+    const ok = verdict.attempt === 'finished' || verdict.attempt === 'stopped';
     if (s.runDir) {
       if (!ok && status !== 'failed') this.registry.markFailed(s.runDir, `trainer ${how}`);
       this.registry.released(s.runDir);
@@ -128,9 +131,9 @@ export class TrainerSessions implements vscode.Disposable {
       return;
     }
     const tail = lastNonEmpty(exit.stderrTail, 6);
-    const reason = exit.runEnd?.reason ? ` ${exit.runEnd.reason}.` : '';
+    const why = exit.runEnd ? `the trainer ${how}.${exit.runEnd.reason ? ` ${exit.runEnd.reason}.` : ''}` : `the ${verdict.reason}.`;
     const choice = await vscode.window.showErrorMessage(
-      `HBPO: training run ${s.label} failed: the trainer ${how}.${reason}${tail.length ? ` Last output: ${tail.join(' ⏎ ')}` : ''}`,
+      `HBPO: training run ${s.label} failed: ${why}${tail.length ? ` Last output: ${tail.join(' ⏎ ')}` : ''}`,
       'Show Output',
     );
     if (choice === 'Show Output') s.output.show(true);

@@ -2,7 +2,7 @@
 // Works on bytes, not strings, so every event keeps its exact byte offset and length in the file
 // (the rollout index reads rollout text back lazily from those ranges). Never throws: a bad line
 // becomes an error entry and the lines around it stay readable.
-import { parseEventLine, SCHEMA_VERSION, type RunEvent } from '../events';
+import { parseEventLine, SCHEMA_VERSION, type ParseResult, type RunEvent } from '../events';
 
 export const EVENT_TYPES: readonly RunEvent['type'][] = [
   'run_start', 'rollout', 'step', 'eval', 'checkpoint', 'log', 'run_end',
@@ -56,9 +56,19 @@ export function parseLineBytes(bytes: Uint8Array, line: number, offset: number, 
     return;
   }
   if (text.trim() === '') return;
-  const result = parseEventLine(text, line);
+  const result = parseEventText(text, line);
   if (result.ok) out.events.push({ event: result.event, line, offset, length: bytes.length });
-  else out.errors.push({ line, offset, message: explain(text, line, result.error) });
+  else out.errors.push({ line, offset, message: result.error });
+}
+
+/**
+ * Parse and check one event line given as text: a line of events.jsonl once decoded, or a line the
+ * trainer printed on stdout (the supervisor reads those with this too, so both agree on what an
+ * event is). The error says `line N: ...`.
+ */
+export function parseEventText(text: string, line: number): ParseResult {
+  const result = parseEventLine(text, line);
+  return result.ok ? result : { ok: false, error: explain(text, line, result.error) };
 }
 
 /**

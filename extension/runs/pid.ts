@@ -1,4 +1,5 @@
 // Whether a trainer process still runs, to tell a live run from one that died without `run_end`.
+import { readFileSync } from 'node:fs';
 
 export type IsAlive = (pid: number) => boolean;
 
@@ -15,5 +16,19 @@ export function isPidAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Stricter, for acting on a pid (refusing a resume, signalling a trainer by pid): alive, and on Linux
+ * its command line names hbpo, so a pid reused by another program is not taken for the trainer.
+ */
+export function isTrainerAlive(pid: number): boolean {
+  if (!isPidAlive(pid)) return false;
+  if (process.platform !== 'linux') return true;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('hbpo');
+  } catch {
+    return true;
   }
 }

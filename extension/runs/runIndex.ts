@@ -5,9 +5,9 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunEndEvent, RunEvent, RunStartEvent } from '../events';
+import { judgeRun, type JudgedStatus, type RunFacts } from './judge';
 import { parseLines } from './lineReader';
-import { isPidAlive, type IsAlive } from './pid';
-import type { RunStatus } from './runModel';
+import type { IsAlive } from './pid';
 import { EVENTS_FILE } from './runFile';
 
 export interface RunSummary {
@@ -15,7 +15,9 @@ export interface RunSummary {
   dir: string;
   /** `unknown`: events.jsonl has content but no readable run_start. `pending` also covers a run
    * that has only logged so far (preparing: building the testbed model before run_start). */
-  status: RunStatus | 'unknown';
+  status: JudgedStatus;
+  /** What the file says, for callers that know more (a process of theirs) to judge again. */
+  facts: Pick<RunFacts, 'latest' | 'unreadable'>;
   /** Step of the last event, 0 before the first. */
   step: number;
   totalSteps?: number;
@@ -35,6 +37,18 @@ export interface RunIndexOptions {
   tailBytes?: number;
   /** Read size of that walk (a knob for tests: small blocks cut lines in many places). */
   blockBytes?: number;
+}
+
+/** What the head and end of a run's events.jsonl say (see readRunMarks). */
+export interface RunMarks {
+  /** The first run_start (after any log lines), when the file starts with one. */
+  first?: RunStartEvent;
+  /** The latest run_start or run_end: the walk back from the end found it, else `first`. */
+  latest?: RunStartEvent | RunEndEvent;
+  /** The last valid event (for the step). */
+  last?: RunEvent;
+  /** Why the file does not read as a run: no run_start after its log lines, or unreadable. */
+  unreadable?: string;
 }
 
 const HEAD_LIMIT = 4 * 1024 * 1024; // run_start carries the resolved config: allow it to be long
@@ -63,44 +77,56 @@ export class RunIndex {
     const dir = join(this.runsDir, name);
     const [dirStat, events, config] = await Promise.all([statOrNull(dir), statOrNull(join(dir, EVENTS_FILE)), statOrNull(join(dir, 'config.yaml'))]);
     if (!dirStat?.isDirectory() || (!events?.isFile() && !config?.isFile())) return undefined;
-    const summary: RunSummary = { id: name, dir, status: 'pending', step: 0, startTime: dirStat.mtimeMs / 1000 };
-    if (!events?.isFile() || events.size === 0) return summary;
-    try {
-      await this.readEvents(join(dir, EVENTS_FILE), events.size, summary);
-    } catch (err) {
-      summary.status = 'unknown';
-      summary.error = (err as Error).message;
+    const summary: RunSummary = { id: name, dir, status: 'pending', facts: {}, step: 0, startTime: dirStat.mtimeMs / 1000 };
+    if (events?.isFile() && events.size > 0) {
+      const marks = await readMarks(join(dir, EVENTS_FILE), events.size, this.options);
+      if (marks.last) summary.step = marks.last.step;
+      if (marks.first) summary.startTime = marks.first.time;
+      const start = marks.latest?.type === 'run_start' ? marks.latest : marks.first;
+      if (start) describeStart(summary, start);
+      if (marks.latest?.type === 'run_end') summary.endReason = marks.latest.reason;
+      summary.error = marks.unreadable;
+      summary.facts = { latest: marks.latest, unreadable: marks.unreadable };
     }
+    summary.status = judgeRun({ ...summary.facts, isAlive: this.options.isAlive }).status;
     return summary;
   }
+}
 
-  private async readEvents(path: string, size: number, summary: RunSummary): Promise<void> {
-    const file = await open(path, 'r');
-    try {
-      const { event: start, onlyLogs } = await firstEvent(file, size);
-      if (start?.type !== 'run_start') {
-        if (!onlyLogs) {
-          summary.status = 'unknown';
-          summary.error = 'the first event after any log lines is not a run_start event';
-        }
-      } else {
-        summary.startTime = start.time;
-        describeStart(summary, start);
-      }
-      const { tailBytes = DEFAULT_TAIL, blockBytes = BLOCK } = this.options;
-      const { last, marker } = await lastEvents(file, size, tailBytes, blockBytes);
-      if (last) summary.step = last.step;
-      const latest = marker ?? start;
-      if (latest?.type === 'run_end') {
-        summary.status = latest.status;
-        summary.endReason = latest.reason;
-      } else if (latest?.type === 'run_start') {
-        describeStart(summary, latest);
-        summary.status = (this.options.isAlive ?? isPidAlive)(latest.pid) ? 'running' : 'stale';
-      }
-    } finally {
-      await file.close();
-    }
+/**
+ * The markers of `<runDir>/events.jsonl` that decide its status, reading only its head and end (up
+ * to `tailBytes` back, default 16 MiB; Infinity walks back as far as it takes). A missing file
+ * gives `{}`; a file that cannot be read gives `unreadable`.
+ */
+export async function readRunMarks(runDir: string, options: Omit<RunIndexOptions, 'isAlive'> = {}): Promise<RunMarks> {
+  const path = join(runDir, EVENTS_FILE);
+  const info = await statOrNull(path);
+  if (!info?.isFile() || info.size === 0) return {};
+  return readMarks(path, info.size, options);
+}
+
+async function readMarks(path: string, size: number, options: Omit<RunIndexOptions, 'isAlive'>): Promise<RunMarks> {
+  let file: FileHandle;
+  try {
+    file = await open(path, 'r');
+  } catch (err) {
+    return { unreadable: (err as Error).message };
+  }
+  try {
+    const marks: RunMarks = {};
+    const { event: start, onlyLogs } = await firstEvent(file, size);
+    if (start?.type === 'run_start') marks.first = start;
+    else if (!onlyLogs) marks.unreadable = 'the first event after any log lines is not a run_start event';
+    const { tailBytes = DEFAULT_TAIL, blockBytes = BLOCK } = options;
+    const { last, marker } = await lastEvents(file, size, tailBytes, blockBytes);
+    marks.last = last;
+    // Past the tail limit the head's marker stands in (a run_end there: a preparation that was stopped).
+    marks.latest = marker ?? (start?.type === 'run_start' || start?.type === 'run_end' ? start : undefined);
+    return marks;
+  } catch (err) {
+    return { unreadable: (err as Error).message };
+  } finally {
+    await file.close();
   }
 }
 

@@ -3,12 +3,12 @@
 import type { CheckpointEvent, EvalEvent, LogEvent, RunEndEvent, RunEvent, RunStartEvent } from '../events';
 import type { LineError, ParsedChunk } from './lineReader';
 import { compareModeLabels } from './metricKeys';
+import { judgeRun, latestOfModel, type RunStatus } from './judge';
 import { isPidAlive, type IsAlive } from './pid';
 import { readRollouts, type RolloutGroupRead } from './rolloutReader';
 import { RolloutIndex, type RolloutIndexState, type RolloutSummary } from './rolloutIndex';
 
-/** `pending`: no run_start yet. `stale`: started, never ended, and its process is gone. */
-export type RunStatus = 'pending' | 'running' | 'finished' | 'stopped' | 'failed' | 'stale';
+export type { RunStatus };
 
 export type RunInfo = Omit<RunStartEvent, 'type' | 'v'>;
 export type RunEnd = Omit<RunEndEvent, 'type' | 'v'>;
@@ -166,10 +166,9 @@ export class RunModel {
     return this.s.lastTime;
   }
 
+  /** What the events say (judge.ts decides), with `isAlive` for the pid of an unended run_start. */
   status(isAlive: IsAlive = isPidAlive): RunStatus {
-    if (this.s.lastMarker === 'end') return this.s.end!.status;
-    if (this.s.lastMarker === 'start') return isAlive(this.s.info!.pid) ? 'running' : 'stale';
-    return 'pending';
+    return judgeRun({ latest: latestOfModel(this), isAlive }).status;
   }
 
   /** Optimizer steps per second over the last few step events of this attempt; null before two. */

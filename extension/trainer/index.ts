@@ -2,7 +2,7 @@
 // Plain Node (no `vscode` import), so all of it runs in tests outside the editor.
 export { checkTrainer, resolveInterpreter } from './interpreter';
 export type { InterpreterSource, ResolvedInterpreter, ResolveOptions, TrainerCheck } from './interpreter';
-export { TrainerProcess, lastEvent, readRunEnd } from './process';
+export { TrainerProcess } from './process';
 export type { StopOptions, StopResult, TrainerCallbacks, TrainerExit } from './process';
 export { InvalidConfigError, liveTrainerPid, resumeTraining, startTraining } from './start';
 export type { ResumeOptions, StartOptions } from './start';

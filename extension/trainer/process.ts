@@ -2,9 +2,12 @@
 // its own process group, its output delivered line by line, its run folder discovered, and stopped the
 // way the trainer expects (SIGINT: abandon the step, checkpoint, run_end "stopped", exit 0).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseEventLine, type RunEndEvent, type RunEvent, type RunStartEvent } from '../events';
+import type { RunEndEvent, RunEvent, RunStartEvent } from '../events';
+import { childEnd, type ChildFacts } from '../runs/judge';
+import { parseEventText } from '../runs/lineReader';
+import { readRunMarks } from '../runs/runIndex';
 import { trainerEnv } from './exec';
 import { readLines, Tail } from './lines';
 
@@ -75,12 +78,13 @@ export class TrainerProcess {
 
   private readonly child: ChildProcess;
   private readonly tail = new Tail(50);
-  private readonly startedAt = Date.now() / 1000;
+  private readonly startedAt = Date.now() / 1000; // before the spawn: every event of its own is later
   private _runDir: string | undefined;
   private _runStart: RunStartEvent | undefined;
   private _runEnd: RunEndEvent | undefined;
   private _lastStep: number | undefined;
   private _exit: TrainerExit | undefined;
+  private closed = false; // exited and drained (the exit report may still be on its way)
   private stopping: Promise<StopResult> | undefined;
   private resolveRunDir!: (dir: string | undefined) => void;
 
@@ -104,8 +108,9 @@ export class TrainerProcess {
       let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
       let error: string | undefined;
       let closeTimer: NodeJS.Timeout | undefined;
-      const finalize = () => {
-        if (this._exit) return;
+      const finalize = async () => {
+        if (this.closed) return;
+        this.closed = true;
         if (closeTimer) clearTimeout(closeTimer);
         flushOut();
         flushErr();
@@ -113,7 +118,7 @@ export class TrainerProcess {
         this.child.stdout?.destroy();
         this.child.stderr?.destroy();
         TrainerProcess.live.delete(this);
-        if (!this._runEnd && this._runDir) this._runEnd = readRunEnd(this._runDir, this.startedAt - 5);
+        if (!this._runEnd && this._runDir) this._runEnd = await this.runEndOnDisk(this._runDir);
         this.resolveRunDir(this._runDir);
         this._exit = {
           code: exitInfo?.code ?? null, signal: exitInfo?.signal ?? null, stderrTail: this.tail.get(),
@@ -124,15 +129,15 @@ export class TrainerProcess {
       this.child.on('error', (err) => {
         error = err.message;
         this.tail.push(`failed to start ${spec.python}: ${err.message}`);
-        if (this.child.pid === undefined) finalize();
+        if (this.child.pid === undefined) void finalize();
       });
       this.child.on('exit', (code, signal) => {
         exitInfo = { code, signal };
-        closeTimer = setTimeout(finalize, CLOSE_WAIT_MS);
+        closeTimer = setTimeout(() => void finalize(), CLOSE_WAIT_MS);
       });
       this.child.on('close', (code, signal) => {
         exitInfo ??= { code, signal };
-        finalize();
+        void finalize();
       });
     });
   }
@@ -152,7 +157,16 @@ export class TrainerProcess {
   }
 
   get running(): boolean {
-    return this._exit === undefined && this.pid !== undefined;
+    return !this.closed && this.pid !== undefined;
+  }
+
+  /** What the run store's judge needs to know about this process (judgeRun's `child`). */
+  facts(): ChildFacts {
+    const exit = this._exit;
+    return {
+      pid: this.pid, since: this.startedAt, runStart: this._runStart, runEnd: this._runEnd,
+      ...(exit ? { exit: { code: exit.code, signal: exit.signal, error: exit.error } } : {}),
+    };
   }
 
   /**
@@ -212,7 +226,7 @@ export class TrainerProcess {
 
   private onStdoutLine(line: string): void {
     if (line.startsWith('{')) {
-      const parsed = parseEventLine(line, 0);
+      const parsed = parseEventText(line, 0);
       if (parsed.ok) {
         this.onEvent(parsed.event);
         return;
@@ -231,6 +245,16 @@ export class TrainerProcess {
       this._runEnd = event;
     }
     this.callbacks.onEvent?.(event);
+  }
+
+  /** The run_end of this process's attempt from the run store, when its stdout did not carry one. */
+  private async runEndOnDisk(runDir: string): Promise<RunEndEvent | undefined> {
+    try {
+      const { latest } = await readRunMarks(runDir);
+      return latest?.type === 'run_end' && childEnd({ since: this.startedAt }, latest) ? latest : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private onStderrLine(line: string): void {
@@ -255,41 +279,4 @@ export function isNonEmptyDir(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** The last event of `<runDir>/events.jsonl` if it is a run_end written at or after `since` (unix s). */
-export function readRunEnd(runDir: string, since = 0): RunEndEvent | undefined {
-  const last = lastEvent(join(runDir, 'events.jsonl'));
-  return last?.type === 'run_end' && last.time >= since ? last : undefined;
-}
-
-/** The last complete, valid event of an events.jsonl file (reads only its end). */
-export function lastEvent(file: string, maxBytes = 1 << 20): RunEvent | undefined {
-  if (!existsSync(file)) return undefined;
-  let text: string;
-  try {
-    const size = statSync(file).size;
-    if (size <= maxBytes) {
-      text = readFileSync(file, 'utf8');
-    } else {
-      const fd = openSync(file, 'r');
-      try {
-        const buf = Buffer.alloc(maxBytes);
-        readSync(fd, buf, 0, maxBytes, size - maxBytes);
-        text = buf.toString('utf8');
-      } finally {
-        closeSync(fd);
-      }
-    }
-  } catch {
-    return undefined;
-  }
-  const lines = text.split('\n');
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = lines[i].trim();
-    if (!line) continue;
-    const parsed = parseEventLine(line, 0);
-    if (parsed.ok) return parsed.event;
-  }
-  return undefined;
 }

@@ -1,8 +1,10 @@
 // Start a new run or resume one. Both validate first: a config the trainer refuses never starts a process.
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { lastEvent, isNonEmptyDir, TrainerProcess, type TrainerCallbacks } from './process';
+import { judgeRun } from '../runs/judge';
+import { isTrainerAlive } from '../runs/pid';
+import { readRunMarks } from '../runs/runIndex';
+import { isNonEmptyDir, TrainerProcess, type TrainerCallbacks } from './process';
 import { validateConfig } from './validate';
 
 /** The config (or the resume request) was refused; `problems` are `field: message` strings. */
@@ -91,37 +93,12 @@ export async function resumeTraining(runDir: string, opts: ResumeOptions): Promi
 }
 
 /**
- * The pid of a trainer still writing `runDir`: the run's last event is not run_end, and the pid of its
- * last run_start is alive (on Linux, and running hbpo). Undefined otherwise.
+ * The pid of a trainer still writing `runDir`: the run store's judge finds it running, its latest
+ * run_start naming a pid that is alive and (on Linux) running hbpo. Undefined otherwise. The walk
+ * back to that run_start goes as far as it takes: this guards a resume and a stop by pid.
  */
 export async function liveTrainerPid(runDir: string): Promise<number | undefined> {
-  const file = join(runDir, 'events.jsonl');
-  const last = lastEvent(file);
-  if (!last || last.type === 'run_end') return undefined;
-  let pid: number | undefined;
-  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (!line.includes('"run_start"')) continue;
-    try {
-      const e = JSON.parse(line) as { type?: unknown; pid?: unknown };
-      if (e.type === 'run_start' && typeof e.pid === 'number') pid = e.pid;
-    } catch {
-      // a torn line
-    }
-  }
-  return pid !== undefined && isTrainerAlive(pid) ? pid : undefined;
-}
-
-function isTrainerAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  if (process.platform !== 'linux') return true;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('hbpo');
-  } catch {
-    return true;
-  }
+  const { latest } = await readRunMarks(runDir, { tailBytes: Infinity });
+  const verdict = judgeRun({ latest, isAlive: isTrainerAlive });
+  return verdict.status === 'running' && latest?.type === 'run_start' ? latest.pid : undefined;
 }
