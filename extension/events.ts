@@ -55,7 +55,10 @@ export interface RolloutEvent extends Base {
 }
 export interface StepEvent extends Base {
   type: 'step';
+  /** Step-wide metrics; in version 1 also the per-tier ones, as `budget/<tier>/<name>` keys. */
   metrics: Record<string, Num>;
+  /** Version 2: per-tier metrics, one entry per tier (null: natural mode). */
+  per_tier?: { tier: number | null; metrics: Record<string, Num> }[];
 }
 export interface EvalEvent extends Base {
   type: 'eval';

@@ -9,7 +9,8 @@ import './styles/base.css';
 import './styles/compare.css';
 import { ColumnStore, formOfSettings, summarize, meterOf, offeredModes, parseSettingsForm, tokensPerSecond, type SettingsForm } from './lib/compareView';
 import { fmt } from './lib/format';
-import { modeLabel, type ColumnState, type CompareInput, type CompareRequest, type CompareSettings, type CompareToWebview, type ModelState } from './protocol/compare';
+import { modeKeyLabel } from '../common/mode';
+import { type ColumnState, type CompareInput, type CompareRequest, type CompareSettings, type CompareToWebview, type ModelState } from './protocol/compare';
 import { SummaryChart } from './compare/summaryChart';
 import { fill, h } from './ui/dom';
 import { connect } from './ui/vscodeApi';
@@ -79,7 +80,7 @@ function readForm(): SettingsForm {
 function renderModes(ticked: string[]): void {
   const before = new Set([...modesRow.querySelectorAll<HTMLElement & { value: string }>('vscode-checkbox')].map((c) => c.value));
   fill(modesRow, ...offeredModes(tiersField.value).map((key) =>
-    h('vscode-checkbox', { attrs: { value: key, checked: ticked.includes(key) || !before.has(key), label: modeLabel(key) } })));
+    h('vscode-checkbox', { attrs: { value: key, checked: ticked.includes(key) || !before.has(key), label: modeKeyLabel(key) } })));
 }
 
 function setSettings(s: CompareSettings): void {
@@ -137,12 +138,12 @@ function run(): void {
 
 function makeCard(c: ColumnState) {
   const meterFill = h('div', { class: 'meter-fill' });
-  const meter = h('div', { class: 'meter', attrs: { role: 'meter', 'aria-label': `${modeLabel(c.mode)} tokens`, 'aria-valuemin': 0 } }, meterFill);
+  const meter = h('div', { class: 'meter', attrs: { role: 'meter', 'aria-label': `${modeKeyLabel(c.mode)} tokens`, 'aria-valuemin': 0 } }, meterFill);
   const meterLabel = h('div', { class: 'meter-label muted' });
   const text = h('pre', { class: 'trace-text' });
   const footer = h('div', { class: 'footer' });
   const card = h('div', { class: 'card column', attrs: { 'data-key': c.key, 'data-mode': c.mode } },
-    h('div', { class: 'row column-head' }, h('h3', { text: `${modeLabel(c.mode)}${settings && settings.samples > 1 ? ` · sample ${c.sample}` : ''}` }),
+    h('div', { class: 'row column-head' }, h('h3', { text: `${modeKeyLabel(c.mode)}${settings && settings.samples > 1 ? ` · sample ${c.sample}` : ''}` }),
       h('vscode-button', { attrs: { secondary: true, 'aria-label': 'open as trace' }, text: 'Open as trace', on: { click: () => host.post({ type: 'openTrace', key: c.key }) } })),
     meter, meterLabel, text, footer);
   return { card, meter, meterFill, meterLabel, text, footer };

@@ -5,7 +5,8 @@ import type { TokenMark } from '../inference/protocol';
 import type { TraceSpec } from '../traces/annotate';
 import { oneLine } from '../traces/traceText';
 import type { LiveTrace } from '../traces/traceProvider';
-import { modeLabel, type ColumnState } from '../../webview/protocol/compare';
+import { modeKeyLabel } from '../../common/mode';
+import type { ColumnState } from '../../webview/protocol/compare';
 import type { Comparison } from './comparison';
 
 /**
@@ -45,14 +46,14 @@ export function columnTrace(c: Comparison, column: ColumnState, modelName: strin
   const verdict = column.correct === true ? 'correct' : column.correct === false ? 'wrong' : 'not graded';
   const headerLines = [
     `HBPO budget comparison · ${oneLine(modelName)} · read-only`,
-    `mode: ${modeLabel(column.mode)} · sample ${column.sample} · seed ${c.settings.seed + column.sample} · temperature ${c.settings.temperature}`,
+    `mode: ${modeKeyLabel(column.mode)} · sample ${column.sample} · seed ${c.settings.seed + column.sample} · temperature ${c.settings.temperature}`,
     `status: ${column.status}${column.stopReason ? ` (${column.stopReason})` : ''} · tokens: ${column.tokens}` +
       (column.budget !== null ? ` of ${column.budget} budgeted` : ''),
     `answer: ${column.answer ? oneLine(column.answer) : '—'} · ${verdict}` +
       (c.input.groundTruth !== null ? ` · ground truth: ${oneLine(c.input.groundTruth)}` : ''),
   ];
   return {
-    label: `${modeLabel(column.mode).replace(/\s+/g, '-')}-s${column.sample}`,
+    label: `${modeKeyLabel(column.mode).replace(/\s+/g, '-')}-s${column.sample}`,
     headerLines,
     problem: c.input.problem,
     prompt: c.prompts.get(column.key) ?? '',

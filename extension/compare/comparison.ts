@@ -7,7 +7,8 @@ import { HBPO_DEFAULTS, rewardBreakdown, type RewardBreakdown } from '../budgetM
 import type { GenerateOptions } from '../inference/client';
 import type { GenerateResult, TokenMark } from '../inference/protocol';
 import { summarize } from '../../webview/lib/compareView';
-import { parseModeKey, type ColumnState, type CompareInput, type CompareSettings } from '../../webview/protocol/compare';
+import { parseModeKey } from '../../common/mode';
+import type { ColumnState, CompareInput, CompareSettings } from '../../webview/protocol/compare';
 import type { AnswerGrader } from './grader';
 import { buildPrompt, type ModelTemplate } from './prompt';
 

@@ -10,7 +10,7 @@
 // worker drops a leading BOS when llama.cpp adds its own). A model without a template gets the plain
 // question.
 import { Template } from '@huggingface/jinja';
-import { parseModeKey, type ModeKey } from '../../webview/protocol/compare';
+import { parseModeKey, type ModeKey } from '../../common/mode';
 
 /** The trainer's PromptConfig defaults (trainer/hbpo/config.py; a unit test keeps them equal). */
 export const PROMPT_DEFAULTS = {

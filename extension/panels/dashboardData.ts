@@ -1,10 +1,10 @@
 // The dashboard's data from a RunModel: a full state, then only what is new. No `vscode`, so the
 // increments are unit-tested against real models.
-import { compareModeLabels, tierLabelsOf } from '../runs/metricKeys';
+import { compareModes, modeKey, modeOfTier } from '../../common/mode';
 import { isPidAlive, type IsAlive } from '../runs/pid';
 import type { EvalResult, RunModel, Series } from '../runs/runModel';
-import type {
-  DashboardDelta, DashboardHeader, DashboardState, DashboardToWebview, TierInfo,
+import {
+  tierInfoOf, type DashboardDelta, type DashboardHeader, type DashboardState, type DashboardToWebview, type TierInfo,
 } from '../../webview/protocol/dashboard';
 
 export function headerOf(model: RunModel, label: string, runDir: string, isAlive: IsAlive = isPidAlive): DashboardHeader {
@@ -25,13 +25,11 @@ export function headerOf(model: RunModel, label: string, runDir: string, isAlive
   };
 }
 
-/** The run's tiers (run_start) and any other tier label its metrics use (`natural`), budgets ascending. */
+/** The run's tiers (run_start) and any other mode its step metrics cover (`natural`), in compareModes order. */
 export function tiersOf(model: RunModel): TierInfo[] {
-  const labels = new Set(tierLabelsOf(model.metricKeys()));
-  for (const b of model.info?.tiers ?? []) labels.add(String(b));
-  return [...labels].sort(compareModeLabels).map((label) => ({
-    label, budget: /^\d+$/.test(label) ? Number(label) : null,
-  }));
+  const modes = new Map(model.tierModes().map((m) => [modeKey(m), m]));
+  for (const b of model.info?.tiers ?? []) modes.set(modeKey(modeOfTier(b)), modeOfTier(b));
+  return [...modes.values()].sort(compareModes).map(tierInfoOf);
 }
 
 interface Sent {

@@ -1,7 +1,6 @@
 // The run store: reads run folders (runs/<id>/events.jsonl), indexes and tails them.
 // Plain Node, no `vscode`: extension features wrap these in tree views, panels and documents.
 export { LineReader, parseLines, type LineError, type ParsedChunk, type ParsedLine } from './lineReader';
-export * from './metricKeys';
 export { isPidAlive, type IsAlive } from './pid';
 export type { RolloutSummary } from './rolloutIndex';
 export type { RolloutGroupRead } from './rolloutReader';

@@ -5,7 +5,7 @@
 // byte range of its line so they can be read back on demand (rolloutReader.ts).
 import type { RolloutKey } from '../../common/rolloutKey';
 import type { RewardTerms, RolloutEvent } from '../events';
-import { tierLabel } from './metricKeys';
+import { metricLabel, modeOfTier } from '../../common/mode';
 
 /** The small fields of one rollout; its (step, queryIndex, tier, sample) is its key. */
 export interface RolloutSummary extends RolloutKey {
@@ -130,7 +130,7 @@ export class RolloutIndex {
     for (const qi of this.byStep.get(step) ?? []) {
       for (const row of this.groups.get(key(step, qi))!.rows) {
         const tier = this.ints.tier[row];
-        const label = tierLabel(tier === -1 ? null : tier);
+        const label = metricLabel(modeOfTier(tier === -1 ? null : tier));
         let list = out.get(label);
         if (!list) out.set(label, (list = []));
         list.push(this.ints.nGen[row]);

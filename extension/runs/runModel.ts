@@ -2,7 +2,9 @@
 // No `vscode` import: the extension, the parsing worker and the unit tests all use it as is.
 import type { CheckpointEvent, EvalEvent, LogEvent, RunEndEvent, RunEvent, RunStartEvent } from '../events';
 import type { LineError, ParsedChunk } from './lineReader';
-import { compareModeLabels } from './metricKeys';
+import { tierMetricKey } from '../../common/metricKeys';
+import { compareModeKeys, compareModes, modeKey, parseModeKey, type Mode, type ModeKey } from '../../common/mode';
+import { stepMetrics } from './stepMetrics';
 import { judgeRun, latestOfModel, type RunStatus } from './judge';
 import { isPidAlive, type IsAlive } from './pid';
 import { readRollouts, type RolloutGroupRead } from './rolloutReader';
@@ -33,6 +35,8 @@ export interface RunModelState {
   lastTime?: number;
   stepTimes: { step: number; time: number }[];
   metrics: Map<string, Series>;
+  /** Keys of the modes (tiers, natural) that step events have per-tier metrics for, first seen first. */
+  tierModes: ModeKey[];
   lastMetrics?: Record<string, number | null>;
   evals: EvalResult[];
   checkpoints: CheckpointInfo[];
@@ -59,7 +63,7 @@ export class RunModel {
   /** Replace everything (a snapshot from the worker, or nothing: the file was truncated). */
   load(state?: RunModelState): void {
     this.s = state ?? {
-      starts: 0, step: 0, stepTimes: [], metrics: new Map(), evals: [], checkpoints: [], logs: [],
+      starts: 0, step: 0, stepTimes: [], metrics: new Map(), tierModes: [], evals: [], checkpoints: [], logs: [],
       errors: [], errorCount: 0, rollouts: new RolloutIndex().toState(),
     };
     this.index = new RolloutIndex(this.s.rollouts);
@@ -99,10 +103,17 @@ export class RunModel {
         break;
       case 'step': {
         s.step = event.step;
-        s.lastMetrics = event.metrics;
+        const { global, perTier } = stepMetrics(event);
+        const flat = { ...global };
+        for (const t of perTier) {
+          const mk = modeKey(t.mode);
+          if (!s.tierModes.includes(mk)) s.tierModes.push(mk);
+          for (const [name, value] of Object.entries(t.metrics)) flat[tierMetricKey(t.mode, name)] = value;
+        }
+        s.lastMetrics = flat;
         s.stepTimes.push({ step: event.step, time: event.time });
         if (s.stepTimes.length > RATE_WINDOW) s.stepTimes.shift();
-        for (const [k, value] of Object.entries(event.metrics)) {
+        for (const [k, value] of Object.entries(flat)) {
           let series = s.metrics.get(k);
           if (!series) s.metrics.set(k, (series = { steps: [], values: [] }));
           series.steps.push(event.step);
@@ -196,7 +207,12 @@ export class RunModel {
     return series ? { steps: [...series.steps], values: [...series.values] } : { steps: [], values: [] };
   }
 
-  /** Metrics of the last step event. */
+  /** The modes step events have per-tier metrics for: natural, efficiency, then budgets ascending. */
+  tierModes(): Mode[] {
+    return this.s.tierModes.map((k) => parseModeKey(k)!).sort(compareModes);
+  }
+
+  /** Metrics of the last step event (per-tier ones under tierMetricKey). */
   get lastMetrics(): Readonly<Record<string, number | null>> | undefined {
     return this.s.lastMetrics;
   }
@@ -206,13 +222,12 @@ export class RunModel {
     return this.s.evals;
   }
 
-  /** The latest result per (dataset, mode), or the one at `step`: datasets A-Z, tiers ascending. */
+  /** The latest result per (dataset, mode), or the one at `step`: datasets A-Z, then compareModes. */
   evalTable(step?: number): EvalResult[] {
     const latest = new Map<string, EvalResult>();
     for (const e of this.s.evals) if (step === undefined || e.step === step) latest.set(`${e.dataset}\u0000${e.mode}`, e);
-    const label = (mode: string) => mode.replace(/^tier:/, '');
     return [...latest.values()].sort((a, b) =>
-      a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : compareModeLabels(label(a.mode), label(b.mode)));
+      a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : compareModeKeys(a.mode, b.mode));
   }
 
   get checkpoints(): readonly CheckpointInfo[] {

@@ -3,7 +3,7 @@
 import { collapseSpans, describeCollapse, ongoingCollapse, type CollapseSpan } from '../lib/collapse';
 import { lengthDatasets, tierLineDatasets } from '../lib/datasets';
 import { seriesOf, tierLengthSpecs, tierMetricPoints } from '../lib/series';
-import { tierMetricKey, type TierMetric } from '../../extension/runs/metricKeys';
+import { tierMetricKey, type TierMetric } from '../../common/metricKeys';
 import type { DashboardState, TierInfo } from '../protocol/dashboard';
 import { chartBox, createLineChart, setDatasets, type LineChart, type LineChartOptions } from '../ui/charts';
 import { fill, h } from '../ui/dom';
@@ -61,8 +61,8 @@ export class TierCharts {
 export function tierCollapses(state: DashboardState): Map<string, CollapseSpan[]> {
   const out = new Map<string, CollapseSpan[]>();
   for (const t of state.tiers) {
-    const mean = seriesOf(state.series, tierMetricKey(t.label, 'mean_length'));
-    const std = seriesOf(state.series, tierMetricKey(t.label, 'length_std'));
+    const mean = seriesOf(state.series, tierMetricKey(t.mode, 'mean_length'));
+    const std = seriesOf(state.series, tierMetricKey(t.mode, 'length_std'));
     out.set(t.label, collapseSpans(mean, std));
   }
   return out;
@@ -72,7 +72,7 @@ export function tierCollapses(state: DashboardState): Map<string, CollapseSpan[]
 export function renderCollapseWarnings(root: HTMLElement, state: DashboardState, spans: Map<string, CollapseSpan[]>): void {
   const lines: HTMLElement[] = [];
   for (const t of state.tiers) {
-    const span = ongoingCollapse(spans.get(t.label) ?? [], seriesOf(state.series, tierMetricKey(t.label, 'mean_length')));
+    const span = ongoingCollapse(spans.get(t.label) ?? [], seriesOf(state.series, tierMetricKey(t.mode, 'mean_length')));
     if (span) lines.push(h('div', { class: 'warning', attrs: { role: 'status' }, text: describeCollapse(t.label, span, true) }));
   }
   fill(root, ...lines);

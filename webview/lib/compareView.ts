@@ -1,6 +1,7 @@
 // The comparison page's pure parts: the settings form, the token meter, and the columns' state as
 // chunks and final states arrive. Tested without a DOM.
-import { modeLabel, parseModeKey, settingsProblems, type ColumnState, type CompareSettings, type CompareToWebview } from '../protocol/compare';
+import { modeKeyLabel, parseModeKey } from '../../common/mode';
+import { settingsProblems, type ColumnState, type CompareSettings, type CompareToWebview } from '../protocol/compare';
 
 export interface SettingsForm {
   tiers: string;
@@ -130,7 +131,7 @@ export function summarize(columns: readonly ColumnState[], modes: readonly strin
     const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
     const m = parseModeKey(mode);
     return {
-      mode, label: modeLabel(mode), budget: m?.kind === 'tier' ? m.budget : null, n: done.length,
+      mode, label: modeKeyLabel(mode), budget: m?.kind === 'tier' ? m.budget : null, n: done.length,
       tokens: done.map((c) => c.tokens), meanTokens: mean(done.map((c) => c.tokens)),
       accuracy: graded.length ? graded.filter((c) => c.correct).length / graded.length : null,
       meanReward: mean(rewards),

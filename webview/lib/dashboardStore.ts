@@ -1,5 +1,6 @@
 // The dashboard webview's copy of the run: a full state from the host, then appends. Pure, so the
 // merge (no duplicate steps when a delta repeats, what changed -> what to redraw) is tested.
+import { isTierMetricKey } from '../../common/metricKeys';
 import type { DashboardDelta, DashboardState } from '../protocol/dashboard';
 import { appendSeries } from './series';
 
@@ -29,10 +30,10 @@ export function applyDelta(state: DashboardState, delta: DashboardDelta): Change
 
 /** Which chart groups a change touches: per-tier charts, global charts, histograms, eval table. */
 export function redrawsFor(c: Changes): { tierCharts: boolean; globalCharts: boolean; histograms: boolean; evals: boolean } {
-  const tierKeys = c.series.some((k) => k.startsWith('budget/'));
+  const tierKeys = c.series.some(isTierMetricKey);
   return {
     tierCharts: tierKeys || c.tiers,
-    globalCharts: c.series.some((k) => !k.startsWith('budget/')),
+    globalCharts: c.series.some((k) => !isTierMetricKey(k)),
     histograms: c.rolloutSteps || c.tiers || tierKeys || c.header,
     evals: c.evals,
   };

@@ -1,7 +1,7 @@
 // The dashboard's eval table: per dataset, one row per mode (natural, efficiency, each budget),
 // accuracy and mean tokens overall and per difficulty. Mirrors RunModel.evalTable (latest result
 // per dataset and mode), computed in the webview from the eval events it holds.
-import { compareModeLabels } from '../../extension/runs/metricKeys';
+import { compareModeKeys } from '../../common/mode';
 import type { EvalResult } from '../../extension/runs/runModel';
 
 export interface EvalCell {
@@ -54,17 +54,11 @@ export function compareDifficulty(a: string, b: string): number {
   return a.localeCompare(b);
 }
 
-/** Natural, efficiency, then budgets ascending: the paper's comparison first. */
-function compareModes(a: string, b: string): number {
-  const rank = (m: string) => (m === 'natural' ? 0 : m === 'efficiency' ? 1 : 2);
-  return rank(a) - rank(b) || compareModeLabels(a.replace(/^tier:/, ''), b.replace(/^tier:/, ''));
-}
-
 export function evalTables(results: readonly EvalResult[]): EvalDatasetTable[] {
   const byDataset = new Map<string, EvalResult[]>();
   for (const r of results) byDataset.set(r.dataset, [...(byDataset.get(r.dataset) ?? []), r]);
   return [...byDataset.keys()].sort().map((dataset) => {
-    const list = byDataset.get(dataset)!.sort((a, b) => compareModes(a.mode, b.mode));
+    const list = byDataset.get(dataset)!.sort((a, b) => compareModeKeys(a.mode, b.mode));
     const difficulties = [...new Set(list.flatMap((r) => Object.keys(r.by_difficulty)))].sort(compareDifficulty);
     return {
       dataset,

@@ -1,7 +1,7 @@
 // Metric series -> chart points. Pure: the dashboard and its tests use the same functions.
 // A point's `y` is null where the trainer logged NaN, so charts show a gap instead of a fake value.
 import type { Series } from '../../extension/runs/runModel';
-import { tierMetricKey, type TierMetric } from '../../extension/runs/metricKeys';
+import { tierMetricKey, type TierMetric } from '../../common/metricKeys';
 import type { TierInfo } from '../protocol/dashboard';
 
 export interface Point {
@@ -68,9 +68,9 @@ export interface TierLengthSpec {
 export function tierLengthSpecs(all: Readonly<Record<string, Series>>, tiers: readonly TierInfo[]): TierLengthSpec[] {
   const out: TierLengthSpec[] = [];
   for (const tier of tiers) {
-    const mean = seriesOf(all, tierMetricKey(tier.label, 'mean_length'));
+    const mean = seriesOf(all, tierMetricKey(tier.mode, 'mean_length'));
     if (mean.steps.length === 0) continue;
-    const band = spreadBand(mean, seriesOf(all, tierMetricKey(tier.label, 'length_std')));
+    const band = spreadBand(mean, seriesOf(all, tierMetricKey(tier.mode, 'length_std')));
     const range = stepRange([mean])!;
     out.push({
       tier,
@@ -87,7 +87,7 @@ export function tierMetricPoints(
   all: Readonly<Record<string, Series>>, tiers: readonly TierInfo[], name: TierMetric,
 ): { tier: TierInfo; points: Point[] }[] {
   return tiers
-    .map((tier) => ({ tier, points: toPoints(seriesOf(all, tierMetricKey(tier.label, name))) }))
+    .map((tier) => ({ tier, points: toPoints(seriesOf(all, tierMetricKey(tier.mode, name))) }))
     .filter((t) => t.points.length > 0);
 }
 

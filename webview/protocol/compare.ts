@@ -6,55 +6,8 @@
 // host -> webview: state (answers ready: everything), model, input, columns (a run starts),
 //                  chunk (text streams into one column), column (a column's final state), runEnd
 import type { RewardBreakdown } from '../../extension/budgetMath';
+import { checkModeKey, shown, type ModeKey } from '../../common/mode';
 import { hasOnlyKeys, isInt, isRecord, type ReadyMessage } from './common';
-
-/** `tier:<budget>`, `natural` or `efficiency` (the trainer's mode names, trainer/hbpo/prompts.py). */
-export type ModeKey = string;
-
-export type Mode = { kind: 'tier'; budget: number } | { kind: 'natural' } | { kind: 'efficiency' };
-
-/** Largest budget a mode key may name (six digits). */
-export const MAX_MODE_BUDGET = 999_999;
-
-/** A value for a message: JSON, cut to `max` characters. */
-function shown(x: unknown, max = 40): string {
-  const s = typeof x === 'string' ? JSON.stringify(x) : String(JSON.stringify(x) ?? typeof x);
-  return s.length > max ? `${s.slice(0, max)}…` : s;
-}
-
-/**
- * The one parser of mode keys. Only the canonical spelling is a mode: `tier:512`, never `tier:0512`,
- * `Tier:512` or `tier: 512` (each column is keyed by its mode, and the trainer writes `tier:<b>`);
- * a near miss is refused with the spelling to use.
- */
-export function checkModeKey(key: unknown): { ok: true; mode: Mode } | { ok: false; error: string } {
-  if (key === 'natural' || key === 'efficiency') return { ok: true, mode: { kind: key } };
-  const expected = 'expected natural, efficiency or tier:<budget>';
-  if (typeof key !== 'string') return { ok: false, error: `${shown(key)} is not a mode; ${expected}` };
-  const m = /^tier:([0-9]+)$/.exec(key);
-  if (!m) {
-    const loose = /^\s*(?:(natural|efficiency)|tier\s*:\s*\+?([0-9]{1,20}))\s*$/i.exec(key);
-    const canonical = loose?.[1] ? loose[1].toLowerCase() : loose?.[2] && Number(loose[2]) >= 1 ? `tier:${Number(loose[2])}` : undefined;
-    return { ok: false, error: canonical ? `${shown(key)} is not canonical; write "${canonical}"` : `${shown(key)} is not a mode; ${expected}` };
-  }
-  const budget = Number(m[1]);
-  if (budget < 1) return { ok: false, error: `${shown(key)}: a budget is at least 1 token` };
-  if (String(budget) !== m[1]) return { ok: false, error: `${shown(key)} is not canonical; write "tier:${budget}"` };
-  if (budget > MAX_MODE_BUDGET) return { ok: false, error: `${shown(key)}: a budget is at most ${MAX_MODE_BUDGET} tokens` };
-  return { ok: true, mode: { kind: 'tier', budget } };
-}
-
-/** The mode of a canonical key, else undefined (checkModeKey says why). */
-export function parseModeKey(key: string): Mode | undefined {
-  const r = checkModeKey(key);
-  return r.ok ? r.mode : undefined;
-}
-
-export function modeLabel(key: ModeKey): string {
-  const m = parseModeKey(key);
-  if (!m) return key;
-  return m.kind === 'tier' ? `${m.budget} tokens` : m.kind;
-}
 
 export interface CompareInput {
   problem: string;

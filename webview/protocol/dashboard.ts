@@ -3,6 +3,7 @@
 // webview -> host: ready | lengths (request: n_gen per tier at a step) | openInspector | openRewardExplorer
 // host -> webview: state (full, answers ready and follows a reset) | append (only what is new)
 //                  | lengths (answer) | error (answer)
+import { budgetOf, metricLabel, type Mode } from '../../common/mode';
 import type { EvalResult, RunStatus, Series } from '../../extension/runs/runModel';
 import { hasOnlyKeys, isInt, isRecord, isRequestId, type ErrorMessage, type ReadyMessage, type RequestId } from './common';
 
@@ -27,8 +28,14 @@ export interface DashboardHeader {
 
 /** A tier as metric keys name it (`512`, `natural`) and its budget in tokens (null: none). */
 export interface TierInfo {
+  mode: Mode;
+  /** Its namespace in metric keys and histograms: `512`, `natural` (metricLabel). */
   label: string;
   budget: number | null;
+}
+
+export function tierInfoOf(mode: Mode): TierInfo {
+  return { mode, label: metricLabel(mode), budget: budgetOf(mode) };
 }
 
 export interface DashboardState {

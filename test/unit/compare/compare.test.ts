@@ -1,3 +1,4 @@
+import { checkModeKey, parseModeKey } from '../../../common/mode';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { buildPrompt, promptHead, PROMPT_DEFAULTS } from '../../../extension/com
 import { dedupeMarks, promptTokens, tokensBefore } from '../../../extension/inference/pure';
 import { ColumnStore, meterOf, parseSettingsForm, summarize, formOfSettings } from '../../../webview/lib/compareView';
 import {
-  checkModeKey, compareRequestProblem, parseCompareRequest, parseModeKey, settingsProblems, type CompareSettings,
+  compareRequestProblem, parseCompareRequest, settingsProblems, type CompareSettings,
 } from '../../../webview/protocol/compare';
 
 const SETTINGS: CompareSettings = { tiers: [32, 64], lMax: 256, modes: ['tier:32', 'tier:64', 'natural', 'efficiency'], samples: 2, temperature: 0.6, seed: 7 };

@@ -1,3 +1,5 @@
+import { modeOfTier, NATURAL } from '../../../common/mode';
+import { tierInfoOf } from '../../../webview/protocol/dashboard';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DashboardFeed, tiersOf } from '../../../extension/panels/dashboardData';
@@ -14,7 +16,7 @@ test('full state: header, tiers, every series, evals and rollout steps', () => {
     label: 'my run', runDir: dir, method: 'hbpo', status: 'running', step: 2, totalSteps: 6, stepsPerSecond: 0.5,
     etaSeconds: 8, device: 'cpu', errorCount: 0, preparing: null,
   });
-  assert.deepEqual(state.tiers, [{ label: '32', budget: 32 }, { label: '64', budget: 64 }]);
+  assert.deepEqual(state.tiers, [tierInfoOf(modeOfTier(32)), tierInfoOf(modeOfTier(64))]);
   assert.equal(state.maxResponseTokens, 128);
   assert.deepEqual(state.series.loss, { steps: [1, 2], values: [1, 0.5] });
   assert.deepEqual(state.series['budget/32/mean_length'].steps, [1, 2]);
@@ -86,9 +88,13 @@ test('status change alone (the process died) is an increment', () => {
   assert.equal(msg?.type === 'append' && msg.delta.header.status, 'stale');
 });
 
-test('tiers: the run_start tiers and natural from metric keys, budgets first', () => {
+test('tiers: the run_start tiers and natural from the step metrics, in the one mode order (natural first)', () => {
   const { model } = modelOf([runStart(), line('step', 1, { metrics: { 'budget/natural/mean_length': 5 } })]);
-  assert.deepEqual(tiersOf(model), [{ label: '32', budget: 32 }, { label: '64', budget: 64 }, { label: 'natural', budget: null }]);
+  assert.deepEqual(tiersOf(model), [
+    { mode: NATURAL, label: 'natural', budget: null },
+    { mode: { kind: 'tier', budget: 32 }, label: '32', budget: 32 },
+    { mode: { kind: 'tier', budget: 64 }, label: '64', budget: 64 },
+  ]);
 });
 
 test('before run_start the header says what the trainer is preparing; once started, nothing', () => {

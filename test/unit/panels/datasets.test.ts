@@ -1,3 +1,5 @@
+import { modeOfTier, NATURAL } from '../../../common/mode';
+import { tierInfoOf } from '../../../webview/protocol/dashboard';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BUDGET_DASH, histogramDatasets, lengthDatasets, metricDatasets, rewardCurveDatasets, tierLineDatasets } from '../../../webview/lib/datasets';
@@ -11,7 +13,7 @@ test('length chart: per tier a band (upper, then lower filled to it), the mean, 
     'budget/32/mean_length': { steps: [1, 2], values: [20, 22] },
     'budget/32/length_std': { steps: [1, 2], values: [3, 4] },
     'budget/natural/mean_length': { steps: [1, 2], values: [90, 80] },
-  }, [{ label: '32', budget: 32 }, { label: 'natural', budget: null }]);
+  }, [tierInfoOf(modeOfTier(32)), tierInfoOf(NATURAL)]);
   const ds = lengthDatasets(specs, colorOf);
   assert.equal(ds.length, 4 + 3, 'natural has no budget line');
   const [upper, lower, mean, budget] = ds;
@@ -29,7 +31,7 @@ test('length chart: per tier a band (upper, then lower filled to it), the mean, 
 });
 
 test('tier and metric lines', () => {
-  const t = tierLineDatasets([{ tier: { label: '64', budget: 64 }, points: [{ x: 1, y: 0.5 }] }], colorOf);
+  const t = tierLineDatasets([{ tier: tierInfoOf(modeOfTier(64)), points: [{ x: 1, y: 0.5 }] }], colorOf);
   assert.equal(t[0].label, '64 tokens');
   assert.equal(t[0].pointRadius, 2, 'a short series shows its points');
   const long = Array.from({ length: 100 }, (_, i) => ({ x: i, y: i }));

@@ -1,3 +1,5 @@
+import { modeOfTier, NATURAL } from '../../../common/mode';
+import { tierInfoOf } from '../../../webview/protocol/dashboard';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { appendSeries, hline, spreadBand, stepRange, tierLengthSpecs, tierMetricPoints, toPoints } from '../../../webview/lib/series';
@@ -29,7 +31,7 @@ test('tierLengthSpecs: a band and a budget line per tier that has a mean length'
     'budget/natural/mean_length': { steps: [2], values: [900] },
   };
   const specs = tierLengthSpecs(all, [
-    { label: '512', budget: 512 }, { label: '1024', budget: 1024 }, { label: 'natural', budget: null },
+    tierInfoOf(modeOfTier(512)), tierInfoOf(modeOfTier(1024)), tierInfoOf(NATURAL),
   ]);
   assert.deepEqual(specs.map((s) => s.tier.label), ['512', 'natural'], 'tier 1024 logged nothing');
   assert.deepEqual(specs[0].budget, [{ x: 1, y: 512 }, { x: 2, y: 512 }]);
@@ -40,8 +42,8 @@ test('tierLengthSpecs: a band and a budget line per tier that has a mean length'
 
 test('tierMetricPoints reads budget/<label>/<metric>', () => {
   const lines = tierMetricPoints({ 'budget/64/advantage/intra': { steps: [5], values: [-0.3] } },
-    [{ label: '32', budget: 32 }, { label: '64', budget: 64 }], 'advantage/intra');
-  assert.deepEqual(lines, [{ tier: { label: '64', budget: 64 }, points: [{ x: 5, y: -0.3 }] }]);
+    [tierInfoOf(modeOfTier(32)), tierInfoOf(modeOfTier(64))], 'advantage/intra');
+  assert.deepEqual(lines, [{ tier: tierInfoOf(modeOfTier(64)), points: [{ x: 5, y: -0.3 }] }]);
 });
 
 test('appendSeries adds only later steps, so a repeated delta changes nothing', () => {

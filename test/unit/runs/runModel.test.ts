@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseLines } from '../../../extension/runs/lineReader';
-import { tierMetricKey } from '../../../extension/runs/metricKeys';
+import { tierMetricKey } from '../../../common/metricKeys';
+import { modeOfTier } from '../../../common/mode';
 import { RunModel } from '../../../extension/runs/runModel';
 import {
   finishedRun, jsonl, line, PER_TIER, QUERIES, runStart, SECONDS_PER_STEP, STEPS, stepLines, T0, tempDir, TIERS, writeRun,
@@ -34,7 +35,7 @@ test('aggregates of a finished run', () => {
   assert.equal(model.etaSeconds(), 0);
 
   // Per-step series, including null (NaN in the trainer) values.
-  const key = tierMetricKey(512, 'mean_length');
+  const key = tierMetricKey(modeOfTier(512), 'mean_length');
   assert.deepEqual(model.series(key), { steps: [1, 2, 3], values: metrics.map((m) => m[key]) });
   assert.deepEqual(model.series('loss').values, metrics.map((m) => m.loss));
   assert.deepEqual(model.series('approx_kl').values, [null, null, null]);
@@ -42,10 +43,10 @@ test('aggregates of a finished run', () => {
   assert.ok(model.metricKeys().includes('budget/1024/length_std'));
   assert.deepEqual(model.lastMetrics, metrics[2]);
 
-  // Eval table: latest per (dataset, mode), tiers ascending then named modes.
+  // Eval table: latest per (dataset, mode), natural and efficiency, then tiers ascending.
   const table = model.evalTable();
-  assert.deepEqual(table.map((e) => [e.mode, e.step]), [['tier:512', 3], ['tier:1024', 3], ['efficiency', 3], ['natural', 3]]);
-  assert.equal(table[0].accuracy, 0.75 + 0.03);
+  assert.deepEqual(table.map((e) => [e.mode, e.step]), [['natural', 3], ['efficiency', 3], ['tier:512', 3], ['tier:1024', 3]]);
+  assert.equal(table[0].accuracy, 0.5 + 0.03, 'natural: the second eval line');
   assert.equal(table[0].by_difficulty.hard.mean_tokens, 150);
   assert.equal(model.evalTable(2)[0].step, 2);
   assert.equal(model.evals.length, 8);
@@ -81,7 +82,7 @@ test('aggregates of a finished run', () => {
   for (const tier of TIERS) {
     const list = lengths.get(String(tier))!;
     assert.equal(list.length, QUERIES * PER_TIER);
-    assert.equal(list.reduce((a, b) => a + b, 0) / list.length, metrics[2][tierMetricKey(tier, 'mean_length')]);
+    assert.equal(list.reduce((a, b) => a + b, 0) / list.length, metrics[2][tierMetricKey(modeOfTier(tier), 'mean_length')]);
   }
 });
 
