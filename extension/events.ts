@@ -1,14 +1,19 @@
 // The run event protocol, as the extension reads it from runs/<id>/events.jsonl.
 // One source of truth: trainer/hbpo/schemas/events.schema.json (the trainer's tests validate every
 // event it emits against the same file). The types below mirror it for the editor's benefit.
+import type { RewardName } from './budgetMath';
 import Ajv2020 from 'ajv/dist/2020';
 import schema from '../trainer/hbpo/schemas/events.schema.json';
 
-export const SCHEMA_VERSION = 1;
+/** The version this extension writes about and reads best; it reads every version in SCHEMA_VERSIONS. */
+export const SCHEMA_VERSION = 2;
+/** 1: the first. 2: run_start records reward and advantage settings as typed fields, step events
+ * carry per-tier metrics as `per_tier` (version 1 only as `budget/<tier>/...` metric keys). */
+export const SCHEMA_VERSIONS = [1, 2] as const;
 
 type Num = number | null;
 interface Base {
-  v: typeof SCHEMA_VERSION;
+  v: (typeof SCHEMA_VERSIONS)[number];
   time: number; // unix seconds
   step: number;
 }
@@ -32,6 +37,10 @@ export interface RunStartEvent extends Base {
   dtype: string;
   pid: number;
   resumed_from_step: number | null;
+  /** Version 2 (version 1: only inside `config`): the reward the run used, resolved. */
+  reward?: { name: RewardName; variant: 'paper' | 'reference'; alpha: number; beta: number; max_response_tokens: number };
+  /** Version 2: the advantage estimator and its epsilon. */
+  advantage?: { name: string; eps: number };
 }
 export interface RolloutEvent extends Base {
   type: 'rollout';

@@ -2,7 +2,7 @@
 // the trainer's output, and its folder.
 import * as vscode from 'vscode';
 import { openDashboard, openRewardExplorer, openRolloutInspector, type RewardParamsInput } from '../panels';
-import { paramsOfRun } from '../panels/rewardParams';
+import { paramsOfRun } from '../runs/runReward';
 import { workspaceFolder, type Host } from '../host/host';
 import { isInside } from '../host/pure';
 import { pickRun, runFromArg, type RunArg } from './pick';

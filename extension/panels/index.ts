@@ -8,7 +8,7 @@ import type { CompareInput } from '../../webview/protocol/compare';
 import { ComparePanel, type CompareDeps } from './comparePanel';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
 import { RewardPanel } from './rewardPanel';
-import { paramsOfRun } from './rewardParams';
+import { paramsOfRun } from '../runs/runReward';
 import { ROLLOUTS_VIEW_TYPE, RolloutPanel } from './rolloutPanel';
 
 /** One run as the panels see it: its folder and the shared live tailer that feeds its model. */

@@ -1,7 +1,6 @@
 // Seeding the reward explorer: from the contract's RewardParamsInput, or from a run's run_start
 // (tiers, max_response_tokens and the resolved config's reward section). Invalid input falls back
 // to the paper's defaults with the reasons, rather than drawing nonsense.
-import type { RunInfo } from '../runs/runModel';
 import { defaultParams, formOf, parseRewardForm } from '../../webview/lib/rewardForm';
 import type { RewardExplorerParams } from '../../webview/protocol/rewardExplorer';
 
@@ -27,13 +26,6 @@ export function explorerParams(input?: ParamsInput): { params: RewardExplorerPar
   return checked.ok ? { params: checked.params, problems: [] } : { params: d, problems: checked.errors.map((e) => e.message) };
 }
 
-/** What a run's run_start says about its reward (its resolved config has `reward.alpha/beta/variant`). */
-export function paramsOfRun(info: RunInfo): ParamsInput {
-  const reward = (info.config as { reward?: Record<string, unknown> }).reward ?? {};
-  const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
-  const variant = reward.variant === 'paper' || reward.variant === 'reference' ? reward.variant : undefined;
-  return { tiers: info.tiers, maxResponseTokens: info.max_response_tokens, alpha: num(reward.alpha), beta: num(reward.beta), variant };
-}
 
 /**
  * The seed a restored explorer page saved in its webview state (`{ seeded, source }`), checked like

@@ -2,7 +2,7 @@
 // Works on bytes, not strings, so every event keeps its exact byte offset and length in the file
 // (the rollout index reads rollout text back lazily from those ranges). Never throws: a bad line
 // becomes an error entry and the lines around it stay readable.
-import { parseEventLine, SCHEMA_VERSION, type ParseResult, type RunEvent } from '../events';
+import { parseEventLine, SCHEMA_VERSIONS, type ParseResult, type RunEvent } from '../events';
 
 export const EVENT_TYPES: readonly RunEvent['type'][] = [
   'run_start', 'rollout', 'step', 'eval', 'checkpoint', 'log', 'run_end',
@@ -85,7 +85,9 @@ function explain(text: string, line: number, error: string): string {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return error;
   const { v, type } = value as { v?: unknown; type?: unknown };
-  if (v !== SCHEMA_VERSION) return `line ${line}: unsupported schema version ${JSON.stringify(v)} (expected ${SCHEMA_VERSION})`;
+  if (!(SCHEMA_VERSIONS as readonly unknown[]).includes(v)) {
+    return `line ${line}: unsupported schema version ${JSON.stringify(v)} (this extension reads ${SCHEMA_VERSIONS.join(' and ')})`;
+  }
   if (typeof type === 'string' && !(EVENT_TYPES as readonly string[]).includes(type)) {
     return `line ${line}: unknown event type ${JSON.stringify(type.slice(0, 80))}`;
   }

@@ -10,7 +10,7 @@
 // (the pattern phrases shown are the configured ones, not the matched text).
 import type { RolloutEvent } from '../events';
 import { HBPO_DEFAULTS, rewardBreakdown, type RewardBreakdown, type RewardName } from '../budgetMath';
-import { paramsOfRun } from '../runs/runReward';
+import { rewardSettingsOf } from '../runs/runReward';
 import type { RunInfo } from '../runs/runModel';
 
 export interface TraceSpec {
@@ -465,15 +465,15 @@ export function offsetOf(table: readonly { start: number; end: number }[], line:
 
 /** The trace spec of a recorded rollout, with the reward parameters of its run (paper defaults without a run_start). */
 export function specOfRollout(e: RolloutEvent, info: RunInfo | undefined): TraceSpec {
-  const p = info ? paramsOfRun(info) : undefined;
-  const lMax = p?.maxResponseTokens ?? HBPO_DEFAULTS.lMax;
+  const p = info ? rewardSettingsOf(info) : undefined;
+  const lMax = p?.lMax ?? HBPO_DEFAULTS.lMax;
   return {
     text: e.text,
     tokens: e.n_gen,
     marks: e.token_marks,
     tier: e.tier,
     tiers: p?.tiers ?? (e.tier === null ? [] : [e.tier]),
-    params: { reward: rewardOfRun(info), variant: p?.variant ?? 'paper', lMax, alpha: p?.alpha ?? 1 / lMax, beta: p?.beta ?? HBPO_DEFAULTS.beta },
+    params: { reward: p?.reward ?? 'hbpo', variant: p?.variant ?? 'paper', lMax, alpha: p?.alpha ?? 1 / lMax, beta: p?.beta ?? HBPO_DEFAULTS.beta },
     correct: e.correct,
     truncated: e.truncated,
     reward: e.reward,
@@ -482,11 +482,3 @@ export function specOfRollout(e: RolloutEvent, info: RunInfo | undefined): Trace
   };
 }
 
-/** The reward a run used: its resolved config's `reward.name`, else its method's default (trainer/hbpo/config.py METHODS). */
-export function rewardOfRun(info: RunInfo | undefined): RewardName {
-  const config = (info?.config ?? {}) as { reward?: { name?: unknown }; method?: unknown };
-  const name = config.reward?.name;
-  if (name === 'hbpo' || name === 'cosine' || name === 'binary' || name === 'l1-exact') return name;
-  const method = info?.method ?? config.method;
-  return method === 'grpo' ? 'binary' : method === 'cosine' ? 'cosine' : method === 'l1-exact' ? 'l1-exact' : 'hbpo';
-}

@@ -43,8 +43,9 @@ test('an invalid event names the line, the type and the field', () => {
   assert.match(!r.ok ? r.error : '', /^line 5 \(rollout\): \/n_gen must be >= 0/);
   const unknown = parseEventLine(JSON.stringify({ ...base, type: 'telemetry' }), 6);
   assert.equal(unknown.ok, false);
-  const wrongVersion = parseEventLine(JSON.stringify({ ...rollout, v: 2 }), 7);
+  const wrongVersion = parseEventLine(JSON.stringify({ ...rollout, v: 3 }), 7);
   assert.equal(wrongVersion.ok, false);
+  assert.equal(parseEventLine(JSON.stringify({ ...rollout, v: 2 }), 7).ok, true, 'a v2 rollout is a v1 rollout');
   const badReward = parseEventLine(JSON.stringify({ ...rollout, reward: { ...rollout.reward, case: 'maybe' } }), 8);
   assert.match(!badReward.ok ? badReward.error : '', /\/reward\/case/);
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readGroup, readQueries, readRollout, rowOf } from '../../../extension/panels/rolloutData';
-import { explorerParams, paramsOfRun, revivedParams } from '../../../extension/panels/rewardParams';
+import { explorerParams, revivedParams } from '../../../extension/panels/rewardParams';
+import { paramsOfRun } from '../../../extension/runs/runReward';
 import { modelOf, PAYLOAD, rollout, runStart, stepLines } from './fixtures';
 
 test('queries of a step: counts from the index, problem text from the file', async () => {

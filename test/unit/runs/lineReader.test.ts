@@ -72,7 +72,7 @@ test('bad lines are reported per line and the others stay readable', () => {
     '{"v": 1, "type": "step", "ti', // torn by a crash, then the trainer started a fresh line
     '',
     JSON.stringify({ v: 1, type: 'telemetry', time: 1, step: 0 }),
-    JSON.stringify({ v: 2, type: 'log', time: 1, step: 0, level: 'info', message: 'from the future' }),
+    JSON.stringify({ v: 3, type: 'log', time: 1, step: 0, level: 'info', message: 'from the future' }),
     JSON.stringify({ ...JSON.parse(rolloutLine(1, 0, 0, 512, 0).text), n_gen: -1 }),
     '[1, 2]',
     good,
@@ -85,7 +85,7 @@ test('bad lines are reported per line and the others stay readable', () => {
   assert.equal(messages.length, 6);
   assert.match(messages[0], /^line 2: not JSON/);
   assert.equal(messages[1], 'line 4: unknown event type "telemetry"');
-  assert.equal(messages[2], 'line 5: unsupported schema version 2 (expected 1)');
+  assert.equal(messages[2], 'line 5: unsupported schema version 3 (this extension reads 1 and 2)');
   assert.match(messages[3], /^line 6 \(rollout\): \/n_gen must be >= 0/);
   assert.match(messages[4], /^line 7: /);
   assert.match(messages[5], /^line 9: /);

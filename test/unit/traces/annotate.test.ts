@@ -13,7 +13,7 @@ import type { RolloutEvent } from '../../../extension/events';
 import type { RunInfo } from '../../../extension/runs/runModel';
 import {
   annotate, cleanPatterns, DEFAULT_REASONING_PATTERNS, headerLens, hoverLines, lineTable, offsetOf, overBudget,
-  patternMatches, phases, positionOf, rewardOfRun, specOfRollout, tierCrossings, tokensAt, type TraceSpec,
+  patternMatches, phases, positionOf, specOfRollout, tierCrossings, tokensAt, type TraceSpec,
 } from '../../../extension/traces/annotate';
 import { formatTrace, formatTraceDocument, layoutTrace } from '../../../extension/traces/traceText';
 import { liveTraceUriParts, parseLiveTraceUri, parseTraceUri, traceUriParts } from '../../../extension/traces/traceUri';
@@ -293,9 +293,11 @@ test('a rollout\'s spec takes the run\'s tiers, max_response_tokens and reward s
   assert.deepEqual(s.params, { reward: 'hbpo', variant: 'reference', lMax: 320, alpha: 0.01, beta: 2 });
   assert.deepEqual([s.tiers, s.tier, s.tokens, s.marks, s.correct, s.done], [TIERS, 96, N_GEN, MARKS, true, true]);
   assert.equal(specOfRollout(ROLLOUT, { ...info, config: {} }).params.alpha, 1 / 320, 'alpha defaults to 1 / L_max');
-  assert.equal(rewardOfRun({ ...info, method: 'grpo', config: {} }), 'binary');
-  assert.equal(rewardOfRun({ ...info, method: 'cosine', config: { reward: { name: 'bogus' } } }), 'cosine');
-  assert.equal(rewardOfRun(undefined), 'hbpo');
+  // Schema v2: the typed fields, not the config dict, say what the run used.
+  const v2 = { ...info, config: {}, reward: { name: 'cosine' as const, variant: 'paper' as const, alpha: 0.5, beta: 3, max_response_tokens: 256 }, advantage: { name: 'grpo', eps: 1e-6 } };
+  assert.deepEqual(specOfRollout(ROLLOUT, v2).params, { reward: 'cosine', variant: 'paper', lMax: 256, alpha: 0.5, beta: 3 });
+  assert.equal(specOfRollout(ROLLOUT, { ...info, config: { reward: { name: 'l1-exact' } } }).params.reward, 'l1-exact', 'v1: the resolved config');
+  assert.equal(specOfRollout(ROLLOUT, undefined).params.reward, 'hbpo');
   const older = specOfRollout({ ...ROLLOUT, token_marks: undefined }, undefined);
   assert.deepEqual([older.marks, older.tiers, older.params.lMax], [undefined, [96], 4096]);
 });
