@@ -33,7 +33,7 @@ export const HBPO_DEFAULTS = {
   lMax: 4096,
   /** Reward scale. */
   beta: 4,
-  /** Length penalty per token; the paper uses `1 / lMax`. */
+  /** Length penalty per token; the paper uses `1 / lMax` (a run of the `l1-exact` reward: L1's 0.0003). */
   alpha: 1 / 4096,
   /** Added to the group std in the inter-group advantage. */
   eps: 1e-6,
@@ -114,10 +114,10 @@ export interface RewardTerms {
 }
 
 /**
- * Reward of a correct, untruncated rollout. Wrong and truncated rollouts earn 0 whatever the
- * function; `rewardBreakdown` applies that before calling into the registry.
+ * Reward of a rollout from its length terms. `ok` is false for a wrong or truncated rollout, which
+ * earns 0 under every reward but `l1-exact` (whose length penalty applies whatever the answer).
  */
-export type RewardFn = (terms: RewardTerms, input: RewardInput) => number;
+export type RewardFn = (terms: RewardTerms, input: RewardInput, ok: boolean) => number;
 
 function requireBudget(name: string, t: RewardTerms): { penalty: number; f1: number; f2: number } {
   if (t.penalty === null || t.f1 === null || t.f2 === null) {
@@ -129,18 +129,22 @@ function requireBudget(name: string, t: RewardTerms): { penalty: number; f1: num
 /** The reward functions, by name. */
 export const REWARDS: Readonly<Record<RewardName, RewardFn>> = {
   /** HBPO: `f2(b)` within budget and `f1(n, b)` over it (paper), or `min(f1, f2)` (reference). */
-  hbpo: (t, input) => {
+  hbpo: (t, input, ok) => {
     const { f1: over, f2: ceiling } = requireBudget('hbpo', t);
     const variant = checkVariant(input.variant ?? 'paper');
+    if (!ok) return 0;
     if (variant === 'reference') return Math.min(over, ceiling);
     return input.nGen <= (input.budget as number) ? ceiling : over;
   },
   /** GRPO with a cosine length reward: `beta * cos(pi * n / (2 * lMax))`. */
-  cosine: (t) => t.cos,
+  cosine: (t, _input, ok) => (ok ? t.cos : 0),
   /** GRPO's plain correctness reward. */
-  binary: () => 1,
-  /** L1-style exact-length reward: `1 - alpha * |n - b|`. */
-  'l1-exact': (t) => 1 - requireBudget('l1-exact', t).penalty,
+  binary: (_t, _input, ok) => (ok ? 1 : 0),
+  /**
+   * L1's exact-length reward (Aggarwal & Welleck 2025, LCPO-Exact): `1[correct] - alpha * |n - b|`,
+   * `b` the target length the prompt asked for; a wrong or truncated rollout earns `-alpha * |n - b|`.
+   */
+  'l1-exact': (t, _input, ok) => (ok ? 1 : 0) - requireBudget('l1-exact', t).penalty,
 };
 
 function checkVariant(variant: string): HbpoVariant {
@@ -160,8 +164,9 @@ export function getReward(name: string): RewardFn {
 
 /**
  * Scores one rollout and explains the score.
- * Truncated (`truncated` or `nGen > lMax`) and wrong rollouts earn 0; otherwise the registered
- * reward function decides. `case` is `within`/`over` relative to the budget, or `natural`.
+ * Truncated (`truncated` or `nGen > lMax`) and wrong rollouts earn 0 (`l1-exact`: minus its length
+ * penalty); otherwise the registered reward function decides. `case` is `within`/`over` relative
+ * to the budget, or `natural`.
  */
 export function rewardBreakdown(input: RewardInput): RewardBreakdown {
   const fn = getReward(input.reward);
@@ -180,9 +185,8 @@ export function rewardBreakdown(input: RewardInput): RewardBreakdown {
 
   // A misconfigured reward (hbpo without a budget, a bad variant) fails for every rollout,
   // not only for the correct ones.
-  const reward = fn(terms, input);
-  const earned = rewardCase === 'truncated' || rewardCase === 'wrong' ? 0 : reward;
-  return { reward: earned, ...terms, case: rewardCase };
+  const reward = fn(terms, input, rewardCase !== 'truncated' && rewardCase !== 'wrong');
+  return { reward, ...terms, case: rewardCase };
 }
 
 /** The rollouts of one query and the estimator to score them with. */

@@ -13,6 +13,7 @@ TIERS = (512, 1024, 2048, 2560)
 L_MAX = 4096
 BETA = 4.0
 ALPHA = 1.0 / L_MAX
+L1_ALPHA = 0.0003  # L1's (Aggarwal & Welleck 2025) length penalty per token
 
 
 def terms(n, b, L, alpha, beta):
@@ -35,14 +36,16 @@ def expected_reward(reward, variant, n, b, correct, truncated, L, alpha, beta):
         case = "natural"
     else:
         case = "within" if n <= b else "over"
-    if case in ("truncated", "wrong"):
+    if reward == "l1-exact":
+        # L1 (Aggarwal & Welleck 2025, LCPO-Exact): r = 1[correct] - alpha * |n_target - n|; the
+        # penalty applies to wrong and truncated answers too.
+        value = (0.0 if case in ("truncated", "wrong") else 1.0) - alpha * abs(b - n)
+    elif case in ("truncated", "wrong"):
         pass
     elif reward == "binary":
         value = 1.0
     elif reward == "cosine":
         value = cos
-    elif reward == "l1-exact":
-        value = 1.0 - alpha * abs(n - b)
     elif variant == "paper":
         value = f2 if n <= b else f1
     else:  # reference: min(f1, f2) for every correct, untruncated answer
@@ -82,7 +85,15 @@ def reward_cases():
     add("cosine wrong", "cosine", 100, None, correct=False)
     add("binary wrong", "binary", 100, None, correct=False)
     add("binary truncated", "binary", 4097, None)
+    # L1: the target is drawn per prompt from [100, 4000], alpha = 0.0003; wrong answers keep the penalty
+    for target in (100, 1234, 4000):
+        for n in (1, target, target + 1, 4096):
+            for correct in (True, False):
+                add(f"l1-exact alpha=0.0003 target={target} n={n} {'correct' if correct else 'wrong'}",
+                    "l1-exact", n, target, correct=correct, alpha=L1_ALPHA)
     add("l1-exact truncated", "l1-exact", 4096, 1024, truncated=True)
+    add("l1-exact truncated (n > L_max), alpha=0.0003", "l1-exact", 4097, 1000, alpha=L1_ALPHA)
+    add("l1-exact wrong at the target: 0", "l1-exact", 1024, 1024, correct=False)
     return cases
 
 

@@ -35,13 +35,22 @@ class ConfigError(ValueError):
         super().__init__(f"invalid config{where}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-# One word in a config picks a baseline: (reward, advantage estimator, budget prompts on?).
-METHODS: dict[str, tuple[str, str, bool]] = {
-    "hbpo": ("hbpo", "hbpo", True),
-    "grpo": ("binary", "grpo", False),
-    "cosine": ("cosine", "grpo", False),
-    "l1-exact": ("l1-exact", "grpo", True),
+# One word in a config picks a baseline: (reward, advantage estimator, prompts). Prompts:
+# `budget`: the query's rollouts split over the tiers, each tier's budget sentence after <think>;
+# `natural`: no length instruction; `target`: L1 (Aggarwal & Welleck 2025, LCPO-Exact): each
+# query gets a target length drawn uniformly from [reward.target_min, reward.target_max], stated
+# after the question as prompt.target_sentence ("Think for {target} tokens."); all its rollouts
+# share it, and it is recorded as their `tier`.
+METHODS: dict[str, tuple[str, str, str]] = {
+    "hbpo": ("hbpo", "hbpo", "budget"),
+    "grpo": ("binary", "grpo", "natural"),
+    "cosine": ("cosine", "grpo", "natural"),
+    "l1-exact": ("l1-exact", "grpo", "target"),
 }
+# The rewards that score a rollout against a length (a tier or a target): they need one per rollout.
+LENGTH_REWARDS = ("hbpo", "l1-exact")
+# L1's deviation penalty per token (LCPO, alpha = 0.0003), the l1-exact reward's default alpha.
+L1_ALPHA = 0.0003
 
 
 @dataclass
@@ -79,7 +88,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    train: str = "testbed:arith"  # a .json/.jsonl file, or a built-in `testbed:` set
+    train: str = "testbed:train"  # a .json/.jsonl file, or a testbed split (`testbed:train`, `val`, `test`)
     limit: int | None = None
     shuffle: bool = True
 
@@ -92,14 +101,20 @@ class PromptConfig:
     # DESIGN.md: the authors' released code used "I will answer the question with {budget} tokens".
     budget_sentence: str = "I will answer the question within {budget} tokens."
     efficiency_sentence: str = "I will answer the question with minimal tokens."
+    # method l1-exact only: appended to the question (after a space), as L1 does.
+    target_sentence: str = "Think for {target} tokens."
 
 
 @dataclass
 class RewardConfig:
     name: str | None = None  # default: from `method`
-    variant: str = "paper"  # paper | reference (hbpo only)
-    alpha: float | None = None  # default 1 / max_response_tokens
+    variant: str = "paper"  # paper | reference (the hbpo reward only)
+    alpha: float | None = None  # default 1 / max_response_tokens; 0.0003 (L1's) for the l1-exact reward
     beta: float = 4.0
+    # method l1-exact only: each query's target length, drawn uniformly from [target_min, target_max]
+    # tokens (both included) with the run's seeded RNG; L1 used [100, 4000] with a 4096 context.
+    target_min: int = 100
+    target_max: int = 4000
 
 
 @dataclass
@@ -132,7 +147,9 @@ class PPOConfig:
     epochs: int = 1
     mini_batch_queries: int | None = None  # queries per optimizer step; default: all of the step
     micro_batch_size: int = 8  # sequences per forward/backward (gradient accumulation)
-    kl_coef: float = 0.0  # reported only; HBPO trains without a KL term
+    # HBPO trains without a KL term: only 0 is accepted (no KL penalty against a frozen reference
+    # is implemented). `approx_kl` is reported in the step metrics either way.
+    kl_coef: float = 0.0
 
 
 @dataclass
@@ -185,16 +202,28 @@ class Config:
     # --- derived views the trainer uses -------------------------------------------------------
     @property
     def uses_budget_prompts(self) -> bool:
-        return METHODS[self.method][2]
+        return METHODS[self.method][2] == "budget"
+
+    @property
+    def uses_length_targets(self) -> bool:
+        """L1 (method l1-exact): a target length per query, stated after the question."""
+        return METHODS[self.method][2] == "target"
 
     @property
     def rollout_tiers(self) -> list[int | None]:
-        """The tier of each rollout group: the budgets, or one natural-mode group."""
+        """The tier of each rollout group: the budgets, or one group per query (natural mode, or
+        l1-exact, whose group's tier is the query's drawn target)."""
         return list(self.tiers) if self.uses_budget_prompts else [None]
 
     @property
+    def reward_name(self) -> str:
+        return self.reward.name or METHODS.get(self.method, ("hbpo",))[0]
+
+    @property
     def alpha(self) -> float:
-        return self.reward.alpha if self.reward.alpha is not None else 1.0 / self.max_response_tokens
+        if self.reward.alpha is not None:
+            return self.reward.alpha
+        return L1_ALPHA if self.reward_name == "l1-exact" else 1.0 / self.max_response_tokens
 
 
 # ----------------------------------------------------------------------------------------------
@@ -246,6 +275,8 @@ RANGES: dict[str, Range] = {
     "data.limit": Range(1, MAX_COUNT),
     "reward.alpha": Range(0),
     "reward.beta": Range(0),
+    "reward.target_min": Range(1, MAX_TOKENS),
+    "reward.target_max": Range(1, MAX_TOKENS),
     "advantage.eps": Range(0, 1, lo_open=True),
     "generation.temperature": Range(0, 100, lo_open=True),
     "generation.top_p": Range(0, 1, lo_open=True),
@@ -261,7 +292,7 @@ RANGES: dict[str, Range] = {
     "ppo.epochs": Range(1, 1000),
     "ppo.mini_batch_queries": Range(1, MAX_COUNT),
     "ppo.micro_batch_size": Range(1, MAX_COUNT),
-    "ppo.kl_coef": Range(0),
+    "ppo.kl_coef": Range(0),  # and only 0 (see validate)
     "train.queries_per_step": Range(1, MAX_COUNT),
     "train.steps": Range(1, MAX_COUNT),
     "train.checkpoint_every": Range(1, MAX_COUNT),
@@ -704,6 +735,10 @@ def validate(cfg: Config, *, check_files: bool = True, source: str | None = None
     if cfg.advantage.name is not None and cfg.advantage.name not in ESTIMATORS:
         p.append(f"advantage.name: unknown estimator {short(cfg.advantage.name)} "
                  f"(known: {', '.join(ESTIMATORS)})")
+    _check_method_keys(cfg, p)
+    if cfg.ppo.kl_coef > 0:
+        p.append(f"ppo.kl_coef: HBPO trains without a KL term; only 0 is accepted (a KL penalty against a "
+                 f"frozen reference is not implemented), got {short(cfg.ppo.kl_coef)}")
     mbq = cfg.ppo.mini_batch_queries
     if mbq is not None and mbq >= 1 and cfg.train.queries_per_step % mbq:
         p.append(f"ppo.mini_batch_queries: {mbq} must divide train.queries_per_step "
@@ -774,6 +809,43 @@ def validate(cfg: Config, *, check_files: bool = True, source: str | None = None
                 p.append(f"{name}: cannot read {short(path, 200)}: {short(str(exc), 100)}")
     if p:
         raise ConfigError(p, source)
+
+
+def _check_method_keys(cfg: Config, p: list[str]) -> None:
+    """Keys only one method or reward reads are refused (when set away from their default) under
+    any other, and rewards and estimators that need a length per rollout are refused under a method
+    that gives none: a key that would be silently ignored, or a run that would fail at step 1."""
+    if cfg.method not in METHODS:
+        return
+    reward = cfg.reward_name
+    estimator = cfg.advantage.name or METHODS[cfg.method][1]
+    defaults_reward, defaults_prompt = RewardConfig(), PromptConfig()
+    if cfg.reward.variant != defaults_reward.variant and reward != "hbpo":
+        p.append(f"reward.variant: only the hbpo reward reads it; this run's reward is '{reward}'")
+    if not cfg.uses_length_targets:
+        for name, value, default in [
+                ("reward.target_min", cfg.reward.target_min, defaults_reward.target_min),
+                ("reward.target_max", cfg.reward.target_max, defaults_reward.target_max),
+                ("prompt.target_sentence", cfg.prompt.target_sentence, defaults_prompt.target_sentence)]:
+            if value != default:
+                p.append(f"{name}: only method l1-exact draws target lengths; this run's method is "
+                         f"'{cfg.method}'")
+    if METHODS[cfg.method][2] == "natural":
+        if reward in LENGTH_REWARDS:
+            p.append(f"reward.name: the {reward} reward scores each rollout against a budget, and method "
+                     f"'{cfg.method}' gives none (use method hbpo or l1-exact)")
+        if estimator in ("hbpo", "hbpo-reference"):
+            p.append(f"advantage.name: the {estimator} estimator needs budget tiers, and method "
+                     f"'{cfg.method}' has none (use method hbpo, or the grpo estimator)")
+    if cfg.uses_length_targets:
+        t = cfg.reward
+        if t.target_min > t.target_max:
+            p.append(f"reward.target_min: {t.target_min} is above reward.target_max {t.target_max}")
+        if t.target_max > cfg.max_response_tokens:
+            p.append(f"reward.target_max: {t.target_max} exceeds max_response_tokens (L_max) "
+                     f"{cfg.max_response_tokens}; a target must be reachable")
+        if "{target}" not in cfg.prompt.target_sentence:
+            p.append("prompt.target_sentence: must contain {target}")
 
 
 def to_dict(cfg: Config) -> dict:

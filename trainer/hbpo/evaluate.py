@@ -28,8 +28,12 @@ def _summary(rows: list[tuple[bool, int, bool]]) -> dict:
 
 def evaluate(model, tokenizer, problems: Sequence[Problem], mode: Mode, cfg: Config, *, dataset: str,
              should_stop: Callable[[], bool] = lambda: False) -> dict:
-    """One sample per problem (pass@1) at the eval temperature (greedy when it is 0)."""
-    prompts = [build_prompt(tokenizer, p.problem, mode, cfg.prompt) for p in problems]
+    """One sample per problem (pass@1) at the eval temperature (greedy when it is 0).
+    A `tier:<b>` mode of an l1-exact run asks as L1 was trained to: `Think for <b> tokens.`"""
+    if cfg.uses_length_targets and isinstance(mode, int):
+        prompts = [build_prompt(tokenizer, p.problem, None, cfg.prompt, target=mode) for p in problems]
+    else:
+        prompts = [build_prompt(tokenizer, p.problem, mode, cfg.prompt) for p in problems]
     gen = dataclasses.replace(cfg.generation, temperature=cfg.eval.temperature or 1.0,
                               top_p=cfg.eval.top_p, top_k=0)
     limit = cfg.eval.max_tokens or cfg.max_response_tokens

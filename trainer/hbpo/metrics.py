@@ -3,6 +3,8 @@
     budget/<b>/mean_length, length_std, min_length, max_length, accuracy, reward, reward/f1,
     reward/f2, over_budget, truncated, advantage/intra, advantage/inter
     budget/natural/...   for budget-free baselines
+    target/mean, target/abs_error, target/over   for l1-exact, whose tier is each query's drawn
+                         target: one namespace per target would be one per query, so none
 """
 
 from __future__ import annotations
@@ -21,12 +23,18 @@ def _std(xs: Sequence[float]) -> float | None:
     return statistics.pstdev(xs) if xs else None
 
 
-def rollout_metrics(scored: Sequence[dict]) -> dict[str, float | None]:
-    """`scored` are rollout events (dicts with tier, n_gen, correct, reward{}, advantage{})."""
+def rollout_metrics(scored: Sequence[dict], *, targets: bool = False) -> dict[str, float | None]:
+    """`scored` are rollout events (dicts with tier, n_gen, correct, reward{}, advantage{}).
+    `targets`: the tiers are l1-exact's per-query target lengths (target/* instead of budget/*)."""
     out: dict[str, float | None] = {}
     by_tier: dict[str, list[dict]] = {}
-    for r in scored:
-        by_tier.setdefault(mode_label(r["tier"]), []).append(r)
+    if not targets:
+        for r in scored:
+            by_tier.setdefault(mode_label(r["tier"]), []).append(r)
+    else:
+        out["target/mean"] = _mean([r["tier"] for r in scored])
+        out["target/abs_error"] = _mean([abs(r["n_gen"] - r["tier"]) for r in scored])
+        out["target/over"] = _mean([float(r["n_gen"] > r["tier"]) for r in scored])
     for label, group in by_tier.items():
         lengths = [r["n_gen"] for r in group]
         key = f"budget/{label}"

@@ -5,6 +5,10 @@
     <- generation starts here; n_gen counts from this point
 
 Modes: a tier budget (`512`), `natural` (no sentence), `efficiency` ("... with minimal tokens").
+
+L1 (method l1-exact) states its length target in the user turn instead, after the question:
+`<question> Think for 1234 tokens.` (`target=1234`, `prompt.target_sentence`), with no sentence
+after `<think>`.
 """
 
 from __future__ import annotations
@@ -31,12 +35,17 @@ def mode_label(mode: Mode | None) -> str:
     return "natural" if mode is None else str(mode)
 
 
-def build_prompt(tokenizer, problem: str, mode: Mode | None, cfg: PromptConfig) -> str:
-    """The full prompt text for one rollout; tokenize it without adding special tokens."""
+def build_prompt(tokenizer, problem: str, mode: Mode | None, cfg: PromptConfig, *,
+                 target: int | None = None) -> str:
+    """The full prompt text for one rollout; tokenize it without adding special tokens.
+    `target`: L1's length target in tokens, appended to the question (then `mode` is natural)."""
     messages = []
     if cfg.system:
         messages.append({"role": "system", "content": cfg.system})
-    messages.append({"role": "user", "content": cfg.question_template.replace("{problem}", problem)})
+    question = cfg.question_template.replace("{problem}", problem)
+    if target is not None:
+        question += " " + cfg.target_sentence.replace("{target}", str(target))
+    messages.append({"role": "user", "content": question})
     text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     # Templates of reasoning models (R1-distill, Qwen3) already open the tag; do not open it twice.
     if not text.rstrip().endswith(cfg.think_open):

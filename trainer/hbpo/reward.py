@@ -16,7 +16,7 @@ from typing import Callable
 @dataclass(frozen=True)
 class RewardParams:
     L_max: int  # training context for the response, tokens
-    alpha: float  # deviation penalty per token (default 1 / L_max)
+    alpha: float  # deviation penalty per token (default 1 / L_max; 0.0003 for l1-exact)
     beta: float  # cosine amplitude (default 4)
     variant: str = "paper"  # hbpo only: "paper" | "reference"
 
@@ -123,10 +123,15 @@ def cosine_reward(n: int, b: int | None, correct: bool, truncated: bool, p: Rewa
 
 @register_reward("l1-exact")
 def l1_exact_reward(n: int, b: int | None, correct: bool, truncated: bool, p: RewardParams) -> RewardBreakdown:
-    """L1-style exact-length reward: 1 - alpha * |n - b| when correct (b is the target length)."""
+    """L1's exact-length reward (Aggarwal & Welleck 2025, LCPO-Exact): 1[correct] - alpha * |b - n|.
+
+    b is the target length the prompt asked for (method l1-exact draws one per query; with method
+    hbpo it is the rollout's tier). The penalty applies to every rollout: a wrong, unanswered or
+    truncated one earns -alpha * |b - n|, not 0 (L1's alpha is 0.0003, the default for this reward).
+    """
     b = _need_budget("l1-exact", b)
     case, cos, penalty, f1_v, f2_v = _terms(n, b, correct, truncated, p)
-    value = 0.0 if case in ("truncated", "wrong") else 1.0 - penalty
+    value = (0.0 if case in ("truncated", "wrong") else 1.0) - penalty
     return RewardBreakdown(value, cos, penalty, f1_v, f2_v, case)
 
 

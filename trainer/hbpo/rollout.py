@@ -6,6 +6,7 @@ calls of `generation.batch_size` sequences; tiers are mixed within a batch, not 
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -21,7 +22,7 @@ from .prompts import Mode, build_prompt
 class Rollout:
     query_index: int  # position of the query in this step's batch
     problem: Problem
-    tier: Mode | None  # budget in tokens, "natural"/"efficiency" (eval), or None (natural, training)
+    tier: Mode | None  # budget (or l1-exact target) in tokens, "natural"/"efficiency" (eval), or None (natural)
     sample: int  # index within its (query, tier) group
     prompt: str
     prompt_ids: list[int]
@@ -88,17 +89,27 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, g
 def hierarchical_rollouts(model, tokenizer, problems: Sequence[Problem], cfg: Config, *,
                           should_stop: Callable[[], bool] = lambda: False
                           ) -> tuple[list[Rollout], GenerationStats]:
-    """n rollouts per query, n/k under each tier (one natural group for budget-free baselines)."""
+    """n rollouts per query, n/k under each tier (one natural group for budget-free baselines).
+
+    Method l1-exact: one group per query under a target length drawn uniformly from
+    [reward.target_min, reward.target_max] with the run's seeded `random` (its state is in every
+    checkpoint, so a resumed run draws the same targets); the target is the rollouts' `tier`."""
     tiers = cfg.rollout_tiers
     per_tier = cfg.rollouts_per_query // len(tiers)
     plan = []
     for qi, problem in enumerate(problems):
+        if cfg.uses_length_targets:
+            target = random.randint(cfg.reward.target_min, cfg.reward.target_max)
+            prompt = build_prompt(tokenizer, problem.problem, None, cfg.prompt, target=target)
+            plan += [(qi, problem, target, s, prompt) for s in range(cfg.rollouts_per_query)]
+            continue
         for tier in tiers:
             prompt = build_prompt(tokenizer, problem.problem, tier, cfg.prompt)
             plan += [(qi, problem, tier, s, prompt) for s in range(per_tier)]
     outputs, stats = generate(model, tokenizer, [p[4] for p in plan], max_new_tokens=cfg.max_response_tokens,
                               gen=cfg.generation, should_stop=should_stop)
-    return [to_rollout(tokenizer, *p, *o, cfg.max_response_tokens, marks_at=cfg.tiers)
+    return [to_rollout(tokenizer, *p, *o, cfg.max_response_tokens,
+                       marks_at=[p[2], *cfg.tiers] if cfg.uses_length_targets else cfg.tiers)
             for p, o in zip(plan, outputs)], stats
 
 

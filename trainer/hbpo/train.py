@@ -192,7 +192,7 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
             step += 1
             for s in scored:
                 events.emit("rollout", step, **s)
-            metrics = rollout_metrics(scored) | update | {
+            metrics = rollout_metrics(scored, targets=cfg.uses_length_targets) | update | {
                 "tokens/generated": float(gen.tokens), "tokens_per_s": gen.tokens / max(gen.seconds, 1e-9),
                 "time/generate_s": gen.seconds, "time/update_s": t2 - t1, "time/step_s": t2 - t0}
             events.emit("step", step, metrics=metrics)
