@@ -44,7 +44,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `path` through a temporary file and os.replace: readers see the old file or the new
-    one, never a partial one; a failed write leaves the old file and no temporary behind."""
+    one, never a partial one; a failed write leaves the old file and no temporary behind (a full
+    disk raises `DiskFullError` naming `path`)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -53,11 +54,13 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, DiskFullError) and is_disk_full(exc):
+            raise DiskFullError(f"no space left on device writing {path} ({human(free_bytes(path))} free)") from None
         raise
 
 

@@ -24,7 +24,7 @@ from . import __version__
 from .checkpoint import (clean_stale_temporaries, latest_checkpoint, load_state, rng_state, save_checkpoint,
                          set_rng_state, write_text_atomic)
 from .config import Config, ConfigError, resolved, short, to_dict
-from .diskfull import DiskFullError
+from .diskfull import DiskFullError, is_disk_full
 from .evaluate import evaluate
 from .events import EventLog, read_events
 from .metrics import rollout_metrics
@@ -213,6 +213,8 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         # A full disk is said plainly (DiskFullError names the path and the need); anything else
         # keeps its type. `finish` lands these two even on a full disk.
         message = str(exc) if isinstance(exc, DiskFullError) else f"{type(exc).__name__}: {exc}"
+        if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+            message = f"no space left on device: {message}"
         events.finish("log", step, level="error", message=traceback.format_exc())
         events.finish("run_end", step, status="failed", reason=message, checkpoint=last_ckpt)
         raise
@@ -257,6 +259,8 @@ def check_resume_config(run_dir: Path, config_dict: dict) -> None:
         return
     where, old = recorded
     new_flat, old_flat = _flat(config_dict), _flat(old if isinstance(old, dict) else {})
+    # A key the recorded config lacks was added to the trainer since: the run used its default.
+    old_flat = _flat(to_dict(resolved(Config()))) | old_flat if old_flat else old_flat
     differ = [k for k in sorted(new_flat.keys() | old_flat.keys())
               if new_flat.get(k, "<absent>") != old_flat.get(k, "<absent>")
               and not any(k == m or (m.endswith(".") and k.startswith(m)) for m in RESUME_MAY_CHANGE)]

@@ -168,3 +168,14 @@ def test_resume_without_a_checkpoint_compares_with_the_run_start(write_config):
     shutil.rmtree(run_dir / "checkpoints")  # crashed before its first checkpoint
     with pytest.raises(ConfigError, match=r"rollouts_per_query: is 8 now but 4 in the run's last run_start"):
         train(load_config(run_dir / "config.yaml", ["rollouts_per_query=8"]), run_dir, resume=True)
+
+
+def test_resume_accepts_a_run_recorded_before_a_config_key_existed(write_config):
+    config = load_config(write_config(tiny_config(train__steps=1)), ["run.name=older"])
+    run_dir = Path(config.run.dir) / "older"
+    assert train(config, run_dir) == "finished"
+    state = run_dir / "checkpoints" / "step-000001" / "config.yaml"
+    recorded = yaml.safe_load(state.read_text())
+    del recorded["prompt"]["target_sentence"]  # as written by a trainer that had no such key
+    state.write_text(yaml.safe_dump(recorded, sort_keys=False))
+    assert train(load_config(run_dir / "config.yaml", ["train.steps=2"]), run_dir, resume=True) == "finished"
