@@ -132,7 +132,7 @@ def cmd_eval(args) -> int:
     from .evaluate import evaluate
     from .events import EventLog
     from .model import load_policy, pick_device, pick_dtype
-    from .prompts import parse_mode
+    from .modes import parse_mode
     from .sources import load_source, source_name
 
     ckpt = Path(args.checkpoint)

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from .modes import parse_mode
 from .advantage import ESTIMATORS
 from .reward import REWARDS, REWARD_VARIANTS
 
@@ -775,10 +776,10 @@ def validate(cfg: Config, *, check_files: bool = True, source: str | None = None
     if not cfg.prompt.think_open.strip():
         p.append("prompt.think_open: must not be empty")
     for i, mode in enumerate(cfg.eval.modes):
-        m = re.fullmatch(r"natural|efficiency|tier:([0-9]{1,7})", mode)
-        if not m or (m.group(1) is not None and int(m.group(1)) < 1):
-            p.append(f"eval.modes[{i}]: expected natural, efficiency or tier:<budget> (budget >= 1), "
-                     f"got {short(mode)}")
+        try:
+            parse_mode(mode)
+        except ValueError as exc:
+            p.append(f"eval.modes[{i}]: {str(exc).removeprefix('mode: ')}")
 
     if check_files:
         mp = cfg.model.path

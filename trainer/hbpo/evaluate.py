@@ -8,12 +8,9 @@ from typing import Callable, Sequence
 from .config import Config
 from .data import Problem
 from .grading import grade
-from .prompts import Mode, build_prompt
+from .modes import Mode, mode_key
+from .prompts import build_prompt
 from .rollout import generate
-
-
-def mode_name(mode: Mode) -> str:
-    return mode if isinstance(mode, str) else f"tier:{mode}"
 
 
 def _summary(rows: list[tuple[bool, int, bool]]) -> dict:
@@ -49,7 +46,7 @@ def evaluate(model, tokenizer, problems: Sequence[Problem], mode: Mode, cfg: Con
         by_difficulty.setdefault(problem.difficulty or "all", []).append(row)
     summary = _summary(rows)
     return {
-        "dataset": dataset, "mode": mode_name(mode), **summary,
+        "dataset": dataset, "mode": mode_key(mode), **summary,
         "by_difficulty": {k: {x: v for x, v in _summary(r).items() if x != "truncated"}
                           for k, r in sorted(by_difficulty.items())},
         "tokens_per_s": stats.tokens / stats.seconds if stats.seconds else None,

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from .diskfull import DiskFullError, free_bytes, human, is_disk_full
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: typed reward/advantage on run_start, per_tier on step (schema description)
 # What the run's last events need on a full disk: an error log with a traceback, and run_end.
 RESERVE_BYTES = 64 * 1024
 

@@ -13,27 +13,9 @@ after `<think>`.
 
 from __future__ import annotations
 
-import re
 
 from .config import PromptConfig
-
-Mode = int | str  # a budget in tokens, "natural" or "efficiency"
-
-
-def parse_mode(text: str) -> Mode:
-    """`natural`, `efficiency` or `tier:<budget>` (as on the command line)."""
-    if text in ("natural", "efficiency"):
-        return text
-    m = re.fullmatch(r"tier:(\d+)", text)
-    if not m:
-        raise ValueError(f"mode: expected natural, efficiency or tier:<budget>, got '{text}'")
-    return int(m.group(1))
-
-
-def mode_label(mode: Mode | None) -> str:
-    """Metric namespace of a mode: `512`, `natural`, `efficiency`."""
-    return "natural" if mode is None else str(mode)
-
+from .modes import Mode
 
 def build_prompt(tokenizer, problem: str, mode: Mode | None, cfg: PromptConfig, *,
                  target: int | None = None) -> str:

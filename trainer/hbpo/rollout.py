@@ -15,7 +15,8 @@ import torch
 
 from .config import Config, GenerationConfig
 from .data import Problem
-from .prompts import Mode, build_prompt
+from .modes import Mode
+from .prompts import build_prompt
 
 
 @dataclass

@@ -29,7 +29,7 @@ from .evaluate import evaluate
 from .events import EventLog, read_events
 from .metrics import rollout_metrics
 from .model import count_parameters, load_policy, pick_device, pick_dtype
-from .prompts import parse_mode
+from .modes import parse_mode
 from .rollout import hierarchical_rollouts
 from .scoring import score
 from .testbed.build import BuildStopped
@@ -161,6 +161,9 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
                     device=str(device), dtype=str(dtype).removeprefix("torch."), parameters=params,
                     trainable_parameters=trainable, pid=os.getpid(),
                     resumed_from_step=step if resume else None,
+                    reward={"name": cfg.reward.name, "variant": cfg.reward.variant, "alpha": cfg.alpha,
+                            "beta": cfg.reward.beta, "max_response_tokens": cfg.max_response_tokens},
+                    advantage={"name": cfg.advantage.name, "eps": cfg.advantage.eps},
                     versions={"hbpo": __version__, "torch": torch.__version__})
         events.log(step, f"{'resuming at' if resume else 'starting'} step {step} of {total_steps} on "
                          f"{device} ({dtype}), {len(problems)} problems, tiers {cfg.rollout_tiers}")
@@ -192,10 +195,11 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
             step += 1
             for s in scored:
                 events.emit("rollout", step, **s)
-            metrics = rollout_metrics(scored, targets=cfg.uses_length_targets) | update | {
+            step_wide, per_tier = rollout_metrics(scored, targets=cfg.uses_length_targets)
+            metrics = step_wide | update | {
                 "tokens/generated": float(gen.tokens), "tokens_per_s": gen.tokens / max(gen.seconds, 1e-9),
                 "time/generate_s": gen.seconds, "time/update_s": t2 - t1, "time/step_s": t2 - t0}
-            events.emit("step", step, metrics=metrics)
+            events.emit("step", step, metrics=metrics, per_tier=per_tier)
 
             if cfg.eval.every and (step % cfg.eval.every == 0 or step == total_steps):
                 run_evals(model, tokenizer, cfg, events, step, stop)
@@ -259,8 +263,11 @@ def check_resume_config(run_dir: Path, config_dict: dict) -> None:
         return
     where, old = recorded
     new_flat, old_flat = _flat(config_dict), _flat(old if isinstance(old, dict) else {})
-    # A key the recorded config lacks was added to the trainer since: the run used its default.
-    old_flat = _flat(to_dict(resolved(Config()))) | old_flat if old_flat else old_flat
+    # A key the recorded config lacks was added to the trainer since: the run used its default
+    # (unless the recorded config has a section there, as model.lora: {r: ...} over None).
+    for k, v in _flat(to_dict(resolved(Config()))).items() if old_flat else ():
+        if k not in old_flat and not any(o.startswith(k + ".") or k.startswith(o + ".") for o in old_flat):
+            old_flat[k] = v
     differ = [k for k in sorted(new_flat.keys() | old_flat.keys())
               if new_flat.get(k, "<absent>") != old_flat.get(k, "<absent>")
               and not any(k == m or (m.endswith(".") and k.startswith(m)) for m in RESUME_MAY_CHANGE)]

@@ -89,6 +89,7 @@ def test_an_l1_run_draws_a_target_per_query_and_records_it_as_the_tier(write_con
     assert len({next(iter(ts)) for ts in targets.values()}) > 1  # drawn, not fixed
     metrics = [e for e in events if e["type"] == "step"][-1]["metrics"]
     assert not [k for k in metrics if k.startswith("budget/")]
+    assert [e for e in events if e["type"] == "step"][-1]["per_tier"] == []  # one entry per target would be one per query
     step2 = [r for r in rollouts if r["step"] == 2]
     assert metrics["target/mean"] == pytest.approx(sum(r["tier"] for r in step2) / len(step2))
     assert metrics["target/abs_error"] == pytest.approx(sum(abs(r["n_gen"] - r["tier"]) for r in step2) / len(step2))

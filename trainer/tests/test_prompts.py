@@ -1,7 +1,8 @@
 """Budget prompts are placed after the reasoning tag, through the model's chat template."""
 
 from hbpo.config import PromptConfig
-from hbpo.prompts import build_prompt, parse_mode
+from hbpo.modes import parse_mode
+from hbpo.prompts import build_prompt
 from hbpo.tiny import build_tokenizer
 
 

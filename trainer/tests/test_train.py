@@ -60,10 +60,23 @@ def test_two_step_run_writes_a_valid_run_folder(write_config, arch):
         assert r["prompt"].endswith(f"within {r['tier']} tokens.\n")
         assert 1 <= r["n_gen"] <= 24
         assert r["advantage"]["total"] == pytest.approx(r["advantage"]["intra"] + r["advantage"]["inter"])
-    metrics = [e for e in events if e["type"] == "step"][-1]["metrics"]
-    for key in ("budget/8/mean_length", "budget/16/length_std", "budget/8/accuracy", "budget/16/reward",
-                "budget/8/advantage/intra", "loss", "clip_frac", "entropy", "grad_norm", "lr", "tokens_per_s"):
+    last_step = [e for e in events if e["type"] == "step"][-1]
+    metrics, per_tier = last_step["metrics"], {t["tier"]: t["metrics"] for t in last_step["per_tier"]}
+    for key in ("loss", "clip_frac", "entropy", "grad_norm", "lr", "tokens_per_s"):
         assert key in metrics
+    assert [t["tier"] for t in last_step["per_tier"]] == [8, 16]  # typed, budgets ascending
+    for tier, key in ((8, "mean_length"), (16, "length_std"), (8, "accuracy"), (16, "reward"), (8, "advantage/intra")):
+        assert key in per_tier[tier]
+    step2 = [r for r in rollouts if r["step"] == 2 and r["tier"] == 8]
+    assert per_tier[8]["mean_length"] == pytest.approx(sum(r["n_gen"] for r in step2) / len(step2))
+    assert not [k for k in metrics if k.startswith("budget/")], "v2: per-tier metrics only in per_tier"
+    start = events[0]
+    assert start["v"] == 2 and start["reward"] == {"name": "hbpo", "variant": "paper", "alpha": pytest.approx(1 / 24),
+                                                   "beta": 4.0, "max_response_tokens": 24}
+    assert start["advantage"] == {"name": "hbpo", "eps": 1e-6}
+    from hbpo.testbed.experiment import spread_over_training  # the testbed experiment's collapse check
+    spread = spread_over_training(run_dir)
+    assert sorted(spread) == ["16", "8"] and spread["8"]["last"] == per_tier[8]["length_std"]
     end = [e for e in events if e["type"] == "run_end"][0]
     assert end["status"] == "finished" and end["checkpoint"] == "checkpoints/step-000002"
     assert (run_dir / end["checkpoint"] / "trainer_state.pt").is_file()
@@ -175,7 +188,8 @@ def test_grpo_baseline_runs_in_natural_mode(write_config):
     rollouts = [e for e in events_of(run_dir) if e["type"] == "rollout"]
     assert {r["tier"] for r in rollouts} == {None}
     assert all(r["advantage"]["intra"] == 0 for r in rollouts)
-    assert "budget/natural/mean_length" in [e for e in events_of(run_dir) if e["type"] == "step"][0]["metrics"]
+    step = [e for e in events_of(run_dir) if e["type"] == "step"][0]
+    assert [t["tier"] for t in step["per_tier"]] == [None] and "mean_length" in step["per_tier"][0]["metrics"]
 
 
 def test_lora_run_saves_an_adapter_and_resumes(write_config):

@@ -338,7 +338,8 @@ def evaluate_base(model, tokenizer, recipe: Recipe, log: Log = _stderr, *, split
     import torch
 
     from ..grading import grade
-    from ..prompts import build_prompt, mode_label
+    from ..modes import mode_label
+    from ..prompts import build_prompt
     from ..rollout import generate as generate_batch
 
     if recipe.eval_per_difficulty < 1:

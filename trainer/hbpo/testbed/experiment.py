@@ -20,6 +20,7 @@ import torch
 
 from ..config import Config, load_config
 from ..evaluate import evaluate
+from ..modes import mode_label
 from ..events import read_events
 from ..model import load_policy
 from ..sources import load_source
@@ -42,14 +43,12 @@ def base_config(out: Path, steps: int, overrides: list[str]) -> list[str]:
 def spread_over_training(run_dir: Path) -> dict[str, dict[str, float]]:
     """Per tier: the length std at the first and last step, and its minimum (collapse check)."""
     events, _ = read_events(run_dir / "events.jsonl")
-    steps = [e["metrics"] for e in events if e["type"] == "step"]
-    out = {}
-    for key in steps[0]:
-        if key.endswith("/length_std"):
-            series = [m[key] for m in steps if m.get(key) is not None]
-            tier = key.split("/")[1]
-            out[tier] = {"first": series[0], "last": series[-1], "min": min(series)}
-    return out
+    by_tier: dict[str, list[float]] = {}
+    for e in events:
+        for t in e.get("per_tier", []) if e["type"] == "step" else []:
+            if t["metrics"].get("length_std") is not None:
+                by_tier.setdefault(mode_label(t["tier"]), []).append(t["metrics"]["length_std"])
+    return {tier: {"first": s[0], "last": s[-1], "min": min(s)} for tier, s in by_tier.items()}
 
 
 def evaluate_policy(cfg: Config, weights: Path | None, problems, label: str) -> dict:

@@ -60,7 +60,8 @@ from dataclasses import dataclass
 
 from ..config import PromptConfig
 from ..data import Problem
-from ..prompts import Mode, build_prompt
+from ..modes import Mode
+from ..prompts import build_prompt
 from .problems import NAMES, Expression, Step, parse_problem
 
 TRACE_VERSION = 2
