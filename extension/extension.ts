@@ -4,7 +4,7 @@
  * file: host/ (registry, sessions, interpreter, configs), views/ (tree, status bar), commands/.
  */
 import * as vscode from 'vscode';
-import { HBPO_DEFAULTS } from './budgetMath';
+import { HBPO_DEFAULTS } from '../common/budgetMath';
 import { COMMANDS, registerCommands } from './commands';
 import { cancelSetup, managedEnvDir } from './commands/setup';
 import { validateForStart } from './commands/training';

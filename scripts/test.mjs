@@ -6,6 +6,7 @@ setup();
 
 const suites = [
   ['typecheck (tsc)', 'npm', ['run', '--silent', 'typecheck']],
+  ['layers (import rules: scripts/check-layers.mjs)', 'npm', ['run', '--silent', 'lint']],
   ['TypeScript unit tests (node --test)', 'npm', ['run', '--silent', 'test:ts']],
   ['integration tests (the real trainer, node-llama-cpp, the grader)', 'npm', ['run', '--silent', 'test:integration']],
   ['extension bundle (esbuild)', 'npm', ['run', '--silent', 'build']],

@@ -1,4 +1,4 @@
-// Budget comparison (webview side). Speaks webview/protocol/compare.ts with
+// Budget comparison (webview side). Speaks common/protocol/compare.ts with
 // extension/panels/comparePanel.ts: pick a GGUF model and a problem, choose modes, run; every column
 // streams its text (as text: model output is untrusted) with a token meter against its budget, then
 // shows the answer, its grade and reward; a chart and a table summarise tokens per mode.
@@ -7,10 +7,10 @@ import './ui/elements';
 import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import './styles/base.css';
 import './styles/compare.css';
-import { ColumnStore, formOfSettings, summarize, meterOf, offeredModes, parseSettingsForm, tokensPerSecond, type SettingsForm } from './lib/compareView';
+import { ColumnStore, formOfSettings, summarize, meterOf, offeredModes, parseSettingsForm, tokensPerSecond, type SettingsForm } from '../common/compareView';
 import { fmt } from './lib/format';
 import { modeKeyLabel } from '../common/mode';
-import { type ColumnState, type CompareInput, type CompareRequest, type CompareSettings, type CompareToWebview, type ModelState } from './protocol/compare';
+import { type ColumnState, type CompareInput, type CompareRequest, type CompareSettings, type CompareToWebview, type ModelState } from '../common/protocol/compare';
 import { SummaryChart } from './compare/summaryChart';
 import { fill, h } from './ui/dom';
 import { connect } from './ui/vscodeApi';

@@ -1,4 +1,4 @@
-// Run dashboard (webview side). Speaks webview/protocol/dashboard.ts with
+// Run dashboard (webview side). Speaks common/protocol/dashboard.ts with
 // extension/panels/dashboardPanel.ts: ready -> full state, then appends; length histograms are
 // requested per step. Redraws are coalesced to one per chart group per animation frame.
 import './ui/litNonce';
@@ -8,8 +8,8 @@ import { applyDelta, redrawsFor } from './lib/dashboardStore';
 import type { CollapseSpan } from './lib/collapse';
 import { evalSteps, latestEvals } from './lib/evalTable';
 import { FrameCoalescer } from './lib/coalesce';
-import { RequestIds } from './protocol/common';
-import type { DashboardRequest, DashboardState, DashboardToWebview } from './protocol/dashboard';
+import { RequestIds } from '../common/protocol/common';
+import type { DashboardRequest, DashboardState, DashboardToWebview } from '../common/protocol/dashboard';
 import { renderHeader } from './dashboard/header';
 import { GlobalCharts } from './dashboard/globalCharts';
 import { followStep, Histograms } from './dashboard/histograms';

@@ -1,16 +1,16 @@
 // Reward-curve explorer (webview side): R(n | b) of a correct answer for every tier, n = 0..L_max,
-// from extension/budgetMath.ts, with editable parameters and the lengths where adjacent tiers'
-// curves cross. The host only seeds the parameters (webview/protocol/rewardExplorer.ts).
+// from common/budgetMath.ts, with editable parameters and the lengths where adjacent tiers'
+// curves cross. The host only seeds the parameters (common/protocol/rewardExplorer.ts).
 import './ui/litNonce';
 import './ui/elements';
 import './styles/base.css';
-import { f2 } from '../extension/budgetMath';
+import { f2 } from '../common/budgetMath';
 import { rewardCurveDatasets } from './lib/datasets';
 import { FrameCoalescer } from './lib/coalesce';
 import { fmt } from './lib/format';
 import { adjacentCrossings, thin, tierCurves, type Crossing } from './lib/rewardCurves';
-import { defaultParams, effectiveAlpha, formOf, parseRewardForm, type FormField, type RewardForm } from './lib/rewardForm';
-import type { RewardExplorerParams, RewardExplorerRequest, RewardExplorerToWebview } from './protocol/rewardExplorer';
+import { defaultParams, effectiveAlpha, formOf, parseRewardForm, type FormField, type RewardForm } from '../common/rewardForm';
+import type { RewardExplorerParams, RewardExplorerRequest, RewardExplorerToWebview } from '../common/protocol/rewardExplorer';
 import { applyTheme, chartBox, createLineChart, setDatasets } from './ui/charts';
 import { fill, h } from './ui/dom';
 import { colorAt, onThemeChange, readTheme } from './ui/theme';

@@ -1,4 +1,4 @@
-// Rollout-group inspector (webview side). Speaks webview/protocol/rollouts.ts with
+// Rollout-group inspector (webview side). Speaks common/protocol/rollouts.ts with
 // extension/panels/rolloutPanel.ts: pick a step and a query, see its rollouts by tier with every
 // reward term and advantage; click a rollout to open its trace as a read-only document.
 import './ui/litNonce';
@@ -6,8 +6,8 @@ import './ui/elements';
 import './styles/base.css';
 import { preview } from './lib/format';
 import { groupRows, nextSort, NO_FILTER, type RowFilter, type SortSpec } from './lib/rolloutTable';
-import { RequestIds } from './protocol/common';
-import type { GroupView, InspectorState, QueryInfo, RolloutsRequest, RolloutsToWebview } from './protocol/rollouts';
+import { RequestIds } from '../common/protocol/common';
+import type { GroupView, InspectorState, QueryInfo, RolloutsRequest, RolloutsToWebview } from '../common/protocol/rollouts';
 import { renderRolloutTable } from './rollouts/table';
 import { append, fill, h } from './ui/dom';
 import { connect } from './ui/vscodeApi';

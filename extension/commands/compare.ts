@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { workspaceFolder, type Host } from '../host/host';
 import { openComparison } from '../panels';
 import { runPython } from '../trainer/exec';
-import type { CompareInput } from '../../webview/protocol/compare';
+import type { CompareInput } from '../../common/protocol/compare';
 import { refuseUntrusted } from './training';
 
 interface ProblemLine {

@@ -1,12 +1,12 @@
 // A comparison column as a live trace document (extension/traces): its header, prompt and text, and
 // the spec the annotations are drawn from (tier markers, over-budget shading, reward at any point).
-import { HBPO_DEFAULTS } from '../budgetMath';
+import { HBPO_DEFAULTS } from '../../common/budgetMath';
 import type { TokenMark } from '../inference/protocol';
 import type { TraceSpec } from '../traces/annotate';
 import { oneLine } from '../traces/traceText';
 import type { LiveTrace } from '../traces/traceProvider';
 import { modeKeyLabel } from '../../common/mode';
-import type { ColumnState } from '../../webview/protocol/compare';
+import type { ColumnState } from '../../common/protocol/compare';
 import type { Comparison } from './comparison';
 
 /**

@@ -1,14 +1,14 @@
 // One budget comparison: a problem sent to the loaded model under every chosen mode (N samples
 // each), all columns generating in parallel as sequences of the worker's one context (more than it
 // has sequences wait their turn there). Streams each column, then grades it with the trainer's grader
-// when the ground truth is known, and scores it with the HBPO reward (extension/budgetMath.ts).
+// when the ground truth is known, and scores it with the HBPO reward (common/budgetMath.ts).
 // No `vscode`: the panel host wires it, tests drive it with the real worker.
-import { HBPO_DEFAULTS, rewardBreakdown, type RewardBreakdown } from '../budgetMath';
+import { HBPO_DEFAULTS, rewardBreakdown, type RewardBreakdown } from '../../common/budgetMath';
 import type { GenerateOptions } from '../inference/client';
 import type { GenerateResult, TokenMark } from '../inference/protocol';
-import { summarize } from '../../webview/lib/compareView';
+import { summarize } from '../../common/compareView';
 import { parseModeKey } from '../../common/mode';
-import type { ColumnState, CompareInput, CompareSettings } from '../../webview/protocol/compare';
+import type { ColumnState, CompareInput, CompareSettings } from '../../common/protocol/compare';
 import type { AnswerGrader } from './grader';
 import { buildPrompt, type ModelTemplate } from './prompt';
 

@@ -14,7 +14,7 @@ import { columnTrace } from '../compare/columnTrace';
 import {
   compareRequestProblem, parseCompareRequest, type ColumnState, type CompareInput, type CompareRequest, type CompareSettings, type CompareToWebview,
   type ModelState,
-} from '../../webview/protocol/compare';
+} from '../../common/protocol/compare';
 import { Channel, createPanel } from './webviewHost';
 
 export const COMPARE_VIEW_TYPE = 'hbpo.compare';

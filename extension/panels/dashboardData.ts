@@ -5,7 +5,7 @@ import { isPidAlive, type IsAlive } from '../runs/pid';
 import type { EvalResult, RunModel, Series } from '../runs/runModel';
 import {
   tierInfoOf, type DashboardDelta, type DashboardHeader, type DashboardState, type DashboardToWebview, type TierInfo,
-} from '../../webview/protocol/dashboard';
+} from '../../common/protocol/dashboard';
 
 export function headerOf(model: RunModel, label: string, runDir: string, isAlive: IsAlive = isPidAlive): DashboardHeader {
   const info = model.info;

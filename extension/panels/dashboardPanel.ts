@@ -3,7 +3,7 @@
 // over UPDATE_MS so a burst of notifications becomes one message.
 import * as vscode from 'vscode';
 import type { RunTailer } from '../runs/runTailer';
-import { parseDashboardRequest, type DashboardRequest, type DashboardToWebview } from '../../webview/protocol/dashboard';
+import { parseDashboardRequest, type DashboardRequest, type DashboardToWebview } from '../../common/protocol/dashboard';
 import { DashboardFeed } from './dashboardData';
 import { Channel, createPanel, loadPage } from './webviewHost';
 

@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import type { RunTailer } from '../runs';
 import { TraceAnnotations } from '../traces/annotations';
 import { TRACE_SCHEME, TraceDocuments } from '../traces/traceProvider';
-import type { CompareInput } from '../../webview/protocol/compare';
+import type { CompareInput } from '../../common/protocol/compare';
 import { ComparePanel, type CompareDeps } from './comparePanel';
 import { DASHBOARD_VIEW_TYPE, DashboardPanel } from './dashboardPanel';
 import { RewardPanel } from './rewardPanel';

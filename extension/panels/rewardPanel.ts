@@ -1,8 +1,8 @@
 // Host of the reward-curve explorer: a single panel. The page computes the curves itself; the host
 // seeds the parameters (and re-seeds when the explorer is opened again with others).
 import * as vscode from 'vscode';
-import { parseRewardExplorerRequest, type RewardExplorerRequest, type RewardExplorerToWebview } from '../../webview/protocol/rewardExplorer';
-import type { RewardExplorerParams } from '../../webview/protocol/rewardExplorer';
+import { parseRewardExplorerRequest, type RewardExplorerRequest, type RewardExplorerToWebview } from '../../common/protocol/rewardExplorer';
+import type { RewardExplorerParams } from '../../common/protocol/rewardExplorer';
 import { explorerParams, revivedParams, type ParamsInput } from './rewardParams';
 import { Channel, createPanel, loadPage } from './webviewHost';
 

@@ -1,8 +1,8 @@
 // Seeding the reward explorer: from the contract's RewardParamsInput, or from a run's run_start
 // (tiers, max_response_tokens and the resolved config's reward section). Invalid input falls back
 // to the paper's defaults with the reasons, rather than drawing nonsense.
-import { defaultParams, formOf, parseRewardForm } from '../../webview/lib/rewardForm';
-import type { RewardExplorerParams } from '../../webview/protocol/rewardExplorer';
+import { defaultParams, formOf, parseRewardForm } from '../../common/rewardForm';
+import type { RewardExplorerParams } from '../../common/protocol/rewardExplorer';
 
 /** The same shape as RewardParamsInput in ./index.ts (kept here so this file needs no `vscode`). */
 export interface ParamsInput {

@@ -5,7 +5,7 @@ import type { RolloutEvent } from '../events';
 import { readRollouts } from '../runs/rolloutReader';
 import type { RolloutSummary } from '../runs/rolloutIndex';
 import type { RunModel } from '../runs/runModel';
-import type { GroupView, QueryInfo, RolloutRow } from '../../webview/protocol/rollouts';
+import type { GroupView, QueryInfo, RolloutRow } from '../../common/protocol/rollouts';
 
 // One rollout by its RolloutKey is read in the run store (the trace documents need it too).
 export { readRollout } from '../runs/rolloutReader';

@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { RunTailer } from '../runs/runTailer';
 import type { TraceDocuments } from '../traces/traceProvider';
-import { parseRolloutsRequest, type RolloutsRequest, type RolloutsToWebview } from '../../webview/protocol/rollouts';
+import { parseRolloutsRequest, type RolloutsRequest, type RolloutsToWebview } from '../../common/protocol/rollouts';
 import { readGroup, readQueries } from './rolloutData';
 import { Channel, createPanel, loadPage } from './webviewHost';
 

@@ -5,8 +5,9 @@
 import type { RunEndEvent, RunStartEvent } from '../events';
 import { isPidAlive, type IsAlive } from './pid';
 
-/** `pending`: no run_start yet. `stale`: started, never ended, and its process is gone. */
-export type RunStatus = 'pending' | 'running' | 'stale' | 'finished' | 'stopped' | 'failed';
+import type { RunStatus } from '../../common/runData';
+
+export type { RunStatus };
 /** `unknown`: events.jsonl has content but does not read as a run (and says nothing else). */
 export type JudgedStatus = RunStatus | 'unknown';
 

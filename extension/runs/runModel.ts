@@ -1,10 +1,11 @@
 // Aggregates of one run, built from its events in file order (feed it what LineReader returns).
 // No `vscode` import: the extension, the parsing worker and the unit tests all use it as is.
-import type { CheckpointEvent, EvalEvent, LogEvent, RunEndEvent, RunEvent, RunStartEvent } from '../events';
+import type { CheckpointEvent, LogEvent, RunEndEvent, RunEvent, RunStartEvent } from '../events';
 import type { LineError, ParsedChunk } from './lineReader';
 import { tierMetricKey } from '../../common/metricKeys';
 import { compareModeKeys, compareModes, modeKey, parseModeKey, type Mode, type ModeKey } from '../../common/mode';
 import { stepMetrics } from './stepMetrics';
+import type { EvalResult, Series } from '../../common/runData';
 import { judgeRun, latestOfModel, type RunStatus } from './judge';
 import { isPidAlive, type IsAlive } from './pid';
 import { readRollouts, type RolloutGroupRead } from './rolloutReader';
@@ -16,13 +17,7 @@ export type RunInfo = Omit<RunStartEvent, 'type' | 'v'>;
 export type RunEnd = Omit<RunEndEvent, 'type' | 'v'>;
 export type CheckpointInfo = Omit<CheckpointEvent, 'type' | 'v'>;
 export type LogLine = Omit<LogEvent, 'type' | 'v'>;
-export type EvalResult = Omit<EvalEvent, 'type' | 'v'> & { truncated?: number | null };
-
-/** One metric over steps; `values[i]` belongs to `steps[i]` (null: the trainer reported NaN). */
-export interface Series {
-  steps: number[];
-  values: (number | null)[];
-}
+export type { EvalResult, Series };
 
 /** Plain-data form of a model, for postMessage from the parsing worker. */
 export interface RunModelState {

@@ -3,7 +3,7 @@
 // a version-1 run_start has them only inside its resolved `config` dict, read here and nowhere else.
 // Here, in the run store, so the trace annotations and the panels read it without one importing
 // the other.
-import { HBPO_DEFAULTS, REWARD_NAMES, type RewardName } from '../budgetMath';
+import { HBPO_DEFAULTS, REWARD_NAMES, type RewardName } from '../../common/budgetMath';
 import type { RunInfo } from './runModel';
 
 export interface RunRewardSettings {

@@ -9,7 +9,7 @@
 // The trace text is untrusted model output: nothing here copies it into a lens title or hover line
 // (the pattern phrases shown are the configured ones, not the matched text).
 import type { RolloutEvent } from '../events';
-import { HBPO_DEFAULTS, rewardBreakdown, type RewardBreakdown, type RewardName } from '../budgetMath';
+import { HBPO_DEFAULTS, rewardBreakdown, type RewardBreakdown, type RewardName } from '../../common/budgetMath';
 import { rewardSettingsOf } from '../runs/runReward';
 import type { RunInfo } from '../runs/runModel';
 

@@ -11,8 +11,8 @@ import { Comparison } from '../../extension/compare/comparison';
 import { TrainerGrader } from '../../extension/compare/grader';
 import { InferenceClient } from '../../extension/inference/client';
 import type { LoadedInfo } from '../../extension/inference/protocol';
-import { summarize } from '../../webview/lib/compareView';
-import type { ColumnState } from '../../webview/protocol/compare';
+import { summarize } from '../../common/compareView';
+import type { ColumnState } from '../../common/protocol/compare';
 import { testbedGguf } from '../fixtures/testbedGguf.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

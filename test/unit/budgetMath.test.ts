@@ -19,7 +19,7 @@ import {
   type EstimatorName,
   type HbpoVariant,
   type RewardName,
-} from '../../extension/budgetMath';
+} from '../../common/budgetMath';
 
 const TOL = 1e-9;
 const vectorsDir = fileURLToPath(new URL('../vectors/', import.meta.url));

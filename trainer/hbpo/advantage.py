@@ -59,7 +59,10 @@ ESTIMATORS: dict[str, EstimatorFn] = {}
 
 
 def register_estimator(name: str):
+    """Register an advantage estimator under `name` (a config's `advantage.name`); a name is taken once."""
     def wrap(fn: EstimatorFn) -> EstimatorFn:
+        if name in ESTIMATORS:
+            raise ValueError(f"advantage estimator '{name}' is already registered (by {ESTIMATORS[name].__name__})")
         ESTIMATORS[name] = fn
         return fn
     return wrap

@@ -10,16 +10,11 @@ import argparse
 import json
 import logging
 import sys
-from importlib import resources
 from pathlib import Path
 
-from .config import ConfigError, load_config, to_dict
+from .config import ConfigError, default_config_path, load_config, to_dict
 from .diskfull import DiskFullError
 from .data import DataError
-
-
-def default_config_path() -> Path:
-    return Path(str(resources.files("hbpo").joinpath("configs/default.yaml")))
 
 
 def _parser() -> argparse.ArgumentParser:

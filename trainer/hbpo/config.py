@@ -14,6 +14,7 @@ import json.decoder
 import json.scanner
 import math
 import re
+from importlib import resources
 import types
 import typing
 from dataclasses import dataclass, field
@@ -605,6 +606,11 @@ def read_config_file(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError([f"config: the top level must be a mapping, got {type(data).__name__}"], str(path))
     return data
+
+
+def default_config_path() -> Path:
+    """The built-in default config (`python -m hbpo train` without --config)."""
+    return Path(str(resources.files("hbpo").joinpath("configs/default.yaml")))
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = (), *,

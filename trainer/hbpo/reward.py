@@ -74,7 +74,10 @@ REWARD_VARIANTS = ("paper", "reference")
 
 
 def register_reward(name: str):
+    """Register a reward under `name` (the word a config's `reward.name` uses); a name is taken once."""
     def wrap(fn: RewardFn) -> RewardFn:
+        if name in REWARDS:
+            raise ValueError(f"reward '{name}' is already registered (by {REWARDS[name].__name__})")
         REWARDS[name] = fn
         return fn
     return wrap

@@ -249,7 +249,7 @@ def test_a_stopped_build_raises_caches_nothing_and_the_next_one_starts_over(cach
 def test_a_run_stopped_during_the_first_build_ends_stopped_and_showed_the_build(cache, tmp_path, monkeypatch):
     """The first run on a machine builds the testbed model before run_start: its progress is in the
     run's events (the editor shows it), and a stop during the build ends the run cleanly."""
-    from hbpo.cli import default_config_path
+    from hbpo.config import default_config_path
     from hbpo.config import load_config
     from hbpo.events import read_events
     from hbpo.testbed import build
@@ -372,7 +372,7 @@ def test_a_short_hbpo_run_pulls_the_smallest_tier_towards_its_budget(base_model,
     import torch
 
     from hbpo.checkpoint import latest_checkpoint
-    from hbpo.cli import default_config_path
+    from hbpo.config import default_config_path
     from hbpo.config import load_config
     from hbpo.evaluate import evaluate
     from hbpo.model import load_policy

@@ -5,7 +5,7 @@ import {
   BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement,
   ScatterController, Tooltip,
 } from 'chart.js';
-import type { ModeSummary } from '../lib/compareView';
+import type { ModeSummary } from '../../common/compareView';
 import { fmt, fmtPct } from '../lib/format';
 import { applyTheme, chartBox } from '../ui/charts';
 import { fill, h } from '../ui/dom';

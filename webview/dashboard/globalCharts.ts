@@ -1,7 +1,7 @@
 // Step-wide training charts: loss, clip fraction (with its low/high sides), entropy, grad norm, tokens/s.
 import { metricDatasets } from '../lib/datasets';
 import { seriesOf, toPoints } from '../lib/series';
-import type { DashboardState } from '../protocol/dashboard';
+import type { DashboardState } from '../../common/protocol/dashboard';
 import { chartBox, createLineChart, setDatasets, type LineChart, type LineChartOptions } from '../ui/charts';
 import { h } from '../ui/dom';
 import { colorAt, type ChartTheme } from '../ui/theme';

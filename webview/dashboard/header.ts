@@ -1,5 +1,5 @@
 // Dashboard header: run label, method, status, step/total, speed, ETA.
-import type { DashboardHeader } from '../protocol/dashboard';
+import type { DashboardHeader } from '../../common/protocol/dashboard';
 import { fmtDuration, fmtRate } from '../lib/format';
 import { fill, h } from '../ui/dom';
 

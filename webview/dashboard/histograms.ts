@@ -4,7 +4,7 @@ import { collapseAt, describeCollapse, type CollapseSpan } from '../lib/collapse
 import { histogramDatasets, tierTitle } from '../lib/datasets';
 import { fmt } from '../lib/format';
 import { binEdges, histogram, histogramOutline, lengthStats } from '../lib/histogram';
-import type { DashboardState, TierInfo } from '../protocol/dashboard';
+import type { DashboardState, TierInfo } from '../../common/protocol/dashboard';
 import { chartBox, createLineChart, setDatasets, type LineChart } from '../ui/charts';
 import { fill, h } from '../ui/dom';
 import type { ChartTheme } from '../ui/theme';

@@ -4,7 +4,7 @@ import { collapseSpans, describeCollapse, ongoingCollapse, type CollapseSpan } f
 import { lengthDatasets, tierLineDatasets } from '../lib/datasets';
 import { seriesOf, tierLengthSpecs, tierMetricPoints } from '../lib/series';
 import { tierMetricKey, type TierMetric } from '../../common/metricKeys';
-import type { DashboardState, TierInfo } from '../protocol/dashboard';
+import type { DashboardState, TierInfo } from '../../common/protocol/dashboard';
 import { chartBox, createLineChart, setDatasets, type LineChart, type LineChartOptions } from '../ui/charts';
 import { fill, h } from '../ui/dom';
 import { colorAt, type ChartTheme } from '../ui/theme';

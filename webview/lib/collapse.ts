@@ -7,7 +7,7 @@
 //   a collapse is a run of at least `minSteps` consecutive reported steps that are all collapsed.
 // A step where the mean or the std is null (NaN in the trainer) or missing is not evidence either
 // way and ends a run. Defaults: std under 2 tokens or under 5 % of the mean, for 3 steps.
-import type { Series } from '../../extension/runs/runModel';
+import type { Series } from '../../common/runData';
 
 export interface CollapseRule {
   /** Absolute floor on the std, tokens. */

@@ -1,7 +1,7 @@
 // The dashboard webview's copy of the run: a full state from the host, then appends. Pure, so the
 // merge (no duplicate steps when a delta repeats, what changed -> what to redraw) is tested.
 import { isTierMetricKey } from '../../common/metricKeys';
-import type { DashboardDelta, DashboardState } from '../protocol/dashboard';
+import type { DashboardDelta, DashboardState } from '../../common/protocol/dashboard';
 import { appendSeries } from './series';
 
 export interface Changes {

@@ -3,7 +3,7 @@
 import type { ChartDataset } from 'chart.js';
 import { withAlpha } from './color';
 import type { Point, TierLengthSpec } from './series';
-import type { TierInfo } from '../protocol/dashboard';
+import type { TierInfo } from '../../common/protocol/dashboard';
 
 /** A line dataset plus the two flags the legend reads (chart.js keeps unknown keys as they are). */
 export type LineDataset = ChartDataset<'line', Point[]> & {

@@ -2,7 +2,7 @@
 // accuracy and mean tokens overall and per difficulty. Mirrors RunModel.evalTable (latest result
 // per dataset and mode), computed in the webview from the eval events it holds.
 import { compareModeKeys } from '../../common/mode';
-import type { EvalResult } from '../../extension/runs/runModel';
+import type { EvalResult } from '../../common/runData';
 
 export interface EvalCell {
   n: number;

@@ -1,6 +1,6 @@
-// Reward curves R(n | b) of the reward-curve explorer, from extension/budgetMath.ts (the same math
+// Reward curves R(n | b) of the reward-curve explorer, from common/budgetMath.ts (the same math
 // the trainer is tested against), and where adjacent tiers' curves cross.
-import { crossings, rewardBreakdown, type Curve, type HbpoVariant, type RewardInput } from '../../extension/budgetMath';
+import { crossings, rewardBreakdown, type Curve, type HbpoVariant, type RewardInput } from '../../common/budgetMath';
 
 export interface CurveParams {
   tiers: readonly number[];

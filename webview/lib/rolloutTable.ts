@@ -1,6 +1,6 @@
 // The rollout-group table: filter, sort within each tier, group by tier. Pure, so the order a user
 // sees is tested, not eyeballed.
-import type { RolloutRow } from '../protocol/rollouts';
+import type { RolloutRow } from '../../common/protocol/rollouts';
 
 export type SortKey =
   | 'sample' | 'nGen' | 'budget' | 'truncated' | 'correct' | 'answer' | 'reward' | 'f1' | 'f2' | 'cos' | 'penalty'

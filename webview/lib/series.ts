@@ -1,8 +1,8 @@
 // Metric series -> chart points. Pure: the dashboard and its tests use the same functions.
 // A point's `y` is null where the trainer logged NaN, so charts show a gap instead of a fake value.
-import type { Series } from '../../extension/runs/runModel';
+import type { Series } from '../../common/runData';
 import { tierMetricKey, type TierMetric } from '../../common/metricKeys';
-import type { TierInfo } from '../protocol/dashboard';
+import type { TierInfo } from '../../common/protocol/dashboard';
 
 export interface Point {
   x: number;

@@ -2,7 +2,7 @@
 // ui/dom.ts only, so the model's answer (untrusted) lands in a text node.
 import { fmt, fmtInt } from '../lib/format';
 import type { SortKey, SortSpec, TierGroup } from '../lib/rolloutTable';
-import type { RolloutRow } from '../protocol/rollouts';
+import type { RolloutRow } from '../../common/protocol/rollouts';
 import { h } from '../ui/dom';
 
 export interface Column {

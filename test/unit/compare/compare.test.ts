@@ -3,15 +3,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { rewardBreakdown } from '../../../extension/budgetMath';
+import { rewardBreakdown } from '../../../common/budgetMath';
 import { codePointMarks } from '../../../extension/compare/columnTrace';
 import { planColumns, scoreColumn, trainerTokens } from '../../../extension/compare/comparison';
 import { buildPrompt, promptHead, PROMPT_DEFAULTS } from '../../../extension/compare/prompt';
 import { dedupeMarks, promptTokens, tokensBefore } from '../../../extension/inference/pure';
-import { ColumnStore, meterOf, parseSettingsForm, summarize, formOfSettings } from '../../../webview/lib/compareView';
+import { ColumnStore, meterOf, parseSettingsForm, summarize, formOfSettings } from '../../../common/compareView';
 import {
   compareRequestProblem, parseCompareRequest, settingsProblems, type CompareSettings,
-} from '../../../webview/protocol/compare';
+} from '../../../common/protocol/compare';
 
 const SETTINGS: CompareSettings = { tiers: [32, 64], lMax: 256, modes: ['tier:32', 'tier:64', 'natural', 'efficiency'], samples: 2, temperature: 0.6, seed: 7 };
 const TESTBED_TEMPLATE = "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}";

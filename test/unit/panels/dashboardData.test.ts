@@ -1,10 +1,10 @@
 import { modeOfTier, NATURAL } from '../../../common/mode';
-import { tierInfoOf } from '../../../webview/protocol/dashboard';
+import { tierInfoOf } from '../../../common/protocol/dashboard';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DashboardFeed, tiersOf } from '../../../extension/panels/dashboardData';
 import { applyDelta, redrawsFor } from '../../../webview/lib/dashboardStore';
-import type { DashboardState } from '../../../webview/protocol/dashboard';
+import type { DashboardState } from '../../../common/protocol/dashboard';
 import { appendTo, evalLine, line, modelOf, runStart, stepLines } from './fixtures';
 
 const alive = () => true;

@@ -1,5 +1,5 @@
 import { modeOfTier, NATURAL } from '../../../common/mode';
-import { tierInfoOf } from '../../../webview/protocol/dashboard';
+import { tierInfoOf } from '../../../common/protocol/dashboard';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BUDGET_DASH, histogramDatasets, lengthDatasets, metricDatasets, rewardCurveDatasets, tierLineDatasets } from '../../../webview/lib/datasets';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RequestIds } from '../../../webview/protocol/common';
-import { parseDashboardRequest } from '../../../webview/protocol/dashboard';
-import { parseRewardExplorerRequest } from '../../../webview/protocol/rewardExplorer';
-import { parseRolloutsRequest } from '../../../webview/protocol/rollouts';
+import { RequestIds } from '../../../common/protocol/common';
+import { parseDashboardRequest } from '../../../common/protocol/dashboard';
+import { parseRewardExplorerRequest } from '../../../common/protocol/rewardExplorer';
+import { parseRolloutsRequest } from '../../../common/protocol/rollouts';
 
 test('dashboard requests: well-formed ones pass through unchanged', () => {
   assert.deepEqual(parseDashboardRequest({ type: 'ready' }), { type: 'ready' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { f1, f2, rewardBreakdown } from '../../../extension/budgetMath';
+import { f1, f2, rewardBreakdown } from '../../../common/budgetMath';
 import { adjacentCrossings, thin, tierCurves } from '../../../webview/lib/rewardCurves';
 
 const paper = { tiers: [1024, 512, 2048, 2560], lMax: 4096, alpha: 1 / 4096, beta: 4, variant: 'paper' as const };

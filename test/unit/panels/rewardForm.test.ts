@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultParams, effectiveAlpha, formOf, parseNumber, parseRewardForm, type RewardForm } from '../../../webview/lib/rewardForm';
+import { defaultParams, effectiveAlpha, formOf, parseNumber, parseRewardForm, type RewardForm } from '../../../common/rewardForm';
 
 const good: RewardForm = { tiers: '1024, 512 2048;2560', lMax: '4096', alpha: '1/L_max', beta: '4', variant: 'paper' };
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { groupRows, nextSort, NO_FILTER } from '../../../webview/lib/rolloutTable';
-import type { RolloutRow } from '../../../webview/protocol/rollouts';
+import type { RolloutRow } from '../../../common/protocol/rollouts';
 
 function row(sample: number, tier: number | null, nGen: number, correct: boolean, reward: number, f1: number | null = 1): RolloutRow {
   return {

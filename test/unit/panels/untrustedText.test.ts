@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { renderEvals } from '../../../webview/dashboard/evalView';
 import { renderHeader } from '../../../webview/dashboard/header';
 import { groupRows, NO_FILTER } from '../../../webview/lib/rolloutTable';
-import type { RolloutRow } from '../../../webview/protocol/rollouts';
+import type { RolloutRow } from '../../../common/protocol/rollouts';
 import { renderRolloutTable } from '../../../webview/rollouts/table';
 import { fill, h } from '../../../webview/ui/dom';
 import { FakeElement, installFakeDocument } from './fakeDom';

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { rewardBreakdown } from '../../../extension/budgetMath';
+import { rewardBreakdown } from '../../../common/budgetMath';
 import type { RolloutEvent } from '../../../extension/events';
 import type { RunInfo } from '../../../extension/runs/runModel';
 import {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import Config, load_config
+from ..config import Config, default_config_path, load_config
 from ..evaluate import evaluate
 from ..modes import mode_label
 from ..events import read_events
@@ -106,7 +106,6 @@ def markdown(table: dict) -> str:
 
 def run_experiment(out: Path, *, steps: int, eval_limit: int | None, config: str | None,
                    methods: list[str] | None = None, overrides: list[str] = ()) -> dict:
-    from ..cli import default_config_path
     from ..train import new_run_dir, train
 
     out.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,8 @@
 //
 // Problem, answer and ground truth come from the model's training data and output: the webview
 // renders them as text only (never markup).
-import { isRolloutKey, type RolloutKey } from '../../common/rolloutKey';
-import type { RewardCase } from '../../extension/budgetMath';
+import { isRolloutKey, type RolloutKey } from '../rolloutKey';
+import type { RewardCase } from '../budgetMath';
 import { hasOnlyKeys, isInt, isRecord, isRequestId, type ErrorMessage, type ReadyMessage, type RequestId } from './common';
 
 /** One rollout's numbers, as the table shows them. (tier, sample) names it within its group. */

@@ -1,10 +1,10 @@
 // Messages of the reward-curve explorer (extension/panels/rewardPanel.ts <-> webview/rewardExplorer.ts).
-// The curves are computed in the webview (extension/budgetMath.ts runs there too), so the host only
+// The curves are computed in the webview (common/budgetMath.ts runs there too), so the host only
 // seeds the parameters.
 //
 // webview -> host: ready
 // host -> webview: params (answers ready, and again when the explorer is opened with new ones)
-import type { HbpoVariant } from '../../extension/budgetMath';
+import type { HbpoVariant } from '../budgetMath';
 import { hasOnlyKeys, isRecord, type ReadyMessage } from './common';
 
 /** The explorer's inputs; `alpha: null` means 1 / L_max (the paper's choice). */

@@ -1,7 +1,7 @@
 // The reward-curve explorer's inputs: text fields -> validated parameters, and back. A bad value
 // gets a message and the last good chart stays (the caller keeps the last `ok` result).
-import { HBPO_DEFAULTS, HBPO_VARIANTS, type HbpoVariant } from '../../extension/budgetMath';
-import type { RewardExplorerParams } from '../protocol/rewardExplorer';
+import { HBPO_DEFAULTS, HBPO_VARIANTS, type HbpoVariant } from './budgetMath';
+import type { RewardExplorerParams } from './protocol/rewardExplorer';
 
 export interface RewardForm {
   tiers: string;

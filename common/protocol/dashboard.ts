@@ -3,8 +3,8 @@
 // webview -> host: ready | lengths (request: n_gen per tier at a step) | openInspector | openRewardExplorer
 // host -> webview: state (full, answers ready and follows a reset) | append (only what is new)
 //                  | lengths (answer) | error (answer)
-import { budgetOf, metricLabel, type Mode } from '../../common/mode';
-import type { EvalResult, RunStatus, Series } from '../../extension/runs/runModel';
+import { budgetOf, metricLabel, type Mode } from '../mode';
+import type { EvalResult, RunStatus, Series } from '../runData';
 import { hasOnlyKeys, isInt, isRecord, isRequestId, type ErrorMessage, type ReadyMessage, type RequestId } from './common';
 
 export type { EvalResult, RunStatus, Series };

@@ -1,7 +1,7 @@
 // The comparison page's pure parts: the settings form, the token meter, and the columns' state as
 // chunks and final states arrive. Tested without a DOM.
-import { modeKeyLabel, parseModeKey } from '../../common/mode';
-import { settingsProblems, type ColumnState, type CompareSettings, type CompareToWebview } from '../protocol/compare';
+import { modeKeyLabel, parseModeKey } from './mode';
+import { settingsProblems, type ColumnState, type CompareSettings, type CompareToWebview } from './protocol/compare';
 
 export interface SettingsForm {
   tiers: string;

@@ -5,8 +5,8 @@
 // webview -> host: ready; run; stop; pickModel; useSelection; pickDatasetItem; exportResults; openTrace
 // host -> webview: state (answers ready: everything), model, input, columns (a run starts),
 //                  chunk (text streams into one column), column (a column's final state), runEnd
-import type { RewardBreakdown } from '../../extension/budgetMath';
-import { checkModeKey, shown, type ModeKey } from '../../common/mode';
+import type { RewardBreakdown } from '../budgetMath';
+import { checkModeKey, shown, type ModeKey } from '../mode';
 import { hasOnlyKeys, isInt, isRecord, type ReadyMessage } from './common';
 
 export interface CompareInput {
