@@ -1,4 +1,4 @@
-// One build for the whole extension (DESIGN.md section 2):
+// One build for the whole extension (docs/ARCHITECTURE.md, "Layers"):
 //   extension/extension.ts -> dist/extension.js   (extension host: node, cjs, `vscode` external)
 //   extension/runs/runWorker.ts -> dist/runWorker.js (worker thread that parses big events.jsonl;
 //                                                    found beside dist/extension.js at run time)

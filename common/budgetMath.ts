@@ -1,5 +1,5 @@
 /**
- * Budget math of Hierarchical Budget Policy Optimization (arXiv 2507.15844), DESIGN.md section 1.
+ * Budget math of Hierarchical Budget Policy Optimization (arXiv 2507.15844); the formulas: docs/ARCHITECTURE.md.
  *
  * Pure functions, no VS Code API: the extension host and the webviews both import this file for
  * live "what if" curves. The trainer has the same math in Python (`trainer/hbpo/reward.py`,
@@ -23,7 +23,7 @@ export const REWARD_NAMES: readonly RewardName[] = ['hbpo', 'cosine', 'binary', 
 export const HBPO_VARIANTS: readonly HbpoVariant[] = ['paper', 'reference'];
 export const ESTIMATOR_NAMES: readonly EstimatorName[] = ['hbpo', 'hbpo-reference', 'grpo'];
 
-/** Defaults from the paper (DESIGN.md section 1). */
+/** Defaults from the paper (docs/ARCHITECTURE.md). */
 export const HBPO_DEFAULTS = {
   /** Budget tiers `b_1 < ... < b_k`, tokens. */
   tiers: [512, 1024, 2048, 2560] as readonly number[],

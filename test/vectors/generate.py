@@ -1,4 +1,4 @@
-"""Write reward.json and advantage.json from DESIGN.md section 1, restated with plain `math`.
+"""Write reward.json and advantage.json from the formulas in docs/ARCHITECTURE.md ("The algorithm"), restated with plain `math`.
 
 Deliberately independent of the trainer package: the vectors are an outside opinion that the
 Python and TypeScript implementations must both match. Run: python test/vectors/generate.py

@@ -100,7 +100,7 @@ class PromptConfig:
     question_template: str = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{}."
     system: str | None = None
     think_open: str = "<think>"
-    # DESIGN.md: the authors' released code used "I will answer the question with {budget} tokens".
+    # docs/ARCHITECTURE.md: the authors' released code used "I will answer the question with {budget} tokens".
     budget_sentence: str = "I will answer the question within {budget} tokens."
     efficiency_sentence: str = "I will answer the question with minimal tokens."
     # method l1-exact only: appended to the question (after a space), as L1 does.

@@ -91,7 +91,7 @@ def _need_budget(name: str, b: int | None) -> int:
 
 @register_reward("hbpo")
 def hbpo_reward(n: int, b: int | None, correct: bool, truncated: bool, p: RewardParams) -> RewardBreakdown:
-    """Budget-aware piecewise cosine reward (HBPO, DESIGN.md section 1).
+    """Budget-aware piecewise cosine reward (HBPO, docs/ARCHITECTURE.md, "The algorithm").
 
     paper:     correct and n <= b -> f2(b); correct and n > b -> f1(n, b)
     reference: min(f1, f2) for every correct, untruncated answer (the authors' released code)
