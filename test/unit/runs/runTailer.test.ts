@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { test } from 'node:test';
+import { dirname, join } from 'node:path';
+import { test, type TestContext } from 'node:test';
 import { readRunFile } from '../../../extension/runs/runFile';
 import { RunModel } from '../../../extension/runs/runModel';
 import { RunTailer, type RunChange, type TailerOptions } from '../../../extension/runs/runTailer';
@@ -22,6 +22,19 @@ function manualTailer(dir: string, options: TailerOptions = {}): { tailer: RunTa
   const changes: RunChange[] = [];
   tailer.onDidChange((c) => changes.push(c));
   return { tailer, changes };
+}
+
+/** A tailer started on `text` written to a new events.jsonl, its start-up changes flushed and forgotten. */
+async function startedTailer(t: TestContext, text: string): Promise<{ tailer: RunTailer; changes: RunChange[]; path: string }> {
+  const dir = tempDir();
+  const path = join(dir, 'events.jsonl');
+  writeFileSync(path, text);
+  const { tailer, changes } = manualTailer(dir);
+  t.after(() => tailer.dispose());
+  await tailer.start();
+  tailer.flush();
+  changes.length = 0;
+  return { tailer, changes, path };
 }
 
 /** Open timers and fs watchers, once closed handles had a turn of the event loop to go away. */
@@ -118,15 +131,8 @@ test('polling alone follows the file when there is no watcher', async (t) => {
 });
 
 test('truncation, replacement and rewriting rebuild the model', async (t) => {
-  const dir = tempDir();
-  const path = join(dir, 'events.jsonl');
-  writeFileSync(path, jsonl(finishedRun().lines));
-  const { tailer, changes } = manualTailer(dir);
-  t.after(() => tailer.dispose());
-  await tailer.start();
+  const { tailer, changes, path } = await startedTailer(t, jsonl(finishedRun().lines));
   assert.equal(tailer.model.status(), 'finished');
-  tailer.flush();
-  changes.length = 0;
 
   // Truncated and rewritten shorter.
   truncateSync(path, 0);
@@ -139,7 +145,7 @@ test('truncation, replacement and rewriting rebuild the model', async (t) => {
   assert.equal(changes.at(-1)?.reset, true);
 
   // Replaced by another file (rename over it), longer than what was read.
-  const other = join(dir, 'events.tmp');
+  const other = join(dirname(path), 'events.tmp');
   writeFileSync(other, jsonl([runStart(0, { run_id: 'other' }), ...stepLines(1, 7).lines, ...stepLines(2, 7).lines]));
   renameSync(other, path);
   await tailer.refresh();
@@ -252,16 +258,9 @@ async function rewriteInPlace(path: string, content: string | Buffer): Promise<v
 }
 
 test('a file rewritten in place keeping its first 64 bytes is noticed and read again (same length, longer)', async (t) => {
-  const dir = tempDir();
-  const path = join(dir, 'events.jsonl');
   const original = jsonl(finishedRun().lines);
-  writeFileSync(path, original);
-  const { tailer, changes } = manualTailer(dir);
-  t.after(() => tailer.dispose());
-  await tailer.start();
+  const { tailer, changes, path } = await startedTailer(t, original);
   assert.equal(tailer.model.status(), 'finished');
-  tailer.flush();
-  changes.length = 0;
 
   // Same length, a change in the middle only (far from both the first 64 bytes and the last 4 KiB).
   const middle = original.indexOf('starting step 0 of 3');
@@ -321,14 +320,7 @@ test('a file replaced by rename (new inode) with the same start is read again', 
 });
 
 test('a file truncated and grown again past the read position between two reads is read again', async (t) => {
-  const dir = tempDir();
-  const path = join(dir, 'events.jsonl');
-  writeFileSync(path, jsonl([runStart(), ...stepLines(1).lines]));
-  const { tailer, changes } = manualTailer(dir);
-  t.after(() => tailer.dispose());
-  await tailer.start();
-  tailer.flush();
-  changes.length = 0;
+  const { tailer, changes, path } = await startedTailer(t, jsonl([runStart(), ...stepLines(1).lines]));
 
   // Between two reads: truncated, then the same run_start and a longer, different history.
   truncateSync(path, 0);
