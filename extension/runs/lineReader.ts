@@ -3,6 +3,7 @@
 // (the rollout index reads rollout text back lazily from those ranges). Never throws: a bad line
 // becomes an error entry and the lines around it stay readable.
 import { parseEventLine, SCHEMA_VERSIONS, type ParseResult, type RunEvent } from '../events';
+import { skimLine } from './skim';
 
 export const EVENT_TYPES: readonly RunEvent['type'][] = [
   'run_start', 'rollout', 'step', 'eval', 'checkpoint', 'log', 'run_end',
@@ -14,6 +15,11 @@ export interface ParsedLine {
   line: number; // 1-based
   offset: number;
   length: number;
+  /**
+   * A rollout read by skimming (a reader made with `skimRollouts`): its text, prompt, problem and
+   * token_marks are empty; every other field is the line's. The whole line is read back on demand.
+   */
+  skimmed?: true;
 }
 
 export interface LineError {
@@ -42,12 +48,23 @@ export function startsWithBom(bytes: Uint8Array): boolean {
  * `offset` is where the line starts in the file: a UTF-8 byte order mark is skipped only at offset 0
  * (an editor saved the file with one); anywhere else it is part of the line, which is then not JSON.
  * The event keeps offset 0 and the BOM inside its length, so reading it back by range agrees.
+ * `skim`: a valid rollout line may come back skimmed (skim.ts; `ParsedLine.skimmed`); what is
+ * accepted or refused, and every other field, is exactly what the whole line's parse gives.
  */
-export function parseLineBytes(bytes: Uint8Array, line: number, offset: number, out: ParsedChunk): void {
+export function parseLineBytes(bytes: Uint8Array, line: number, offset: number, out: ParsedChunk, skim = false): void {
   let end = bytes.length;
   if (end > 0 && bytes[end - 1] === 0x0d) end--; // tolerate CRLF from editors on Windows
   const from = offset === 0 && startsWithBom(bytes) ? 3 : 0;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset + from, Math.max(0, end - from));
+  if (skim) {
+    const lite = skimLine(buf);
+    const result = lite === undefined ? undefined : parseEventLine(lite, line);
+    if (result?.ok && result.event.type === 'rollout') {
+      out.events.push({ event: result.event, line, offset, length: bytes.length, skimmed: true });
+      return;
+    }
+    // Anything else (refused, another type, a shape the skim does not handle): the whole line.
+  }
   let text: string;
   try {
     text = buf.toString('utf8');
@@ -100,14 +117,14 @@ function explain(text: string, line: number, error: string): string {
  * is left for the caller to hold back.
  */
 export function parseLines(
-  bytes: Uint8Array, offset = 0, line = 1,
+  bytes: Uint8Array, offset = 0, line = 1, skim = false,
 ): ParsedChunk & { consumed: number; nextLine: number } {
   const out: ParsedChunk = { events: [], errors: [] };
   let start = 0;
   for (let nl = bytes.indexOf(NEWLINE); nl !== -1; nl = bytes.indexOf(NEWLINE, start)) {
     const length = nl - start;
     if (length > MAX_LINE_BYTES) out.errors.push(tooLong(line, offset + start, length));
-    else parseLineBytes(bytes.subarray(start, nl), line, offset + start, out);
+    else parseLineBytes(bytes.subarray(start, nl), line, offset + start, out, skim);
     line++;
     start = nl + 1;
   }
@@ -127,8 +144,14 @@ export class LineReader {
   private pendingLength = 0;
   private oversized = false; // the held line passed MAX_LINE_BYTES: its bytes were dropped
 
-  /** Start at byte `offset`, which is the start of line `line` (to continue after a snapshot). */
-  constructor(private start = 0, private nextLine = 1, private readonly maxLineBytes = MAX_LINE_BYTES) {}
+  /**
+   * Start at byte `offset`, which is the start of line `line` (to continue after a snapshot).
+   * `skimRollouts`: rollouts may come back skimmed (see parseLineBytes), for readers that index them.
+   */
+  constructor(
+    private start = 0, private nextLine = 1, private readonly maxLineBytes = MAX_LINE_BYTES,
+    private readonly skimRollouts = false,
+  ) {}
 
   /** Byte offset of the first line not yet returned (end of the last complete line). */
   get offset(): number {
@@ -165,7 +188,7 @@ export class LineReader {
       }
     }
     const rest = chunk.subarray(from);
-    const parsed = parseLines(rest, this.start, this.nextLine);
+    const parsed = parseLines(rest, this.start, this.nextLine, this.skimRollouts);
     out.events.push(...parsed.events);
     out.errors.push(...parsed.errors);
     this.start += parsed.consumed;
@@ -198,7 +221,7 @@ export class LineReader {
 
   private completeHeld(out: ParsedChunk, newline = true): void {
     if (this.oversized) out.errors.push(tooLong(this.nextLine, this.start, this.pendingLength));
-    else parseLineBytes(Buffer.concat(this.pending, this.pendingLength), this.nextLine, this.start, out);
+    else parseLineBytes(Buffer.concat(this.pending, this.pendingLength), this.nextLine, this.start, out, this.skimRollouts);
     this.start += this.pendingLength + (newline ? 1 : 0);
     this.nextLine++;
     this.pending = [];

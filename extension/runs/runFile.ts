@@ -6,7 +6,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { LineReader } from './lineReader';
+import { LineReader, MAX_LINE_BYTES } from './lineReader';
 import { RunModel, type RunModelState } from './runModel';
 
 /** What identifies the file that was read, to notice it being replaced or rewritten later. */
@@ -56,7 +56,10 @@ export function defaultWorkerPath(): string | undefined {
   return ['runWorker.js', 'runWorker.ts'].map((f) => join(__dirname, f)).find((p) => existsSync(p));
 }
 
-/** Read `eventsPath` from byte 0 into `model`, in this thread, a chunk at a time. */
+/**
+ * Read `eventsPath` from byte 0 into `model`, in this thread, a chunk at a time. Rollouts are
+ * skimmed (skim.ts): the model indexes only their small fields, and reads a rollout whole to show it.
+ */
 export async function readRunFile(eventsPath: string, model: RunModel, signal?: AbortSignal): Promise<FileRead> {
   let file: FileHandle;
   try {
@@ -67,7 +70,7 @@ export async function readRunFile(eventsPath: string, model: RunModel, signal?: 
   }
   try {
     const { dev, ino } = await file.stat();
-    const reader = new LineReader();
+    const reader = new LineReader(0, 1, MAX_LINE_BYTES, true);
     const buf = Buffer.alloc(CHUNK);
     let size = 0;
     let head: Uint8Array = new Uint8Array(0);
