@@ -88,9 +88,15 @@ class Recipe:
         return out
 
 
+# Prompt fields the base model's SFT data never uses: they stay out of the key, so adding one
+# (L1's target sentence) does not rebuild every machine's testbed model.
+_UNUSED_BY_BUILD = ("target_sentence",)
+
+
 def recipe_key(recipe: Recipe, prompt: PromptConfig = PromptConfig()) -> str:
+    used = {k: v for k, v in dataclasses.asdict(prompt).items() if k not in _UNUSED_BY_BUILD}
     blob = json.dumps({"build_version": BUILD_VERSION, "generator_version": GENERATOR_VERSION,
-                       "trace_version": TRACE_VERSION, "prompt": dataclasses.asdict(prompt),
+                       "trace_version": TRACE_VERSION, "prompt": used,
                        "recipe": recipe.to_dict()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
