@@ -306,21 +306,26 @@ async function waitWorkbench(page) {
   await page.waitForFunction(() => performance.getEntriesByName('code/didLoadExtensions').length > 0, null, { timeout: 90_000 });
 }
 
-/** Run a palette command by its title ("HBPO: Start Training"); retried once (the list can lag). */
+/**
+ * Run a palette command by its title ("HBPO: Start Training"). Retried: the list can lag, and the
+ * palette can close again right after it opens when focus moves under it (a webview taking focus, a
+ * notification arriving), so an attempt whose input vanished before it was typed into starts over.
+ */
 async function palette(page, title) {
   const input = page.locator('.quick-input-widget .quick-input-box input');
   for (let attempt = 0; ; attempt++) {
-    await page.keyboard.press('Escape');
-    await page.keyboard.press('F1');
-    await input.waitFor({ state: 'visible', timeout: 15_000 });
-    await input.fill(`>${title}`);
-    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
     try {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 15_000 });
+      await input.fill(`>${title}`, { timeout: 5_000 });
+      const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
       await row.waitFor({ state: 'visible', timeout: 15_000 });
-      await row.click();
+      await row.click({ timeout: 5_000 });
       return;
     } catch (err) {
-      if (attempt >= 1) throw new Error(`palette: no command "${title}" (${err.message})`);
+      if (attempt >= 2) throw new Error(`palette: could not run "${title}" (${err.message})`);
+      await page.waitForTimeout(500);
     }
   }
 }
