@@ -477,10 +477,19 @@ async function checkAnnotations(page, editor, event) {
   const target = lines.nth(lastLine).locator('span span').last();
   await target.hover();
   const hover = page.locator('.monaco-hover:visible').first();
+  // A hover that came too early (the provider not ready, the editor still laying out) never fills
+  // in: move away and back every few seconds.
+  let hovered = Date.now();
   const hoverText = await until(page, async () => {
     const t = (await hover.innerText().catch(() => '')).replace(/\s+/g, ' ');
-    return /tokens/.test(t) && /tier \d+:/.test(t) ? t : undefined;
-  }, 15_000, 'no hover with tokens and per-tier rewards over the trace text');
+    if (/tokens/.test(t) && /tier \d+:/.test(t)) return t;
+    if (Date.now() - hovered > 3000) {
+      await page.mouse.move(0, 0);
+      await target.hover({ timeout: 5_000 }).catch(() => undefined);
+      hovered = Date.now();
+    }
+    return undefined;
+  }, 30_000, 'no hover with tokens and per-tier rewards over the trace text');
   const tiersShown = tinyTiers.filter((t) => hoverText.includes(`tier ${t}:`));
   if (tiersShown.length !== tinyTiers.length) throw new Error(`the hover shows tiers ${tiersShown.join(', ')}, not ${tinyTiers.join(', ')}: ${hoverText}`);
   log(`UI: hover: ${hoverText.slice(0, 160)}`);
