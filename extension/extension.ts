@@ -71,6 +71,8 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
         const entry = registry.get(dir);
         return entry ? registry.handle(entry) : undefined;
       },
+      // Trace tabs share their run's tailer (one load for all of them), listed or not.
+      model: (dir) => registry.sharedModel(dir),
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('hbpo.runsDirectory')) void registry.setRunsDirectory(runsDirectory());

@@ -3,11 +3,12 @@
 // webview -> host: ready | lengths (request: n_gen per tier at a step) | openInspector | openRewardExplorer
 // host -> webview: state (full, answers ready and follows a reset) | append (only what is new)
 //                  | lengths (answer) | error (answer)
+import type { LoadProgress } from '../loading';
 import { budgetOf, metricLabel, type Mode } from '../mode';
 import type { EvalResult, RunStatus, Series } from '../runData';
 import { hasOnlyKeys, isInt, isRecord, isRequestId, type ErrorMessage, type ReadyMessage, type RequestId } from './common';
 
-export type { EvalResult, RunStatus, Series };
+export type { EvalResult, LoadProgress, RunStatus, Series };
 
 export interface DashboardHeader {
   label: string;
@@ -24,6 +25,8 @@ export interface DashboardHeader {
   errorCount: number;
   /** Before run_start: the trainer's latest log line (what it is preparing, e.g. the testbed's first build). */
   preparing: string | null;
+  /** While a big events.jsonl is first read: how far (the charts hold what was read; no rollouts yet). */
+  loading: LoadProgress | null;
 }
 
 /** A tier as metric keys name it (`512`, `natural`) and its budget in tokens (null: none). */

@@ -12,6 +12,9 @@ import type { RunHandle } from '../panels';
 import { RunIndex, RunTailer, type RunSummary } from '../runs';
 import { judgeRun, latestOfModel, type ChildFacts } from '../runs/judge';
 import { Rerun } from '../runs/rerun';
+import type { RunModel } from '../runs/runModel';
+import { loadedModel } from '../runs/sharedModels';
+import { LoadingNotice } from './loadingNotice';
 import type { DisplayStatus } from './pure';
 
 export interface RunEntry {
@@ -126,6 +129,14 @@ export class RunRegistry implements vscode.Disposable {
     return { runDir: entry.dir, label: entry.id, tailer };
   }
 
+  /**
+   * A run's model for readers without a panel (trace documents): its shared tailer, pinned, once
+   * loaded, so every tab of a run shares one load. Any folder, in the runs folder or not.
+   */
+  sharedModel(dir: string): Promise<RunModel> {
+    return loadedModel(this.ensureTailer(dir, true));
+  }
+
   /** The live model of a run, if a tailer follows it. */
   tailerOf(dir: string): RunTailer | undefined {
     return this.tailers.get(resolve(dir))?.tailer;
@@ -216,11 +227,20 @@ export class RunRegistry implements vscode.Disposable {
     let t = this.tailers.get(d);
     if (!t) {
       const tailer = new RunTailer(d, { workerPath: this.options.workerPath });
-      const sub = tailer.onDidChange((change) => {
+      // A big file's first load takes seconds: say how far it is until a change without `loading`.
+      const notice = new LoadingNotice(`Opening run ${basename(d)}`, () => tailer.loading);
+      const listener = tailer.onDidChange((change) => {
+        notice.update(change.loading);
         // run_start/run_end change the status: re-read the summary; the rest only moves numbers.
         if (change.reset || change.types.includes('run_start') || change.types.includes('run_end')) void this.refreshOne(d);
         else this.scheduleChange();
       });
+      const sub = {
+        dispose: () => {
+          listener.dispose();
+          notice.dispose();
+        },
+      };
       t = { tailer, pinned: pin, sub };
       this.tailers.set(d, t);
     } else if (pin) {
@@ -249,8 +269,10 @@ export class RunRegistry implements vscode.Disposable {
       method: s.method, tiers: s.tiers, pid: s.pid, startTime: s.startTime, endReason: s.endReason, error: s.error,
       owned: child !== undefined,
     };
-    const model = this.tailers.get(s.dir)?.tailer.model;
-    // The live model knows the file better than the summary once it has read a run_start.
+    const tailer = this.tailers.get(s.dir)?.tailer;
+    // The live model knows the file better than the summary once it has read a run_start; not while
+    // a first load has read only part of the file (no run_end yet: a finished run would look stale).
+    const model = tailer && !tailer.loading ? tailer.model : undefined;
     const facts = model?.info ? { latest: latestOfModel(model) } : s.facts;
     const verdict = judgeRun({ ...facts, child: child?.(), failedMark: this.failed[s.dir] });
     e.status = verdict.status;

@@ -1,5 +1,6 @@
 // The dashboard's data from a RunModel: a full state, then only what is new. No `vscode`, so the
 // increments are unit-tested against real models.
+import type { LoadProgress } from '../../common/loading';
 import { compareModes, modeKey, modeOfTier } from '../../common/mode';
 import { isPidAlive, type IsAlive } from '../runs/pid';
 import type { EvalResult, RunModel, Series } from '../runs/runModel';
@@ -7,7 +8,9 @@ import {
   tierInfoOf, type DashboardDelta, type DashboardHeader, type DashboardState, type DashboardToWebview, type TierInfo,
 } from '../../common/protocol/dashboard';
 
-export function headerOf(model: RunModel, label: string, runDir: string, isAlive: IsAlive = isPidAlive): DashboardHeader {
+export function headerOf(
+  model: RunModel, label: string, runDir: string, isAlive: IsAlive = isPidAlive, loading?: LoadProgress,
+): DashboardHeader {
   const info = model.info;
   const status = model.status(isAlive);
   return {
@@ -22,6 +25,7 @@ export function headerOf(model: RunModel, label: string, runDir: string, isAlive
     device: info?.device ?? null,
     errorCount: model.errorCount,
     preparing: status === 'pending' ? model.logs.at(-1)?.message ?? null : null,
+    loading: loading ? { bytes: loading.bytes, total: loading.total } : null,
   };
 }
 
@@ -59,6 +63,8 @@ export class DashboardFeed {
     private readonly label: string,
     private readonly runDir: string,
     private readonly isAlive: IsAlive = isPidAlive,
+    /** How far the tailer's first load of a big file is (a header change, so each step of it is sent). */
+    private readonly loading: () => LoadProgress | undefined = () => undefined,
   ) {}
 
   full(): DashboardState {
@@ -75,7 +81,7 @@ export class DashboardFeed {
     this.evalsSent = evals.length;
     this.lastEval = evals.length > 0 ? evalKey(evals[evals.length - 1]) : '';
     this.stepsSent = m.rolloutSteps();
-    const header = headerOf(m, this.label, this.runDir, this.isAlive);
+    const header = headerOf(m, this.label, this.runDir, this.isAlive, this.loading());
     const tiers = tiersOf(m);
     this.lastHeader = JSON.stringify(header);
     this.lastTiers = JSON.stringify(tiers);
@@ -118,7 +124,7 @@ export class DashboardFeed {
     const newSteps = steps.slice(this.stepsSent.length);
     this.stepsSent = steps;
 
-    const header = headerOf(m, this.label, this.runDir, this.isAlive);
+    const header = headerOf(m, this.label, this.runDir, this.isAlive, this.loading());
     const tiers = tiersOf(m);
     const headerText = JSON.stringify(header);
     const tiersText = JSON.stringify(tiers);

@@ -51,7 +51,7 @@ export class DashboardPanel {
     restored?: vscode.WebviewPanel,
   ) {
     this.panel = restored ?? createPanel(ctx, DASHBOARD_VIEW_TYPE, `HBPO: ${run.label}`, 'dashboard');
-    this.feed = new DashboardFeed(run.tailer.model, run.label, run.runDir);
+    this.feed = new DashboardFeed(run.tailer.model, run.label, run.runDir, undefined, () => run.tailer.loading);
     this.channel = new Channel(this.panel, parseDashboardRequest, (req) => this.handle(req));
     this.subs.push(this.channel, run.tailer.onDidChange((change) => {
       if (change.reset) this.needFull = true;

@@ -1,7 +1,7 @@
 // Contract between the extension wiring (extension.ts, views, commands) and the panels.
 // The signatures are fixed; the panels live in the files next to this one.
 import * as vscode from 'vscode';
-import type { RunTailer } from '../runs';
+import type { RunModel, RunTailer } from '../runs';
 import { TraceAnnotations } from '../traces/annotations';
 import { TRACE_SCHEME, TraceDocuments } from '../traces/traceProvider';
 import type { CompareInput } from '../../common/protocol/compare';
@@ -32,6 +32,8 @@ const traces = new TraceDocuments();
 /** How restored panels find their run: its handle once the run store has listed the runs folder. */
 export interface PanelRuns {
   handle(runDir: string): Promise<RunHandle | undefined>;
+  /** A run's shared model (any folder), for trace documents no panel backs. */
+  model(runDir: string): Promise<RunModel>;
 }
 
 /** The run folder a restored run panel's page saved in its state (see webview/dashboard.ts, rollouts.ts). */
@@ -47,6 +49,7 @@ function runDirOf(state: unknown): string | undefined {
 export function registerPanels(ctx: vscode.ExtensionContext, runs: PanelRuns): vscode.Disposable[] {
   const annotations = new TraceAnnotations();
   traces.attach(annotations);
+  traces.useModels((dir) => runs.model(dir));
   const reviveRun = (revive: (panel: vscode.WebviewPanel, run: RunHandle) => void) => ({
     deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
       const dir = runDirOf(state);

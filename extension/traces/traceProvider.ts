@@ -1,7 +1,8 @@
 // Read-only trace documents on the hbpo-trace: scheme. A recorded rollout's content comes from the
-// run's model when a panel registered it (byte-range read of one line), else from reading the run
-// folder once (a trace tab VS Code restores after a reload, before any panel is open). A live trace
-// (one a panel streams in, e.g. the budget comparison) is held in memory and refreshed as it grows.
+// run's model when a panel registered it (byte-range read of one line), else from the run's shared
+// model (a trace tab VS Code restores after a reload, before any panel is open: every tab of a run
+// waits for the same one load). A live trace (one a panel streams in, e.g. the budget comparison)
+// is held in memory and refreshed as it grows.
 // Each time it produces a document, the provider hands the trace's annotation spec and where its
 // body starts to the annotations (annotations.ts), which draw on it.
 import { rolloutKeyText } from '../../common/rolloutKey';
@@ -9,8 +10,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RolloutEvent } from '../events';
 import { readRollout } from '../runs/rolloutReader';
-import { loadRunModel } from '../runs/runFile';
 import type { RunModel } from '../runs/runModel';
+import { SharedModels } from '../runs/sharedModels';
 import { specOfRollout, type TraceSpec } from './annotate';
 import { formatTraceDocument, layoutTrace, type TraceLayout } from './traceText';
 import { liveTraceUriParts, parseLiveTraceUri, parseTraceUri, TRACE_SCHEME, traceUriParts, type TraceRef } from './traceUri';
@@ -40,12 +41,20 @@ export class TraceDocuments implements vscode.TextDocumentContentProvider {
   private readonly live = new Map<string, { uri: vscode.Uri; trace: LiveTrace; timer?: ReturnType<typeof setTimeout>; last: number }>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   private sink: TraceContentSink | undefined;
+  /** A run's model for documents no panel backs: shared tailers of our own until useModels wires the run registry's. */
+  private readonly ownModels = new SharedModels();
+  private sharedModel = (runDir: string) => this.ownModels.model(runDir);
 
   readonly onDidChange = this.changed.event;
 
   /** Where to report the documents produced (the annotations). */
   attach(sink: TraceContentSink): void {
     this.sink = sink;
+  }
+
+  /** Where documents no panel backs get their run's model: one shared load per run (the run registry). */
+  useModels(model: (runDir: string) => Promise<RunModel>): void {
+    this.sharedModel = model;
   }
 
   /** Let trace documents of this run read from its live model. */
@@ -148,8 +157,8 @@ export class TraceDocuments implements vscode.TextDocumentContentProvider {
     const found = live && (await readRollout(live, ref));
     if (found) return { event: found, model: live };
     if (!path.isAbsolute(ref.runDir)) return undefined;
-    // Not open in a panel (or the live model was reset): index the run once for this lookup.
-    const model = await loadRunModel(ref.runDir);
+    // Not open in a panel (or the live model was reset): the run's shared model, loaded once for all its tabs.
+    const model = await this.sharedModel(ref.runDir);
     const event = await readRollout(model, ref);
     return event ? { event, model } : undefined;
   }

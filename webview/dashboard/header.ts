@@ -1,4 +1,5 @@
-// Dashboard header: run label, method, status, step/total, speed, ETA.
+// Dashboard header: run label, method, status, step/total, speed, ETA, and how far a big run's first load is.
+import { loadingLine } from '../../common/loading';
 import type { DashboardHeader } from '../../common/protocol/dashboard';
 import { fmtDuration, fmtRate } from '../lib/format';
 import { fill, h } from '../ui/dom';
@@ -22,6 +23,7 @@ export function renderHeader(root: HTMLElement, hd: DashboardHeader): void {
     ),
     // Trainer text: set as text, never as HTML.
     hd.preparing ? h('p', { class: 'muted preparing', text: `preparing · ${hd.preparing}` }) : null,
+    hd.loading ? h('p', { class: 'muted', attrs: { 'data-testid': 'run-loading', role: 'status' }, text: loadingLine(hd.loading) }) : null,
   );
 }
 

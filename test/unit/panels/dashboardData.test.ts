@@ -14,7 +14,7 @@ test('full state: header, tiers, every series, evals and rollout steps', () => {
   const state = new DashboardFeed(model, 'my run', dir, alive).full();
   assert.deepEqual(state.header, {
     label: 'my run', runDir: dir, method: 'hbpo', status: 'running', step: 2, totalSteps: 6, stepsPerSecond: 0.5,
-    etaSeconds: 8, device: 'cpu', errorCount: 0, preparing: null,
+    etaSeconds: 8, device: 'cpu', errorCount: 0, preparing: null, loading: null,
   });
   assert.deepEqual(state.tiers, [tierInfoOf(modeOfTier(32)), tierInfoOf(modeOfTier(64))]);
   assert.equal(state.maxResponseTokens, 128);

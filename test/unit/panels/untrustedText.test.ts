@@ -71,7 +71,7 @@ test('header and eval table show run labels and dataset names as text', () => {
     const root = h('header') as unknown as FakeElement;
     renderHeader(root as unknown as HTMLElement, {
       label: PAYLOAD, runDir: '/r', method: PAYLOAD, status: 'running', step: 1, totalSteps: 2, stepsPerSecond: null,
-      etaSeconds: null, device: 'cpu', errorCount: 0, preparing: PAYLOAD,
+      etaSeconds: null, device: 'cpu', errorCount: 0, preparing: PAYLOAD, loading: null,
     });
     assert.ok(root.texts().includes(PAYLOAD));
     assert.ok(root.texts().includes(`preparing · ${PAYLOAD}`));
