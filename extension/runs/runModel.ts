@@ -68,6 +68,11 @@ export class RunModel {
     return { ...this.s, rollouts: this.index.toState() };
   }
 
+  /** The state without its rollouts (cheap: no columns copied), for progress while a big file loads. */
+  partialState(): RunModelState {
+    return { ...this.s, rollouts: new RolloutIndex().toState() };
+  }
+
   ingest(chunk: ParsedChunk): void {
     for (const p of chunk.events) this.apply(p.event, p.offset, p.length, p.line);
     for (const e of chunk.errors) {
@@ -270,35 +275,40 @@ export class RunModel {
     return readRollouts(this.eventsPath, this.index.group(step, queryIndex));
   }
 
-  /** The metrics of the last step event at or before `step`, from the series. */
-  private metricsAt(step: number): Record<string, number | null> | undefined {
-    let last = -1;
-    for (const series of this.s.metrics.values()) for (const x of series.steps) if (x <= step && x > last) last = x;
-    if (last === -1) return undefined;
-    const out: Record<string, number | null> = {};
-    for (const [k, series] of this.s.metrics) {
-      const i = series.steps.lastIndexOf(last);
-      if (i !== -1) out[k] = series.values[i];
-    }
-    return out;
-  }
-
-  /** A resumed run restarts from a checkpoint: what was logged for later steps was abandoned. */
+  /**
+   * A resumed run restarts from a checkpoint: what was logged for later steps was abandoned. One
+   * pass over each series drops its later points and finds its last point at or before `step`;
+   * lastMetrics becomes the metrics of the last step event at or before `step`, as the series have them.
+   */
   private supersedeAfter(step: number): void {
     const s = this.s;
     this.index.dropAfter(step);
+    let last = -1; // the last step at or before `step` that any series has
+    const lastOf = new Map<string, { step: number; value: number | null }>();
     for (const [k, series] of s.metrics) {
-      const keep = series.steps.findIndex((x) => x > step);
-      if (keep === -1) continue;
-      const steps: number[] = [];
-      const values: (number | null)[] = [];
-      series.steps.forEach((x, i) => {
-        if (x <= step) steps.push(x), values.push(series.values[i]);
-      });
-      if (steps.length === 0) s.metrics.delete(k);
-      else s.metrics.set(k, { steps, values });
+      let kept: Series | undefined; // a copy, from the first point dropped on
+      let best = -1;
+      let value: number | null = null;
+      for (let i = 0; i < series.steps.length; i++) {
+        const x = series.steps[i];
+        if (x > step) {
+          kept ??= { steps: series.steps.slice(0, i), values: series.values.slice(0, i) };
+          continue;
+        }
+        if (kept) kept.steps.push(x), kept.values.push(series.values[i]);
+        if (x >= best) (best = x), (value = series.values[i]); // >=: the last point of a step seen twice
+      }
+      if (kept && kept.steps.length === 0) s.metrics.delete(k);
+      else if (kept) s.metrics.set(k, kept);
+      if (best !== -1) lastOf.set(k, { step: best, value });
+      if (best > last) last = best;
     }
-    s.lastMetrics = this.metricsAt(step);
+    if (last === -1) s.lastMetrics = undefined;
+    else {
+      const out: Record<string, number | null> = {};
+      for (const [k, p] of lastOf) if (p.step === last) out[k] = p.value;
+      s.lastMetrics = out;
+    }
     s.evals = s.evals.filter((e) => e.step <= step);
     s.checkpoints = s.checkpoints.filter((c) => c.step <= step);
   }

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { Rerun } from './rerun';
 import type { RunEvent } from '../events';
 import { LineReader } from './lineReader';
-import { EVENTS_FILE, HEAD_BYTES, TAIL_BYTES, lastBytes, loadRunFile, type FileIdentity, type LoadOptions } from './runFile';
-import { RunModel } from './runModel';
+import { EVENTS_FILE, HEAD_BYTES, TAIL_BYTES, lastBytes, loadRunFile, type FileIdentity, type LoadOptions, type LoadProgress } from './runFile';
+import { RunModel, type RunModelState } from './runModel';
 
 export interface Disposable {
   dispose(): void;
@@ -26,9 +26,14 @@ export interface RunChange {
   errors: number;
   /** Types of the new events, e.g. to redraw only the charts that need it. */
   types: RunEvent['type'][];
+  /**
+   * Set while a full load of a big file is under way: the model holds what was read so far (step
+   * metrics, evals, logs; no rollouts yet) and `bytes` of `total` are read. Absent once it is done.
+   */
+  loading?: LoadProgress;
 }
 
-export interface TailerOptions extends Omit<LoadOptions, 'signal'> {
+export interface TailerOptions extends Omit<LoadOptions, 'signal' | 'onProgress'> {
   /** Poll interval in ms (default 1000); polling is the fallback, fs.watch the fast path. */
   pollMs?: number;
   /** Notifications are batched over this many ms (default 150). */
@@ -47,7 +52,9 @@ export class RunTailer implements Disposable {
   /** Whether the last full load ran in the worker thread. */
   loadedInWorker = false;
 
-  private reader = new LineReader();
+  private reader = new LineReader(0, 1, undefined, true);
+  private loadProgress: LoadProgress | undefined;
+  private first: Promise<void> | undefined;
   private position = 0; // bytes read from the file, torn tail included
   private identity: FileIdentity | undefined;
   /** The file's bytes [end - bytes.length, end) as last read: re-checked before reading on. */
@@ -69,13 +76,24 @@ export class RunTailer implements Disposable {
     this.model = new RunModel(this.eventsPath);
   }
 
-  /** Load what is there (in a worker when big) and start following. Resolves after the first read. */
-  async start(): Promise<void> {
-    if (this.started || this.disposed) return;
-    this.started = true;
-    this.pollTimer = setInterval(() => void this.pump(), this.options.pollMs ?? 1000);
-    this.ensureWatcher();
-    await this.pump();
+  /**
+   * Load what is there (in a worker when big) and start following. Resolves after the first read,
+   * for every caller (a second caller waits for the same load).
+   */
+  start(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
+    if (!this.first) {
+      this.started = true;
+      this.pollTimer = setInterval(() => void this.pump(), this.options.pollMs ?? 1000);
+      this.ensureWatcher();
+      this.first = this.pump();
+    }
+    return this.first;
+  }
+
+  /** How far the full load of a big file is, while one is under way (see RunChange.loading). */
+  get loading(): LoadProgress | undefined {
+    return this.loadProgress;
   }
 
   onDidChange(listener: (change: RunChange) => void): Disposable {
@@ -208,11 +226,24 @@ export class RunTailer implements Disposable {
 
   /** Parse the whole file (in the worker when big) into a fresh model. */
   private async loadAll(): Promise<void> {
-    const loaded = await loadRunFile(this.eventsPath, { ...this.options, signal: this.abort.signal });
+    let partials = 0;
+    const onProgress = (p: LoadProgress, partial?: RunModelState) => {
+      if (this.disposed) return;
+      this.loadProgress = p;
+      if (partial) this.model.load(partial);
+      // The first partial replaces the empty model (a reset); later ones grow the same series.
+      this.note({ reset: partial !== undefined && partials++ === 0, events: 0, errors: 0, types: partial ? ['step'] : [], loading: p });
+    };
+    let loaded;
+    try {
+      loaded = await loadRunFile(this.eventsPath, { ...this.options, signal: this.abort.signal, onProgress });
+    } finally {
+      this.loadProgress = undefined;
+    }
     if (this.disposed) return;
     this.model.load(loaded.state);
     this.loadedInWorker = loaded.usedWorker;
-    this.reader = new LineReader(loaded.offset, loaded.line);
+    this.reader = new LineReader(loaded.offset, loaded.line, undefined, true);
     this.position = loaded.offset;
     this.identity = loaded.identity;
     this.tail = loaded.identity ? { end: loaded.size, bytes: loaded.identity.tail } : undefined;
@@ -262,7 +293,7 @@ export class RunTailer implements Disposable {
 
   private resetModel(): void {
     this.model.load();
-    this.reader = new LineReader();
+    this.reader = new LineReader(0, 1, undefined, true);
     this.position = 0;
     this.identity = undefined;
     this.tail = undefined;
@@ -275,7 +306,7 @@ export class RunTailer implements Disposable {
     const p = this.pending;
     this.pending = p
       ? { reset: p.reset || change.reset, events: p.events + change.events, errors: p.errors + change.errors,
-          types: [...new Set([...p.types, ...change.types])] }
+          types: [...new Set([...p.types, ...change.types])], ...(change.loading && { loading: change.loading }) }
       : change;
     this.notifyTimer ??= setTimeout(() => this.flush(), this.options.batchMs ?? 150);
   }
