@@ -66,10 +66,10 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
     ...registerCommands(host),
     ...registerPanels(context, {
       // A restored panel waits for the first listing of the runs folder, then asks for its run.
-      handle: async (dir) => {
+      handle: async (dir, options) => {
         await listed;
         const entry = registry.get(dir);
-        return entry ? registry.handle(entry) : undefined;
+        return entry ? registry.handle(entry, options) : undefined;
       },
       // Trace tabs share their run's tailer (one load for all of them), listed or not.
       model: (dir) => registry.sharedModel(dir),

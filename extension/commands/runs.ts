@@ -18,7 +18,7 @@ export async function openDashboardCommand(host: Host, arg?: RunArg): Promise<bo
   const run = await pickRun(host, arg, any, 'Open the dashboard of which run?', `no runs in ${host.registry.directory ?? 'the runs folder'} yet.`);
   if (!run) return false;
   try {
-    openDashboard(host.ctx, await host.registry.handle(run));
+    openDashboard(host.ctx, await host.registry.handle(run, { wait: false }));
     return true;
   } catch (err) {
     panelError('run dashboard', err);

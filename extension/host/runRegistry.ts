@@ -122,10 +122,15 @@ export class RunRegistry implements vscode.Disposable {
     return s ? this.entry(s) : undefined;
   }
 
-  /** The shared handle the panels get: its tailer stays alive while this window is open. */
-  async handle(entry: RunEntry): Promise<RunHandle> {
+  /**
+   * The shared handle the panels get: its tailer stays alive while this window is open. `wait`:
+   * resolve once the whole file is read (default); the dashboard does not wait, it draws the
+   * partial model a big run's load reports and fills in as it goes.
+   */
+  async handle(entry: RunEntry, { wait = true }: { wait?: boolean } = {}): Promise<RunHandle> {
     const tailer = this.ensureTailer(entry.dir, true);
-    await tailer.start();
+    const loaded = tailer.start();
+    if (wait) await loaded;
     return { runDir: entry.dir, label: entry.id, tailer };
   }
 

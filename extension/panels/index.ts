@@ -31,7 +31,8 @@ const traces = new TraceDocuments();
 
 /** How restored panels find their run: its handle once the run store has listed the runs folder. */
 export interface PanelRuns {
-  handle(runDir: string): Promise<RunHandle | undefined>;
+  /** `wait: false`: do not wait for the whole file to be read (see RunRegistry.handle). */
+  handle(runDir: string, options?: { wait?: boolean }): Promise<RunHandle | undefined>;
   /** A run's shared model (any folder), for trace documents no panel backs. */
   model(runDir: string): Promise<RunModel>;
 }
@@ -50,10 +51,10 @@ export function registerPanels(ctx: vscode.ExtensionContext, runs: PanelRuns): v
   const annotations = new TraceAnnotations();
   traces.attach(annotations);
   traces.useModels((dir) => runs.model(dir));
-  const reviveRun = (revive: (panel: vscode.WebviewPanel, run: RunHandle) => void) => ({
+  const reviveRun = (revive: (panel: vscode.WebviewPanel, run: RunHandle) => void, wait = true) => ({
     deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
       const dir = runDirOf(state);
-      const run = dir ? await runs.handle(dir) : undefined;
+      const run = dir ? await runs.handle(dir, { wait }) : undefined;
       if (run) revive(panel, run);
       else panel.dispose();
     },
@@ -65,7 +66,7 @@ export function registerPanels(ctx: vscode.ExtensionContext, runs: PanelRuns): v
       deserializeWebviewPanel: async (panel, state) => RewardPanel.revive(ctx, panel, state),
     }),
     vscode.window.registerWebviewPanelSerializer(DASHBOARD_VIEW_TYPE,
-      reviveRun((panel, run) => DashboardPanel.revive(ctx, panel, run, dashboardActions(ctx, run)))),
+      reviveRun((panel, run) => DashboardPanel.revive(ctx, panel, run, dashboardActions(ctx, run)), false)),
     vscode.window.registerWebviewPanelSerializer(ROLLOUTS_VIEW_TYPE, reviveRun((panel, run) => RolloutPanel.revive(ctx, panel, run, traces))),
   ];
 }
