@@ -53,6 +53,12 @@ export interface RolloutIndexState {
 }
 
 const key = (step: number, queryIndex: number) => `${step}:${queryIndex}`;
+
+/** column[remap[row]] = column[row] for each row from `from` on that stays (remap >= 0, never above row). */
+function moveRows(column: Int32Array | Float64Array | Uint8Array, remap: Int32Array, from: number): void {
+  for (let row = from; row < remap.length; row++) if (remap[row] >= 0) column[remap[row]] = column[row];
+}
+
 const orNaN = (x: number | null) => (x === null ? NaN : x);
 const orNull = (x: number) => (Number.isNaN(x) ? null : x);
 
@@ -139,22 +145,66 @@ export class RolloutIndex {
     return out;
   }
 
-  /** Forget rollouts of steps after `step` (superseded by a resumed run). */
+  /**
+   * Forget rollouts of steps after `step` (superseded by a resumed run). A group's key holds its
+   * step, so whole groups go: those of the dropped steps, and no row of a kept group. The trainer
+   * writes steps in order, so the dropped rows are usually the last rows: then this costs what is
+   * dropped (the size shrinks, the columns stay). Otherwise (a file with steps out of order) the
+   * kept rows move up in place, a column at a time, and the kept groups' row numbers follow them.
+   */
   dropAfter(step: number): void {
-    const keep: number[] = [];
-    for (let row = 0; row < this.size; row++) if (this.ints.step[row] <= step) keep.push(row);
-    if (keep.length === this.size) return;
-    const old = this.toState();
-    const oldGroups = new Map([...old.groups.values()].flatMap((g) => g.rows.map((r) => [r, g] as const)));
-    this.clear();
-    this.grow(Math.max(1024, keep.length));
-    for (const from of keep) {
-      const row = this.size++;
-      for (const c of INT_COLUMNS) this.ints[c][row] = old.ints[c][from];
-      for (const c of FLOAT_COLUMNS) this.floats[c][row] = old.floats[c][from];
-      this.flags[row] = old.flags[from];
-      const g = oldGroups.get(from)!;
-      this.addToGroup(row, this.ints.step[row], this.ints.queryIndex[row], g.queryId, g.difficulty);
+    let dropped = 0;
+    for (const [s, queryIndices] of this.byStep) {
+      if (s <= step) continue;
+      for (const qi of queryIndices) {
+        const k = key(s, qi);
+        dropped += this.groups.get(k)!.rows.length;
+        this.groups.delete(k);
+      }
+      this.byStep.delete(s);
+    }
+    if (dropped === 0) return;
+    const steps = this.ints.step;
+    let cut = this.size;
+    while (cut > 0 && steps[cut - 1] > step) cut--;
+    if (this.size - cut === dropped) {
+      this.size = cut; // every dropped row is after every kept one
+      return;
+    }
+    this.compact(step);
+  }
+
+  /** Keep the rows of steps up to `step`, in order, renumbered from 0; the groups must hold only those. */
+  private compact(step: number): void {
+    const steps = this.ints.step;
+    const remap = new Int32Array(this.size).fill(-1); // -1: dropped
+    const runs: number[] = []; // (from, to, length) of each run of kept rows that moves up
+    const maxRuns = 3 * Math.ceil(this.size / 64); // past this many, rows move one by one
+    let firstMoved = this.size;
+    let kept = 0;
+    for (let row = 0; row < this.size; ) {
+      if (steps[row] > step) {
+        row++;
+        continue;
+      }
+      const from = row;
+      for (; row < this.size && steps[row] <= step; row++) remap[row] = kept + row - from;
+      if (kept !== from) {
+        firstMoved = Math.min(firstMoved, from);
+        if (runs.length <= maxRuns) runs.push(from, kept, row - from);
+      }
+      kept += row - from;
+    }
+    // Rows only move up, in order: in place, a column at a time. Long runs of kept rows as block
+    // copies; many short ones (steps interleaved row by row) a row at a time.
+    const columns = [...INT_COLUMNS.map((c) => this.ints[c]), ...FLOAT_COLUMNS.map((c) => this.floats[c]), this.flags];
+    if (runs.length > maxRuns) for (const column of columns) moveRows(column, remap, firstMoved);
+    else for (let i = 0; i < runs.length; i += 3) for (const column of columns) column.copyWithin(runs[i + 1], runs[i], runs[i] + runs[i + 2]);
+    this.size = kept;
+    // Rows before the first moved one keep their numbers. New objects for groups that change: a group
+    // may be shared with the state this index was loaded from.
+    for (const [k, g] of this.groups) {
+      if (g.rows.some((row) => row >= firstMoved)) this.groups.set(k, { ...g, rows: g.rows.map((row) => remap[row]) });
     }
   }
 
