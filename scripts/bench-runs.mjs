@@ -6,7 +6,7 @@
 //   npm run bench:runs -- [--scale 1/16] [--steps 629] [--queries 64] [--rollouts 16]
 //                         [--tiers 512,1024,2048,2560] [--max-tokens 4096] [--mean-tokens 2600]
 //                         [--seed 1] [--dir /tmp] [--keep] [--file PATH] [--modes worker,in-process]
-//                         [--groups 20]
+//                         [--groups 20] [--live-mb 200]
 //
 // --scale multiplies the number of steps (1/16: 39 steps, ~0.5 GB). A generated rollout line is like
 // the trainer's: a v2 event, ~4 characters of text a token (so ~10 K characters at the default mean)
@@ -19,19 +19,46 @@
 // the file was just written or read, so it is in the page cache; this script does not drop caches):
 // the file read start to end through FileHandle.read in 1 MiB chunks, as the loader reads it, with no
 // decoding (`sync_mb_s`: the same with readSync). `ratio` is index build speed over that anchor.
-// Each loader mode runs in a child process of its own, so `peak_rss_mb` is that mode's alone.
+// Each loader mode runs in a child process of its own, so `peak_rss_mb` is that mode's alone
+// (measured before the resume and the second open below). Before each mode the persisted index
+// (`<run folder>/.events.index`, also next to a --file) is deleted, so index_build is a first open.
+// Per mode, besides:
+//   resume_drop  ms for model.apply(run_start with resumed_from_step = floor(total_steps x 0.9)) on
+//                the loaded model: the extension host's stall when a live run resumes (goal < 50 ms).
+//   second_open  s for a second loadRunFile + RunModel of the unchanged file; `index_used` says whether
+//                the first load left .events.index next to it (waited for up to 3 s); goal < 2 s,
+//                `ratio` over the raw read's seconds.
+// Once, after the modes:
+//   live_ingest  a RunTailer ({watch: true, pollMs: 200}) in a child process follows an events.jsonl
+//                that a writer process grows to the first --live-mb MiB of the run (cut at a line end)
+//                in 256 KiB appends, as fast as it can. Twice: `from: run_start`, the tailer started on
+//                the run's first line, so what comes is read as appended lines (a live run with its
+//                dashboard open); `from: empty`, started on an empty file, so the first growth it sees
+//                is loaded whole (in the worker once over 2 MiB) and the rest read on. `value`: events
+//                in the model / s from the writer's first write until the model holds every line;
+//                `max_stall_ms`: the worst event-loop delay of the tailer's process over that time
+//                (monitorEventLoopDelay, 10 ms resolution; `max_tick_gap_ms`: the longest gap of a 5 ms
+//                interval, less 5; `max_gc_ms`: the longest garbage collection in that time). Goal
+//                >= 2,000 events/s, no stall > 50 ms. `ratio`: `mb_s` over the
+//                raw read. Each in a temp folder of its own, deleted after.
 // Run with tsx (the loader is TypeScript): `node --import tsx scripts/bench-runs.mjs`.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
-import { closeSync, createWriteStream, existsSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createWriteStream, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MB = 1024 * 1024;
+/** The persisted index a load leaves next to the run (runFile.ts); absent, a second open is a scan. */
+const INDEX_FILE = '.events.index';
+const INDEX_WAIT_MS = 3000; // how long second_open waits for the first load's index to appear
+const WRITE_CHUNK = 256 * 1024; // live_ingest's writer: one write a chunk
+const TICK_MS = 5; // live_ingest's stall probe
+const LIVE_TIMEOUT_MS = 10 * 60 * 1000;
 
 const { values: opt } = parseArgs({
   options: {
@@ -48,6 +75,10 @@ const { values: opt } = parseArgs({
     file: { type: 'string' },
     modes: { type: 'string', default: 'worker,in-process' },
     groups: { type: 'string', default: '20' },
+    'live-mb': { type: 'string', default: '200' },
+    out: { type: 'string' }, // internal: live_ingest's folder (live) or file (writer)
+    from: { type: 'string' }, // internal: live_ingest's start, 'run_start' or 'empty'
+    skip: { type: 'string', default: '0' }, // internal: the bytes of the source the writer leaves out
     child: { type: 'string' }, // internal: measure one loader mode on --file
     help: { type: 'boolean', short: 'h' },
   },
@@ -60,7 +91,7 @@ if (opt.help) {
 
 function readUsage() {
   return 'npm run bench:runs -- [--scale 1/16] [--steps N] [--queries 64] [--rollouts 16] [--tiers 512,1024,2048,2560]\n'
-    + '  [--max-tokens 4096] [--mean-tokens 2600] [--seed 1] [--dir /tmp] [--keep] [--file PATH] [--modes worker,in-process] [--groups 20]';
+    + '  [--max-tokens 4096] [--mean-tokens 2600] [--seed 1] [--dir /tmp] [--keep] [--file PATH] [--modes worker,in-process] [--groups 20] [--live-mb 200]';
 }
 
 function fraction(s) {
@@ -324,11 +355,12 @@ async function child(path, mode, groups) {
   const groupMs = [];
   const traceMs = [];
   let groupSize = 0;
+  let t;
   for (let i = 0; i < groups && steps.length > 0; i++) {
     const step = steps[Math.floor(r() * steps.length)];
     const qs = model.queryIndices(step);
     const q = qs[Math.floor(r() * qs.length)];
-    let t = performance.now();
+    t = performance.now();
     const read = await model.readRolloutGroup(step, q);
     groupMs.push(performance.now() - t);
     groupSize = read.rollouts.length;
@@ -339,15 +371,168 @@ async function child(path, mode, groups) {
     annotate(specOfRollout(e, model.info));
     traceMs.push(performance.now() - t);
   }
+  const peakRssMb = process.resourceUsage().maxRSS / 1024; // before the resume and the second open below
+
+  // A resume from 90 % of the way: the run_start that supersedes the later steps, as the tailer
+  // applies it on the extension host's thread.
+  const lastStep = model.info?.total_steps ?? Math.max(0, ...steps);
+  const resumeStep = Math.floor(lastStep * 0.9);
+  const rolloutsBefore = model.rolloutCount;
+  const resume = {
+    ...model.info, v: 2, type: 'run_start', time: (model.lastEventTime ?? 0) + 1, step: resumeStep, resumed_from_step: resumeStep,
+  };
+  t = performance.now();
+  model.apply(resume);
+  const resumeMs = performance.now() - t;
+  const rolloutsAfter = model.rolloutCount;
+
+  // The same file opened again, unchanged: with a persisted index next to it, that is not a scan.
+  const indexPath = join(dirname(path), INDEX_FILE);
+  t = performance.now();
+  while (!existsSync(indexPath) && performance.now() - t < INDEX_WAIT_MS) await new Promise((res) => setTimeout(res, 50));
+  const indexWaitMs = performance.now() - t;
+  const indexUsed = existsSync(indexPath);
+  t = performance.now();
+  const again = new RunModel(path, (await loadRunFile(path, { worker: mode === 'worker' ? 'always' : 'never' })).state);
+  const secondMs = performance.now() - t;
   console.log(JSON.stringify({
     mode, usedWorker: loaded.usedWorker, loadMs, firstMetricsMs, firstSeriesPoints: firstSeries?.steps.length ?? 0,
-    rollouts: model.rolloutCount, errors: model.errorCount, bytes: loaded.size,
-    peakRssMb: process.resourceUsage().maxRSS / 1024, baselineRssMb,
+    rollouts: rolloutsBefore, errors: model.errorCount, bytes: loaded.size,
+    peakRssMb, baselineRssMb,
     groupSize, groupMsMedian: median(groupMs), groupMsMax: Math.max(...groupMs), traceMsMedian: median(traceMs), traceMsMax: Math.max(...traceMs),
+    resumeMs, resumeStep, rolloutsBefore, rolloutsAfter,
+    secondMs, indexUsed, indexWaitMs, secondRollouts: again.rolloutCount,
+  }));
+}
+
+/**
+ * In a child process of its own: append bytes `skip` to `limit` of `source` to `dest` (cut at a line
+ * end) in WRITE_CHUNK writes, as fast as it can; prints {start} when it begins, then its figures.
+ */
+function writer(source, dest, skip, limit) {
+  const buf = Buffer.alloc(WRITE_CHUNK);
+  const input = openSync(source, 'r');
+  const output = openSync(dest, 'a');
+  let bytes = skip;
+  let lines = 0;
+  const t0 = performance.now();
+  console.log(JSON.stringify({ start: Date.now() }));
+  try {
+    for (;;) {
+      const want = Math.min(buf.length, limit - bytes);
+      if (want <= 0) break;
+      let n = readSync(input, buf, 0, want, bytes);
+      if (n === 0) break; // the source ended before the limit
+      if (bytes + n >= limit) n = buf.lastIndexOf(0x0a, n - 1) + 1; // the last write ends at a line end
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) lines++;
+      writeSync(output, chunk);
+      bytes += n;
+    }
+  } finally {
+    closeSync(input);
+    closeSync(output);
+  }
+  console.log(JSON.stringify({ bytes: bytes - skip, lines, seconds: (performance.now() - t0) / 1000 }));
+}
+
+/**
+ * In a child process: a RunTailer follows `dir`/events.jsonl, empty at the start or holding the run's
+ * first line (`from`), while a writer process grows it from `source` up to `limit` bytes; prints the
+ * ingest rate and the worst stall of this event loop.
+ */
+async function live(source, dir, limit, from) {
+  const { RunTailer } = await import('../extension/runs/runTailer.ts');
+  const dest = join(dir, 'events.jsonl');
+  let first = new Uint8Array(0);
+  if (from === 'run_start') {
+    const head = Buffer.alloc(MB);
+    const fd = openSync(source, 'r');
+    const n = readSync(fd, head, 0, head.length, 0);
+    closeSync(fd);
+    first = head.subarray(0, head.subarray(0, n).indexOf(0x0a) + 1);
+    if (first.length === 0) throw new Error('live_ingest: no line end in the first MiB');
+  }
+  const skip = first.length;
+  writeFileSync(dest, first);
+  const tailer = new RunTailer(dir, { watch: true, pollMs: 200 });
+  await tailer.start();
+  const m = tailer.model;
+  // Every event of a generated run is one the model keeps: run_start, rollouts, steps, evals, checkpoints, run_end.
+  const ingested = () => {
+    const key = m.metricKeys()[0];
+    return m.starts + m.rolloutCount + (key ? m.series(key).steps.length : 0) + m.evals.length + m.checkpoints.length + (m.end ? 1 : 0);
+  };
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  let gcMaxMs = 0; // garbage collection, for telling a stall of its own from one of the tailer's code
+  let measuring = false;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (measuring) gcMaxMs = Math.max(gcMaxMs, e.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  let maxGap = 0;
+  let last = performance.now();
+  let done;
+  let wrote;
+  const finished = new Promise((res) => (done = res));
+  let changes = 0;
+  tailer.onDidChange(() => changes++);
+  const tick = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last - TICK_MS);
+    last = now;
+    if (wrote && ingested() >= wrote.lines) done(now);
+  }, TICK_MS);
+  const proc = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', 'writer', '--file', source, '--out', dest,
+    '--live-mb', String(limit / MB), '--skip', String(skip)],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  proc.on('exit', (code) => code !== 0 && done(undefined)); // a writer that failed: no figure, not a hang
+  let out = '';
+  let t0;
+  let before = 0; // events in the model when the writer started: its run_start line, if given
+  proc.stdout.on('data', (d) => {
+    out += d;
+    const lines = out.split('\n');
+    out = lines.pop();
+    for (const l of lines) {
+      const msg = JSON.parse(l);
+      if (msg.start) {
+        t0 = performance.now();
+        before = ingested();
+        delay.reset();
+        delay.enable();
+        measuring = true;
+        maxGap = 0;
+        last = t0;
+      } else {
+        wrote = { ...msg, lines: msg.lines + (skip > 0 ? 1 : 0), at: performance.now() };
+      }
+    }
+  });
+  const deadline = setTimeout(() => done(undefined), LIVE_TIMEOUT_MS);
+  const end = await finished;
+  clearTimeout(deadline);
+  clearInterval(tick);
+  delay.disable();
+  measuring = false;
+  gc.disconnect();
+  const count = ingested();
+  tailer.dispose();
+  proc.kill();
+  const seconds = end === undefined ? undefined : (end - t0) / 1000;
+  console.log(JSON.stringify({
+    from, complete: end !== undefined, events: count, lines: wrote?.lines, bytes: wrote?.bytes, seconds,
+    eventsPerS: seconds ? (count - before) / seconds : undefined, writerSeconds: wrote?.seconds,
+    lagAfterWriterMs: end !== undefined && wrote ? end - wrote.at : undefined,
+    maxStallMs: delay.max / 1e6, p99StallMs: delay.percentile(99) / 1e6, maxTickGapMs: maxGap, gcMaxMs, changes,
+    errors: m.errorCount, loadedInWorker: tailer.loadedInWorker,
   }));
 }
 
 async function main() {
+  if (opt.child === 'writer') return writer(opt.file, opt.out, Number(opt.skip), Number(opt['live-mb']) * MB);
+  if (opt.child === 'live') return live(opt.file, opt.out, Number(opt['live-mb']) * MB, opt.from);
   if (opt.child) return child(opt.file, opt.child, Number(opt.groups));
   let path = opt.file && resolve(opt.file);
   let generated = false;
@@ -381,7 +566,9 @@ async function main() {
       value: anchor.mbPerS, unit: 'MiB/s', bytes: anchor.size, seconds: anchor.seconds, cache: 'warm',
       how: 'FileHandle.read, 1 MiB chunks (the loader\'s I/O)', sync_mb_s: sync.mbPerS,
     });
-    for (const mode of opt.modes.split(',')) {
+    const indexPath = join(dirname(path), INDEX_FILE);
+    for (const mode of opt.modes.split(',').filter(Boolean)) {
+      rmSync(indexPath, { force: true }); // index_build is a first open: a scan, not the last mode's index
       const res = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', mode, '--file', path, '--groups', opt.groups], {
         cwd: root, encoding: 'utf8', maxBuffer: 16 * MB,
       });
@@ -405,6 +592,39 @@ async function main() {
       });
       emit('read_group', { mode, value: m.groupMsMedian, max: m.groupMsMax, unit: 'ms', group_size: m.groupSize, samples: Number(opt.groups) });
       emit('open_trace', { mode, value: m.traceMsMedian, max: m.traceMsMax, unit: 'ms', samples: Number(opt.groups), note: 'read + layout + annotate' });
+      emit('resume_drop', {
+        mode, value: m.resumeMs, unit: 'ms', goal_ms: 50, resumed_from_step: m.resumeStep, rollouts_before: m.rolloutsBefore,
+        rollouts_dropped: m.rolloutsBefore - m.rolloutsAfter, note: 'model.apply(run_start resumed_from_step = 90 % of the steps)',
+      });
+      emit('second_open', {
+        mode, value: m.secondMs / 1000, unit: 's', goal_s: 2, index_used: m.indexUsed, index_wait_ms: m.indexWaitMs,
+        first_open_s: m.loadMs / 1000, raw_read_s: anchor.seconds, ratio: m.secondMs / 1000 / anchor.seconds, rollouts: m.secondRollouts,
+      });
+    }
+    // Live: a tailer following the file as a writer process grows it, from its run_start line (the
+    // tailer reads on what is appended) and from empty (the first growth is a full load).
+    for (const from of ['run_start', 'empty']) {
+      const liveDir = mkdtempSync(join(resolve(opt.dir), 'hbpo-bench-live-'));
+      try {
+        const res = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', 'live', '--file', path,
+          '--out', liveDir, '--live-mb', opt['live-mb'], '--from', from], { cwd: root, encoding: 'utf8', maxBuffer: 16 * MB });
+        const lastLine = res.stdout.trim().split('\n').pop() ?? '';
+        if (res.status !== 0 || !lastLine.startsWith('{')) {
+          emit('error', { mode: `live from ${from}`, status: res.status, stderr: res.stderr.slice(-2000) });
+          continue;
+        }
+        const m = JSON.parse(lastLine);
+        const mbPerS = m.seconds ? m.bytes / MB / m.seconds : undefined;
+        emit('live_ingest', {
+          from, value: m.eventsPerS, unit: 'events/s', goal: 2000, complete: m.complete, events: m.events, lines: m.lines,
+          mib: m.bytes / MB, seconds: m.seconds, mb_s: mbPerS, raw_read_mb_s: anchor.mbPerS, ratio: mbPerS && mbPerS / anchor.mbPerS,
+          writer_seconds: m.writerSeconds, lag_after_writer_ms: m.lagAfterWriterMs,
+          max_stall_ms: m.maxStallMs, p99_stall_ms: m.p99StallMs, max_tick_gap_ms: m.maxTickGapMs, max_gc_ms: m.gcMaxMs, goal_stall_ms: 50,
+          changes: m.changes, errors: m.errors, loaded_in_worker: m.loadedInWorker,
+        });
+      } finally {
+        rmSync(liveDir, { recursive: true, force: true });
+      }
     }
   } finally {
     if (generated && !opt.keep) rmSync(dirname(path), { recursive: true, force: true });
