@@ -42,7 +42,9 @@ export interface TailerOptions extends Omit<LoadOptions, 'signal' | 'onProgress'
   watch?: boolean;
 }
 
-const CHUNK = 1024 * 1024;
+// Each appended chunk is parsed on the extension host's thread: a quarter MiB keeps one chunk's
+// parse to a few ms, so a trainer flooding the file never holds the host for long.
+const CHUNK = 256 * 1024;
 
 export class RunTailer implements Disposable {
   readonly model: RunModel;

@@ -33,23 +33,26 @@ export const GLOBAL_CHARTS: GlobalChart[] = [
 ];
 
 export class GlobalCharts {
-  private charts_: { spec: GlobalChart; chart: LineChart; note: HTMLElement }[] = [];
+  private charts_: { spec: GlobalChart; chart: LineChart; note: HTMLElement; card: HTMLElement }[] = [];
 
   constructor(grid: HTMLElement) {
     for (const spec of GLOBAL_CHARTS) {
       const { box, canvas } = chartBox();
       const note = h('span', { class: 'muted' });
-      grid.appendChild(h('div', { class: 'card' }, h('h3', {}, spec.title, ' ', note), box));
-      this.charts_.push({ spec, chart: createLineChart(canvas, { ...spec.options, legend: spec.lines.length > 1 }), note });
+      // data-points: how many steps the chart draws (what a reader of the page, or a test, can check).
+      const card = h('div', { class: 'card', attrs: { 'data-chart': spec.lines[0].key, 'data-points': '0' } }, h('h3', {}, spec.title, ' ', note), box);
+      grid.appendChild(card);
+      this.charts_.push({ spec, chart: createLineChart(canvas, { ...spec.options, legend: spec.lines.length > 1 }), note, card });
     }
   }
 
   draw(state: DashboardState, theme: ChartTheme): void {
-    for (const { spec, chart, note } of this.charts_) {
+    for (const { spec, chart, note, card } of this.charts_) {
       const lines = spec.lines
         .map((l) => ({ label: l.label, dashed: l.dashed, points: toPoints(seriesOf(state.series, l.key)) }))
         .filter((l) => l.points.length > 0);
       note.textContent = lines.length === 0 ? '(not logged yet)' : '';
+      card.setAttribute('data-points', String(Math.max(0, ...lines.map((l) => l.points.length))));
       setDatasets(chart, metricDatasets(lines, (i) => colorAt(theme, i)));
     }
   }
