@@ -2,7 +2,8 @@
 // so a run of the built-in default's shape (8 rollouts over 4 tiers) has samples 0 and 1 in every
 // tier. A REAL trainer run of that shape (the tiny model stands in for the testbed model, one step),
 // then every rollout opened through the inspector's data path and through its trace address must be
-// that rollout's own event line: text, answer, tier and reward.
+// that rollout's own event line: text, answer, tier and reward; and the run opened through its
+// persisted index is the run a full scan shows.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { loadRunFile } from '../../extension/runs';
 import { RunModel } from '../../extension/runs/runModel';
 import { formatTraceDocument } from '../../extension/traces/traceText';
 import { parseTraceUri, traceUriParts } from '../../extension/traces/traceUri';
+import { modelView } from '../unit/runs/modelView';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const python = join(root, '.venv', process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
@@ -68,4 +70,15 @@ test('every rollout of the built-in default shape opens as itself, by inspector 
     }
   }
   assert.equal(opened, 16);
+
+  // The same run opened through its persisted index (.events.index) shows what a full scan shows,
+  // and its rollouts open as themselves.
+  const scan = await loadRunFile(eventsPath, { index: false, worker: 'never' });
+  const first = await loadRunFile(eventsPath, { indexMinBytes: 0 });
+  assert.equal(first.index?.written, true, JSON.stringify(first.index));
+  const second = await loadRunFile(eventsPath, { indexMinBytes: 0, worker: 'always' });
+  assert.equal(second.index?.used, true, JSON.stringify(second.index));
+  assert.deepEqual(modelView(second), modelView(scan));
+  const indexed = new RunModel(eventsPath, second.state);
+  for (const q of [0, 1]) assert.deepEqual(await readGroup(indexed, 1, q), await readGroup(model, 1, q), `group ${q} through the index`);
 });

@@ -9,22 +9,8 @@ import { test } from 'node:test';
 import { INDEX_FILE } from '../../../extension/runs/indexFile';
 import { loadRunFile, type LoadedRun, type LoadOptions } from '../../../extension/runs/runFile';
 import { RunModel } from '../../../extension/runs/runModel';
+import { modelView as view } from './modelView';
 import { evalLines, finishedRun, jsonl, runStart, stepLines, tempDir, writeRun } from './fixtures';
-
-/** Every observable of the model a load gives, and where the load ended. */
-function view(run: LoadedRun) {
-  const m = new RunModel('x', run.state);
-  const steps = m.rolloutSteps();
-  return {
-    read: [run.offset, run.line, run.size, Buffer.from(run.identity?.head ?? []).toString(), Buffer.from(run.identity?.tail ?? []).toString()],
-    info: m.info, end: m.end, step: m.step, starts: m.starts, startTime: m.startTime,
-    series: m.metricKeys().map((k) => [k, m.series(k)]), tierModes: m.tierModes(), lastMetrics: m.lastMetrics,
-    evals: m.evals, checkpoints: m.checkpoints, logs: m.logs, errors: m.errors, errorCount: m.errorCount,
-    rollouts: m.rolloutCount, steps,
-    groups: steps.map((s) => m.queryIndices(s).map((q) => m.rolloutGroup(s, q))),
-    lengths: steps.map((s) => [...m.lengthsByTier(s)]),
-  };
-}
 
 /** Load with the index, and check the result against a full scan of the same file. */
 async function loadChecked(path: string, options: LoadOptions = {}): Promise<LoadedRun> {
