@@ -17,7 +17,9 @@
 // Skipped with a printed reason only when the tools cannot be installed and CI is not set.
 //   7. Restricted Mode: a second code-server with Workspace Trust on; Start/Resume say why they do
 //      nothing, and nothing is spawned.
-// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,main,setup,trust runs some parts.
+//  10. a big run (a generated events.jsonl of ~500 MB): its dashboard draws the first chart while the
+//      rest of the file is still being read, says it is loading, and fills in.
+// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,main,setup,trust,bigrun runs some parts.
 // The UI scenario reloads the window while the run trains: the run must keep training (the trainer
 // outlives the extension host that read its pipes) and be re-attached. HBPO_E2E_RELOAD=0 skips it.
 import { spawn, spawnSync } from 'node:child_process';
@@ -28,6 +30,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureTools } from '../../scripts/e2e-tools.mjs';
 import { testbedGguf } from '../fixtures/testbedGguf.mjs';
+import { generate, PAPER_SHAPE } from '../../scripts/genRun.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CI = ['true', '1'].includes(String(process.env.CI ?? '').toLowerCase());
@@ -82,6 +85,7 @@ const dirs = {
   userDataRestricted: join(tmp, 'user-data-restricted'),
   wsRestricted: join(tmp, 'ws-restricted'),
   wsCompare: join(tmp, 'ws-compare'),
+  wsBig: join(tmp, 'ws-big'),
   userDataSetup: join(tmp, 'user-data-setup'),
   wsSetup: join(tmp, 'ws-setup'),
   homeSetup: join(tmp, 'home-setup'),
@@ -606,6 +610,73 @@ async function preparingScenario(page) {
   await shot(page, 'dashboard-preparing');
 }
 
+/** HBPO: Open Run Dashboard, picking `id` when the command asks which run. */
+async function openDashboardOf(page, id) {
+  await palette(page, 'HBPO: Open Run Dashboard');
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: id }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+}
+
+/** The paper's run shape cut to BIG_STEPS steps: ~12.5 MiB a step, so ~1 GiB (seconds to read). */
+const BIG_STEPS = 80;
+
+/**
+ * Scenario 10: a big run's dashboard shows its first chart before the whole file is read (the
+ * loading line still up), then fills in to every step, and the loading line goes.
+ */
+async function bigRunScenario(page, base) {
+  const eventsPath = join(dirs.wsBig, 'runs', 'big-run', 'events.jsonl');
+  mkdirSync(dirname(eventsPath), { recursive: true });
+  const gen = await generate(eventsPath, { ...PAPER_SHAPE, steps: BIG_STEPS, seed: 3 });
+  const small = join(dirs.wsBig, 'runs', 'small-run', 'events.jsonl');
+  mkdirSync(dirname(small), { recursive: true });
+  await generate(small, { ...PAPER_SHAPE, steps: 2, queries: 2, rollouts: 4, seed: 4 });
+  log(`Big run: generated ${(gen.bytes / 2 ** 20).toFixed(0)} MiB, ${gen.lines} lines`);
+  await page.goto(`${base}/?folder=${encodeURIComponent(dirs.wsBig)}`);
+  await waitWorkbench(page);
+  await palette(page, 'HBPO: Focus on Runs View');
+  await waitRow(page, new RegExp(`^big-run, finished · ${BIG_STEPS}/${BIG_STEPS}`), 60_000, 'the big run listed');
+  // A small run's dashboard first: the first webview of a window takes seconds to come up in
+  // code-server, which is not what this measures.
+  await openDashboardOf(page, 'small-run');
+  await until(page, () => webviewWith(page, 'h1', 'small-run'), 60_000, 'the dashboard of small-run');
+  const t0 = Date.now();
+  await openDashboardOf(page, 'big-run');
+  log(`Big run: the command ran after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  let first;
+  let last;
+  let seen;
+  for (;;) {
+    const dashboard = await webviewWith(page, 'h1', 'big-run');
+    if (dashboard) {
+      // One look at the page: the loss chart's step count and the loading line, as of the same moment.
+      const { points, loading } = await dashboard.locator('body').evaluate(() => ({
+        points: Number(document.querySelector('[data-chart="loss"]')?.getAttribute('data-points') ?? 0),
+        loading: document.querySelector('[data-testid="run-loading"]')?.textContent?.trim() ?? '',
+      }), undefined, { timeout: 5000 }).catch(() => ({ points: 0, loading: '' }));
+      last = { s: (Date.now() - t0) / 1000, points, loading };
+      if (!seen) {
+        seen = last;
+        log(`Big run: the dashboard is up after ${seen.s.toFixed(1)} s (${points} steps drawn; "${loading}")`);
+      }
+      if (!first && points > 0) {
+        first = last;
+        log(`Big run: first chart after ${first.s.toFixed(1)} s: ${points} of ${BIG_STEPS} steps; "${loading}"`);
+        if (!/^Loading… \d+ %/.test(loading)) throw new Error(`the first chart came with no loading line ("${loading}"): not before the whole file was read`);
+        if (points >= BIG_STEPS) throw new Error('the first chart already has every step');
+        await shot(page, 'big-run-loading');
+      }
+      if (first && points === BIG_STEPS && loading === '') break;
+    }
+    if (Date.now() - t0 > 180_000) throw new Error(`the big run's dashboard did not fill in within 180 s (last: ${JSON.stringify(last)})`);
+    await page.waitForTimeout(100);
+  }
+  log(`Big run: every step drawn and the loading line gone after ${last.s.toFixed(1)} s`);
+  await shot(page, 'big-run-done');
+  bigPassed = true;
+}
+
 /** Scenario 4: a rollout whose text carries HTML and script payloads shows them as text, everywhere. */
 async function payloadScenario(page) {
   log('Payload: HBPO: Open Rollout Inspector on fx-payload');
@@ -781,6 +852,7 @@ let comparePassed = false;
 let payloadPassed = false;
 let mainPassed = false;
 let setupPassed = false;
+let bigPassed = false;
 try {
   // Bundle the in-host tests (CommonJS, `vscode` external), as the test runner loads them.
   const esbuild = await import('esbuild');
@@ -1026,6 +1098,19 @@ try {
     }
     await page.close();
   }
+  // ---- 10. a big run opens at once ----
+  if (wants('bigrun')) {
+    const page = await context.newPage();
+    try {
+      await bigRunScenario(page, base);
+    } catch (err) {
+      log(`Big run scenario FAILED: ${err.stack ?? err.message}`);
+      await shot(page, 'big-run-failure');
+    } finally {
+      rmSync(join(dirs.wsBig, 'runs'), { recursive: true, force: true }); // half a gigabyte
+    }
+    await page.close();
+  }
   // ---- 8. the main job: `npm start` as the README says, seen in the browser ----
   if (wants('main')) {
     const page = await context.newPage();
@@ -1074,7 +1159,7 @@ try {
   }
   failed = (wants('host') && !hostPassed) || (wants('ui') && !uiPassed) || (wants('trust') && !trustPassed) ||
     (wants('compare') && !comparePassed) || (wants('payload') && !payloadPassed) || (wants('main') && !mainPassed) ||
-    (wants('setup') && !setupPassed);
+    (wants('setup') && !setupPassed) || (wants('bigrun') && !bigPassed);
 } catch (err) {
   failed = true;
   console.error(`[e2e] harness error: ${err.stack ?? err.message}`);
@@ -1089,6 +1174,7 @@ if (failed) {
 }
 const verdict = (part, ok) => `${part}: ${!wants(part) ? 'not run' : ok ? 'ok' : 'FAIL'}`;
 log(`${failed ? 'FAILED' : 'passed'} (${verdict('host', hostPassed)}, ${verdict('ui', uiPassed)}, ${verdict('compare', comparePassed)}, ` +
-  `${verdict('payload', payloadPassed)}, ${verdict('main', mainPassed)}, ${verdict('setup', setupPassed)}, ${verdict('trust', trustPassed)}); ` +
+  `${verdict('payload', payloadPassed)}, ${verdict('main', mainPassed)}, ${verdict('setup', setupPassed)}, ${verdict('trust', trustPassed)}, ` +
+  `${verdict('bigrun', bigPassed)}); ` +
   `screenshots in ${screenshots}`);
 process.exit(failed ? 1 : 0);
