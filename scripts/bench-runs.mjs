@@ -5,7 +5,7 @@
 //
 //   npm run bench:runs -- [--scale 1/16] [--steps 629] [--queries 64] [--rollouts 16]
 //                         [--tiers 512,1024,2048,2560] [--max-tokens 4096] [--mean-tokens 2600]
-//                         [--seed 1] [--dir /tmp] [--keep] [--file PATH] [--modes worker,in-process]
+//                         [--seed 1] [--dir /tmp] [--keep] [--cold] [--file PATH] [--modes worker,in-process]
 //                         [--groups 20] [--live-mb 200]
 //
 // --scale multiplies the number of steps (1/16: 39 steps, ~0.5 GB). scripts/genRun.mjs writes it; a rollout line is like
@@ -16,7 +16,9 @@
 // The file goes under --dir and is deleted at the end unless --keep.
 //
 // Prints one JSON line per figure: {figure, value, unit, ...}. The anchor is `raw_read` (MB/s, warm:
-// the file was just written or read, so it is in the page cache; this script does not drop caches):
+// the file was just written or read, so it is in the page cache; with --cold the file's pages are
+// evicted (`dd iflag=nocache count=0`) before the anchor, before each mode's first open and before
+// the anchor read after it, so both read from the disk):
 // the file read start to end through FileHandle.read in 1 MiB chunks, as the loader reads it, with no
 // decoding (`sync_mb_s`: the same with readSync). `ratio` is index build speed over that anchor.
 // Each loader mode runs in a child process of its own, so `peak_rss_mb` is that mode's alone
@@ -73,6 +75,7 @@ const { values: opt } = parseArgs({
     seed: { type: 'string', default: '1' },
     dir: { type: 'string', default: tmpdir() },
     keep: { type: 'boolean', default: false },
+    cold: { type: 'boolean', default: false },
     file: { type: 'string' },
     modes: { type: 'string', default: 'worker,in-process' },
     groups: { type: 'string', default: '20' },
@@ -92,7 +95,7 @@ if (opt.help) {
 
 function readUsage() {
   return 'npm run bench:runs -- [--scale 1/16] [--steps N] [--queries 64] [--rollouts 16] [--tiers 512,1024,2048,2560]\n'
-    + '  [--max-tokens 4096] [--mean-tokens 2600] [--seed 1] [--dir /tmp] [--keep] [--file PATH] [--modes worker,in-process] [--groups 20] [--live-mb 200]';
+    + '  [--max-tokens 4096] [--mean-tokens 2600] [--seed 1] [--dir /tmp] [--keep] [--cold] [--file PATH] [--modes worker,in-process] [--groups 20] [--live-mb 200]';
 }
 
 function fraction(s) {
@@ -113,6 +116,12 @@ function emit(figure, fields) {
  * Plain sequential read of the whole file into one reused 1 MiB buffer: the anchor. `async`: through
  * FileHandle.read, the loader's own I/O path (libuv's thread pool, one round trip a chunk); else readSync.
  */
+/** Drop the file's pages from the page cache (GNU dd's documented way; no root needed). */
+function evict(path) {
+  const res = spawnSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
+  if (res.status !== 0) throw new Error(`--cold: could not evict ${path} from the page cache: ${res.stderr}`);
+}
+
 async function rawRead(path, async = true) {
   const buf = Buffer.alloc(MB);
   let size = 0;
@@ -380,16 +389,21 @@ async function main() {
     });
   }
   try {
-    await rawRead(path); // warm the page cache the same way for every mode
+    // Warm: the page cache holds the file for every mode. Cold: the file is evicted before each read.
+    const cold = opt.cold;
+    if (!cold) await rawRead(path);
+    else evict(path);
     const anchor = await rawRead(path);
+    if (cold) evict(path);
     const sync = await rawRead(path, false);
     emit('raw_read', {
-      value: anchor.mbPerS, unit: 'MiB/s', bytes: anchor.size, seconds: anchor.seconds, cache: 'warm',
+      value: anchor.mbPerS, unit: 'MiB/s', bytes: anchor.size, seconds: anchor.seconds, cache: cold ? 'cold' : 'warm',
       how: 'FileHandle.read, 1 MiB chunks (the loader\'s I/O)', sync_mb_s: sync.mbPerS,
     });
     const indexPath = join(dirname(path), INDEX_FILE);
     for (const mode of opt.modes.split(',').filter(Boolean)) {
       rmSync(indexPath, { force: true }); // index_build is a first open: a scan, not the last mode's index
+      if (cold) evict(path);
       const res = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', mode, '--file', path, '--groups', opt.groups], {
         cwd: root, encoding: 'utf8', maxBuffer: 16 * MB,
       });
@@ -399,6 +413,7 @@ async function main() {
         continue;
       }
       const m = JSON.parse(lastLine);
+      if (cold) evict(path);
       const again = await rawRead(path); // the anchor next to this mode, in case the machine got busier
       const mbPerS = m.bytes / MB / (m.loadMs / 1000);
       emit('index_build', {
