@@ -6,7 +6,11 @@
 //   npm run bench:runs -- [--scale 1/16] [--steps 629] [--queries 64] [--rollouts 16]
 //                         [--tiers 512,1024,2048,2560] [--max-tokens 4096] [--mean-tokens 2600]
 //                         [--seed 1] [--dir /tmp] [--keep] [--cold] [--file PATH] [--modes worker,in-process]
-//                         [--groups 20] [--live-mb 200]
+//                         [--groups 20] [--live-mb 200] [--workers N]
+//
+// --workers N: the loader's parallel read (parallelRead.ts) with N ranges (threads); 1: one thread.
+// Without it, the loader's default (min(cores, 8) ranges for spans of 64 MiB or more). `ranges` in
+// index_build says how many ranges the first open read in parallel (absent: one thread).
 //
 // --scale multiplies the number of steps (1/16: 39 steps, ~0.5 GB). scripts/genRun.mjs writes it; a rollout line is like
 // the trainer's: a v2 event, ~4 characters of text a token (so ~10 K characters at the default mean)
@@ -80,6 +84,7 @@ const { values: opt } = parseArgs({
     modes: { type: 'string', default: 'worker,in-process' },
     groups: { type: 'string', default: '20' },
     'live-mb': { type: 'string', default: '200' },
+    workers: { type: 'string' },
     out: { type: 'string' }, // internal: live_ingest's folder (live) or file (writer)
     from: { type: 'string' }, // internal: live_ingest's start, 'run_start' or 'empty'
     skip: { type: 'string', default: '0' }, // internal: the bytes of the source the writer leaves out
@@ -95,7 +100,7 @@ if (opt.help) {
 
 function readUsage() {
   return 'npm run bench:runs -- [--scale 1/16] [--steps N] [--queries 64] [--rollouts 16] [--tiers 512,1024,2048,2560]\n'
-    + '  [--max-tokens 4096] [--mean-tokens 2600] [--seed 1] [--dir /tmp] [--keep] [--cold] [--file PATH] [--modes worker,in-process] [--groups 20] [--live-mb 200]';
+    + '  [--max-tokens 4096] [--mean-tokens 2600] [--seed 1] [--dir /tmp] [--keep] [--cold] [--file PATH] [--modes worker,in-process] [--groups 20] [--live-mb 200] [--workers N]';
 }
 
 function fraction(s) {
@@ -173,7 +178,8 @@ async function child(path, mode, groups) {
     firstMetricsMs = performance.now() - t0;
     firstPoints = Math.max(...[...partial.metrics.values()].map((x) => x.steps.length));
   };
-  const loaded = await loadRunFile(path, { worker: mode === 'worker' ? 'always' : 'never', onProgress });
+  const parallel = opt.workers === undefined ? undefined : Number(opt.workers) > 1 ? { workers: Number(opt.workers) } : false;
+  const loaded = await loadRunFile(path, { worker: mode === 'worker' ? 'always' : 'never', onProgress, parallel });
   const model = new RunModel(path, loaded.state);
   const loadMs = performance.now() - t0;
   const firstKey = model.metricKeys()[0];
@@ -226,7 +232,7 @@ async function child(path, mode, groups) {
   const again = new RunModel(path, (await loadRunFile(path, { worker: mode === 'worker' ? 'always' : 'never' })).state);
   const secondMs = performance.now() - t;
   console.log(JSON.stringify({
-    mode, usedWorker: loaded.usedWorker, loadMs, firstMetricsMs, firstSeriesPoints: firstPoints,
+    mode, usedWorker: loaded.usedWorker, ranges: loaded.ranges, loadMs, firstMetricsMs, firstSeriesPoints: firstPoints,
     rollouts: rolloutsBefore, errors: model.errorCount, bytes: loaded.size,
     peakRssMb, baselineRssMb,
     groupSize, groupMsMedian: median(groupMs), groupMsMax: Math.max(...groupMs), traceMsMedian: median(traceMs), traceMsMax: Math.max(...traceMs),
@@ -404,7 +410,8 @@ async function main() {
     for (const mode of opt.modes.split(',').filter(Boolean)) {
       rmSync(indexPath, { force: true }); // index_build is a first open: a scan, not the last mode's index
       if (cold) evict(path);
-      const res = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', mode, '--file', path, '--groups', opt.groups], {
+      const workers = opt.workers === undefined ? [] : ['--workers', opt.workers];
+      const res = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', mode, '--file', path, '--groups', opt.groups, ...workers], {
         cwd: root, encoding: 'utf8', maxBuffer: 16 * MB,
       });
       const lastLine = res.stdout.trim().split('\n').pop() ?? '';
@@ -418,7 +425,7 @@ async function main() {
       const mbPerS = m.bytes / MB / (m.loadMs / 1000);
       emit('index_build', {
         mode, value: mbPerS, unit: 'MiB/s', seconds: m.loadMs / 1000, raw_read_mb_s: anchor.mbPerS, ratio: mbPerS / anchor.mbPerS,
-        raw_read_after_mb_s: again.mbPerS, rollouts: m.rollouts, errors: m.errors, used_worker: m.usedWorker,
+        raw_read_after_mb_s: again.mbPerS, rollouts: m.rollouts, errors: m.errors, used_worker: m.usedWorker, ranges: m.ranges,
       });
       emit('peak_rss', { mode, value: m.peakRssMb, unit: 'MiB', baseline_mb: m.baselineRssMb,
         bytes_per_rollout: ((m.peakRssMb - m.baselineRssMb) * MB) / Math.max(1, m.rollouts) });

@@ -113,6 +113,40 @@ export class RolloutIndex {
     this.addToGroup(row, e.step, e.query_index, e.query_id, e.difficulty ?? null);
   }
 
+  /**
+   * Append rows `from` to `to` of `state` (a block parsed elsewhere: a parallel read's segment),
+   * as `add` would have added them one by one in that order: the same columns, groups and steps, in
+   * the same order. `lineShift` is added to their line numbers (the block was numbered from 1);
+   * `label(row)` gives a row's query id and difficulty (used for the groups a row starts).
+   */
+  appendRows(
+    state: RolloutIndexState, from: number, to: number, lineShift: number,
+    label: (row: number) => { queryId: string; difficulty: string | null },
+  ): void {
+    const n = to - from;
+    if (n <= 0) return;
+    if (this.size + n > this.flags.length) this.grow(Math.max(1024, this.size * 2, this.size + n));
+    const at = this.size;
+    for (const c of INT_COLUMNS) this.ints[c].set(state.ints[c].subarray(from, to), at);
+    for (const c of FLOAT_COLUMNS) this.floats[c].set(state.floats[c].subarray(from, to), at);
+    this.flags.set(state.flags.subarray(from, to), at);
+    if (lineShift !== 0) for (let row = at; row < at + n; row++) this.floats.line[row] += lineShift;
+    const steps = state.ints.step;
+    const queryIndices = state.ints.queryIndex;
+    for (let i = 0; i < n; i++) {
+      const src = from + i;
+      const step = steps[src];
+      const queryIndex = queryIndices[src];
+      const g = this.groups.get(key(step, queryIndex));
+      if (g) g.rows.push(at + i);
+      else {
+        const { queryId, difficulty } = label(src);
+        this.addToGroup(at + i, step, queryIndex, queryId, difficulty);
+      }
+    }
+    this.size += n;
+  }
+
   /** The rollouts of one query at one step, by tier (natural first), then sample. */
   group(step: number, queryIndex: number): RolloutSummary[] {
     const g = this.groups.get(key(step, queryIndex));

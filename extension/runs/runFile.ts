@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { checkIndex, indexPathOf, readIndex, tryWriteIndex } from './indexFile';
 import { LineReader, MAX_LINE_BYTES } from './lineReader';
+import { mergeSegments, planRanges, rangeCount, startSegments, PARALLEL_MIN_BYTES, type ParallelOptions, type SegmentJob, type SegmentRun } from './parallelRead';
 import { RunModel, type RunModelState } from './runModel';
 
 /** What identifies the file that was read, to notice it being replaced or rewritten later. */
@@ -29,6 +30,8 @@ export interface FileRead {
   identity?: FileIdentity; // undefined: the file does not exist
   /** Whether the persisted index (indexFile.ts) was used or written, and why not. */
   index?: IndexReport;
+  /** How many ranges were read in parallel (parallelRead.ts); absent: one thread read it all. */
+  ranges?: number;
 }
 
 export interface IndexReport {
@@ -79,6 +82,11 @@ export interface LoadOptions {
    * draw before the whole file is read. Only worker loads report partials.
    */
   onProgress?: (progress: LoadProgress, partial?: RunModelState) => void;
+  /**
+   * A worker load reads a big span (PARALLEL_MIN_BYTES or more after the persisted index) with
+   * several threads (parallelRead.ts), unless `false`; an in-thread load only when this is given.
+   */
+  parallel?: ParallelOptions | false;
 }
 
 export const EVENTS_FILE = 'events.jsonl';
@@ -98,6 +106,8 @@ export function defaultWorkerPath(): string | undefined {
 
 export interface ReadOptions extends IndexOptions {
   signal?: AbortSignal;
+  /** Share a big span out to workers (parallelRead.ts); the result is the same. */
+  parallel?: ParallelOptions;
   /** Every PROGRESS_MS or so; `partial()` gives the model's state so far minus its rollouts. */
   onProgress?: (progress: LoadProgress, partial: () => RunModelState) => void;
 }
@@ -133,25 +143,52 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
         options.onProgress?.({ bytes: saved.offset, total }, () => model.partialState());
       }
     }
-    const reader = new LineReader(from.offset, from.line, MAX_LINE_BYTES, true);
+    let reader = new LineReader(from.offset, from.line, MAX_LINE_BYTES, true);
     const buf = Buffer.alloc(CHUNK);
     let size = from.offset;
     let head = from.head;
     let tail = from.tail;
     let reported = Date.now();
-    for (;;) {
-      options.signal?.throwIfAborted();
-      const { bytesRead } = await file.read(buf, 0, buf.length, size);
-      if (bytesRead === 0) break;
-      const bytes = buf.subarray(0, bytesRead);
-      if (size < HEAD_BYTES) head = concat(head, bytes.subarray(0, HEAD_BYTES - size));
-      tail = lastBytes(tail, bytes, TAIL_BYTES);
-      size += bytesRead;
-      model.ingest(reader.push(bytes));
-      if (options.onProgress && Date.now() - reported >= (options.progressMs ?? PROGRESS_MS)) {
-        reported = Date.now();
-        options.onProgress({ bytes: size, total: Math.max(total, size) }, () => model.partialState());
+    // A big span: this thread reads the first range, workers the others (bounds[2..]), merged at bounds[1].
+    const shared = options.parallel && await shareOut(file, eventsPath, from.offset, total, options);
+    let limit = shared ? shared.bounds[1] : Infinity;
+    let ranges: number | undefined;
+    try {
+      for (;;) {
+        options.signal?.throwIfAborted();
+        if (shared && size === limit) {
+          limit = Infinity;
+          const end = shared.bounds[shared.bounds.length - 1];
+          // While the workers finish, progress goes on (this thread's range is often done first).
+          const onProgress = options.onProgress;
+          const timer = onProgress && setInterval(() => {
+            const bytesSoFar = size + shared.run.bytes();
+            onProgress({ bytes: bytesSoFar, total: Math.max(total, bytesSoFar) }, () => model.partialState());
+          }, options.progressMs ?? PROGRESS_MS);
+          const line = await mergeShared(shared, model, reader, options.signal).finally(() => clearInterval(timer));
+          if (line === undefined) continue; // the workers failed: read their ranges here
+          ranges = shared.bounds.length - 1;
+          if (size < HEAD_BYTES) head = concat(head, await bytesAt(file, size, Math.min(HEAD_BYTES, end)));
+          tail = lastBytes(tail, await bytesAt(file, Math.max(size, end - TAIL_BYTES), end), TAIL_BYTES);
+          size = end;
+          reader = new LineReader(end, line, MAX_LINE_BYTES, true);
+          continue;
+        }
+        const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, limit - size), size);
+        if (bytesRead === 0) break;
+        const bytes = buf.subarray(0, bytesRead);
+        if (size < HEAD_BYTES) head = concat(head, bytes.subarray(0, HEAD_BYTES - size));
+        tail = lastBytes(tail, bytes, TAIL_BYTES);
+        size += bytesRead;
+        model.ingest(reader.push(bytes));
+        if (options.onProgress && Date.now() - reported >= (options.progressMs ?? PROGRESS_MS)) {
+          reported = Date.now();
+          const bytesSoFar = size + (limit === Infinity || !shared ? 0 : shared.run.bytes());
+          options.onProgress({ bytes: bytesSoFar, total: Math.max(total, bytesSoFar) }, () => model.partialState());
+        }
       }
+    } finally {
+      shared?.run.stop();
     }
     const fresh = reader.offset - from.offset; // bytes the index does not cover yet
     if (useIndex && fresh > 0 && fresh >= (options.indexMinBytes ?? INDEX_MIN_BYTES)) {
@@ -164,10 +201,68 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
       if (writeError === undefined) index.written = true;
       else index.writeError = writeError;
     }
-    return { offset: reader.offset, line: reader.line, size, identity: { dev, ino, head, tail }, index: useIndex ? index : undefined };
+    const read: FileRead = { offset: reader.offset, line: reader.line, size, identity: { dev, ino, head, tail }, index: useIndex ? index : undefined };
+    if (ranges !== undefined) read.ranges = ranges;
+    return read;
   } finally {
     await file.close();
   }
+}
+
+/** The ranges of a big span being parsed by workers: see parallelRead.ts. */
+interface Shared {
+  bounds: number[];
+  run: SegmentRun;
+}
+
+/** Start workers on the ranges after the first of [start, total) when the span is big enough and cuts into several. */
+async function shareOut(file: FileHandle, eventsPath: string, start: number, total: number, options: ReadOptions): Promise<Shared | undefined> {
+  const parallel = options.parallel!;
+  const count = rangeCount(parallel);
+  if (count < 2 || total - start < (parallel.minBytes ?? PARALLEL_MIN_BYTES)) return undefined;
+  const workerPath = parallel.workerPath ?? defaultWorkerPath();
+  if (!parallel.inThread && !(workerPath && existsSync(workerPath))) return undefined;
+  try {
+    const bounds = await planRanges(file, start, total, count, parallel.cuts);
+    if (bounds.length < 3) return undefined;
+    const spawn = parallel.inThread ? undefined : (job: SegmentJob) => startWorker(workerPath!, job);
+    const run = startSegments(eventsPath, bounds.slice(1), spawn, options.progressMs, options.signal);
+    run.done.catch(() => {}); // handled when merged
+    return { bounds, run };
+  } catch {
+    return undefined; // read it all here
+  }
+}
+
+/**
+ * This thread has read up to the first cut: merge the workers' segments into the model. Undefined
+ * (the model untouched) when a worker failed or the reader is not where the segments begin: the
+ * caller reads on alone. Rejects only when aborted.
+ */
+async function mergeShared(shared: Shared, model: RunModel, reader: LineReader, signal?: AbortSignal): Promise<number | undefined> {
+  const start = shared.bounds[1];
+  try {
+    if (reader.offset !== start || reader.pendingBytes !== 0) throw new Error('the file changed while it was read');
+    const segments = await shared.run.done;
+    return mergeSegments(model, segments, start, reader.line);
+  } catch (err) {
+    signal?.throwIfAborted();
+    void err; // the workers failed: nothing is lost, this thread reads their ranges
+    shared.run.stop();
+    return undefined;
+  }
+}
+
+/** The bytes [from, to) of the file. */
+async function bytesAt(file: FileHandle, from: number, to: number): Promise<Uint8Array> {
+  const buf = Buffer.alloc(Math.max(0, to - from));
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await file.read(buf, got, buf.length - got, from + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
 }
 
 async function bytesBefore(file: FileHandle, end: number, n: number): Promise<Uint8Array> {
@@ -201,7 +296,8 @@ export async function loadRunFile(eventsPath: string, options: LoadOptions = {})
     const big = mode === 'always' || (await fileSize(eventsPath)) >= (options.workerThreshold ?? DEFAULT_WORKER_THRESHOLD);
     if (big) {
       try {
-        return { ...(await parseInWorker(workerPath, eventsPath, indexOptions, options)), usedWorker: true };
+        const parallel = options.parallel === false ? undefined : { workerPath, ...options.parallel };
+        return { ...(await parseInWorker(workerPath, eventsPath, { ...indexOptions, parallel }, options)), usedWorker: true };
       } catch (err) {
         options.signal?.throwIfAborted();
         void err; // a broken worker must not cost the user the run: parse here instead
@@ -210,7 +306,8 @@ export async function loadRunFile(eventsPath: string, options: LoadOptions = {})
   }
   const model = new RunModel(eventsPath);
   const onProgress = options.onProgress && ((p: LoadProgress) => options.onProgress!(p)); // no partials: same thread
-  const read = await readRunFile(eventsPath, model, { ...indexOptions, signal: options.signal, onProgress });
+  const parallel = options.parallel || undefined; // in this thread only when asked for
+  const read = await readRunFile(eventsPath, model, { ...indexOptions, parallel, signal: options.signal, onProgress });
   return { ...read, state: model.toState(), usedWorker: false };
 }
 
@@ -234,9 +331,11 @@ async function fileSize(path: string): Promise<number> {
   }
 }
 
-/** What the worker is asked: a file to read, and how to use its index. */
+/** What the worker is asked: a file to read, how to use its index, and whether to share it out (parallelRead.ts). */
 export interface WorkerJob extends IndexOptions {
+  kind?: 'run';
   eventsPath: string;
+  parallel?: ParallelOptions;
 }
 
 /** Messages from runWorker.ts: progress (with a partial model) while reading, then the result. */
@@ -246,7 +345,7 @@ export type WorkerReply =
   | { kind: 'done'; ok: false; error: string };
 
 function parseInWorker(
-  workerPath: string, eventsPath: string, index: IndexOptions, options: Pick<LoadOptions, 'signal' | 'onProgress'>,
+  workerPath: string, eventsPath: string, index: IndexOptions & { parallel?: ParallelOptions }, options: Pick<LoadOptions, 'signal' | 'onProgress'>,
 ): Promise<FileRead & { state: RunModelState }> {
   const { signal, onProgress } = options;
   signal?.throwIfAborted();
@@ -274,7 +373,7 @@ function parseInWorker(
  * The bundled worker is plain JS. Under tsx (tests) it is TypeScript, and Node 20 does not apply
  * `--import tsx` to a worker's entry script, so the worker registers tsx's require hook itself.
  */
-function startWorker(workerPath: string, job: WorkerJob): Worker {
+function startWorker(workerPath: string, job: WorkerJob | SegmentJob): Worker {
   // No inherited flags: the extension host's (inspector ports and the like) may not suit a worker.
   const options = { workerData: job, execArgv: [] };
   if (!workerPath.endsWith('.ts')) return new Worker(workerPath, options);

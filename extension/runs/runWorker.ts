@@ -1,8 +1,13 @@
-// Worker-thread entry (bundled as dist/runWorker.js): read a whole events.jsonl (from its persisted
-// index on, when that checks out) into a RunModel, posting progress with a partial model (no
-// rollouts) as it goes, then its state. The typed columns of the rollout index are transferred, not copied.
+// Worker-thread entry (bundled as dist/runWorker.js), for two jobs:
+// - a run: read a whole events.jsonl (from its persisted index on, when that checks out) into a
+//   RunModel, posting progress with a partial model (no rollouts) as it goes, then its state; a big
+//   span is shared out to more workers of this script (parallelRead.ts);
+// - a segment: parse one range of lines of it for such a read (parallelRead.ts), posting the bytes
+//   done as it goes.
+// Typed columns (the rollout index) are transferred, not copied.
 import { parentPort, workerData } from 'node:worker_threads';
-import { readRunFile, type WorkerJob, type WorkerReply } from './runFile';
+import { parseSegment, segmentTransferables, type SegmentJob, type SegmentReply } from './parallelRead';
+import { PROGRESS_MS, readRunFile, type WorkerJob, type WorkerReply } from './runFile';
 import { RolloutIndex } from './rolloutIndex';
 import { RunModel } from './runModel';
 
@@ -25,4 +30,25 @@ async function main({ eventsPath, ...index }: WorkerJob): Promise<void> {
   post(reply, transfer);
 }
 
-void main(workerData as WorkerJob);
+async function segment({ eventsPath, start, end, progressMs }: SegmentJob): Promise<void> {
+  let reply: SegmentReply;
+  let transfer: ArrayBuffer[] = [];
+  const post = (message: SegmentReply, list: ArrayBuffer[] = []) => parentPort!.postMessage(message, list);
+  try {
+    let reported = Date.now();
+    const result = await parseSegment(eventsPath, start, end, (bytes) => {
+      if (Date.now() - reported < (progressMs ?? PROGRESS_MS)) return;
+      reported = Date.now();
+      post({ kind: 'progress', bytes });
+    });
+    reply = { kind: 'done', ok: true, segment: result };
+    transfer = segmentTransferables(result);
+  } catch (err) {
+    reply = { kind: 'done', ok: false, error: (err as Error).message };
+  }
+  post(reply, transfer);
+}
+
+const job = workerData as WorkerJob | SegmentJob;
+if (job.kind === 'segment') void segment(job);
+else void main(job);

@@ -1,0 +1,345 @@
+// Reading a big span of an events.jsonl with several threads (issue 14: a paper-scale run is 8 GB
+// and parsing is CPU-bound, ~150-200 MiB/s a core). readRunFile (runFile.ts) cuts the span it has
+// to read into ranges at line starts; it reads the first range itself into its model, as it reads
+// any file, while workers (runWorker.ts) parse the others into *segments*; then it merges the
+// segments into the model in file order and reads on alone from the end of the last one (a torn
+// last line, bytes appended meanwhile).
+//
+// A segment is what a range holds, in a form that replays exactly as a sequential read would have
+// applied it: its rollouts as typed columns (transferred, not copied) and every other event in file
+// order, each with how many of the segment's rollouts came before it, so the merge appends rollout
+// rows up to an event, applies the event (a resume drops rows already merged, as it would have), and
+// so on. A worker does not know how many lines precede its range: it numbers lines from 1 and the
+// merge shifts them (rollout line numbers, and errors: their `line N` prefix is the only place a
+// message holds its line number; a message not of that form fails the merge before it touches the
+// model, and readRunFile then reads the ranges itself).
+import { open, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import type { RunEvent } from '../events';
+import { LineReader, MAX_LINE_BYTES, type LineError, type ParsedChunk } from './lineReader';
+import { RolloutIndex, type RolloutIndexState } from './rolloutIndex';
+import { MAX_ERRORS, MAX_LOG_LINES, type RunModel, type RunModelState } from './runModel';
+
+/** Spans shorter than this are read by one thread: starting workers costs more than it saves. */
+export const PARALLEL_MIN_BYTES = 64 * 1024 * 1024;
+/** At most this many ranges (threads) by default. */
+export const MAX_PARALLEL = 8;
+const CHUNK = 1024 * 1024;
+const NEWLINE = 0x0a;
+
+export interface ParallelOptions {
+  /** Ranges in all, the reading thread's own included (default min(availableParallelism(), MAX_PARALLEL)); below 2: off. */
+  workers?: number;
+  /** Only for spans (after the persisted index) of at least this many bytes (default PARALLEL_MIN_BYTES). */
+  minBytes?: number;
+  /** The worker script (runWorker.ts/.js); default: the one beside runFile.ts. */
+  workerPath?: string;
+  /** Tests: cut at these byte offsets (each moved on to the next line start) instead of evenly. */
+  cuts?: number[];
+  /** Tests: parse the other ranges in this thread too (no workers); the result is the same. */
+  inThread?: boolean;
+}
+
+/** What a worker is asked: one range, [start, end), both line starts. */
+export interface SegmentJob {
+  kind: 'segment';
+  eventsPath: string;
+  start: number;
+  end: number;
+  progressMs?: number;
+}
+
+export type SegmentReply =
+  | { kind: 'progress'; bytes: number }
+  | { kind: 'done'; ok: true; segment: Segment }
+  | { kind: 'done'; ok: false; error: string };
+
+/** A non-rollout event of a segment, after `rowsBefore` of its rollouts; `line` counts from 1 in the segment. */
+export interface SegmentEntry {
+  rowsBefore: number;
+  event: RunEvent;
+  offset: number;
+  length: number;
+  line: number;
+}
+
+export interface Segment {
+  start: number;
+  end: number;
+  /** Lines in the range (its last one ends with a newline). */
+  lines: number;
+  /** The rollouts, in file order; their line numbers count from 1 in the segment. Groups are not sent. */
+  rollouts: RolloutIndexState;
+  /** Query id and difficulty of each rollout row: labels[labelOf[row]]. */
+  labels: { queryId: string; difficulty: string | null }[];
+  labelOf: Int32Array;
+  /** Every non-rollout event in file order, less log events that later ones of the segment push out of the model. */
+  entries: SegmentEntry[];
+  /** The last MAX_ERRORS bad lines (line numbers from 1 in the segment), and how many there were. */
+  errors: LineError[];
+  errorCount: number;
+  /** The time of the segment's last event when that is a rollout (it sets the model's lastEventTime). */
+  tailTime?: number;
+}
+
+export function rangeCount(options: ParallelOptions): number {
+  return Math.max(1, Math.floor(options.workers ?? Math.min(availableParallelism(), MAX_PARALLEL)));
+}
+
+/**
+ * Where the ranges of [start, size) begin and end: [start, c1, ..., end], each a line start, `end`
+ * the end of the last complete line (a torn last line is left to the reader), empty ranges left
+ * out. Fewer than 3 bounds: nothing to share out.
+ */
+export async function planRanges(file: FileHandle, start: number, size: number, count: number, cuts?: number[]): Promise<number[]> {
+  const end = await lastLineEnd(file, start, size);
+  const points = cuts
+    ? [...cuts].sort((a, b) => a - b)
+    : Array.from({ length: count - 1 }, (_, i) => start + Math.floor(((end - start) * (i + 1)) / count));
+  const bounds = [start];
+  for (const p of points) {
+    if (p <= bounds[bounds.length - 1] || p >= end) continue;
+    const cut = await lineStartFrom(file, p, end);
+    if (cut > bounds[bounds.length - 1] && cut < end) bounds.push(cut);
+  }
+  if (end > bounds[bounds.length - 1]) bounds.push(end);
+  return bounds;
+}
+
+/** Just past the last newline in [start, size), or `start` when there is none. */
+async function lastLineEnd(file: FileHandle, start: number, size: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - start));
+  for (let to = size; to > start; ) {
+    const from = Math.max(start, to - CHUNK);
+    const { bytesRead } = await file.read(buf, 0, to - from, from);
+    const nl = buf.subarray(0, bytesRead).lastIndexOf(NEWLINE);
+    if (nl !== -1) return from + nl + 1;
+    to = from;
+  }
+  return start;
+}
+
+/** The first line start at or after `p` (p >= 1): just past the first newline at or after p - 1; `end` at most. */
+async function lineStartFrom(file: FileHandle, p: number, end: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.min(64 * 1024, end - p + 1));
+  for (let at = p - 1; at < end; ) {
+    const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, end - at), at);
+    if (bytesRead === 0) break;
+    const nl = buf.subarray(0, bytesRead).indexOf(NEWLINE);
+    if (nl !== -1) return at + nl + 1;
+    at += bytesRead;
+  }
+  return end;
+}
+
+/** Parse the lines of [start, end) (line starts) of `eventsPath` into a segment. */
+export async function parseSegment(
+  eventsPath: string, start: number, end: number, onBytes?: (bytes: number) => void, signal?: AbortSignal,
+): Promise<Segment> {
+  const file = await open(eventsPath, 'r');
+  try {
+    const reader = new LineReader(start, 1, MAX_LINE_BYTES, true);
+    const index = new RolloutIndex();
+    const labels: Segment['labels'] = [];
+    const labelIds = new Map<string, Map<string | null, number>>();
+    let labelOf = new Int32Array(1024);
+    let rows = 0;
+    let last: { queryId: string; difficulty: string | null; id: number } | undefined;
+    const entries: SegmentEntry[] = [];
+    let logs = 0;
+    const errors: LineError[] = [];
+    let errorCount = 0;
+    let tailTime: number | undefined;
+    const take = (chunk: ParsedChunk) => {
+      for (const p of chunk.events) {
+        const e = p.event;
+        if (e.type !== 'rollout') {
+          entries.push({ rowsBefore: rows, event: e, offset: p.offset, length: p.length, line: p.line });
+          if (e.type === 'log') logs++;
+          tailTime = undefined;
+          continue;
+        }
+        index.add(e, p.offset, p.length, p.line);
+        const difficulty = e.difficulty ?? null;
+        if (last === undefined || last.queryId !== e.query_id || last.difficulty !== difficulty) {
+          let byDifficulty = labelIds.get(e.query_id);
+          if (!byDifficulty) labelIds.set(e.query_id, (byDifficulty = new Map()));
+          let id = byDifficulty.get(difficulty);
+          if (id === undefined) {
+            byDifficulty.set(difficulty, (id = labels.length));
+            labels.push({ queryId: e.query_id, difficulty });
+          }
+          last = { queryId: e.query_id, difficulty, id };
+        }
+        if (rows === labelOf.length) {
+          const grown = new Int32Array(rows * 2);
+          grown.set(labelOf);
+          labelOf = grown;
+        }
+        labelOf[rows++] = last.id;
+        tailTime = e.time;
+      }
+      for (const e of chunk.errors) {
+        errorCount++;
+        errors.push(e);
+        if (errors.length > MAX_ERRORS) errors.shift();
+      }
+    };
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, end - start));
+    for (let at = start; at < end; ) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, end - at), at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+      take(reader.push(buf.subarray(0, bytesRead)));
+      onBytes?.(at - start);
+    }
+    if (reader.offset !== end || reader.pendingBytes !== 0) throw new Error(`the file changed while its bytes ${start}-${end} were read`);
+    // Log events that later ones of this segment push out of the model's last MAX_LOG_LINES: not sent.
+    // (Each sets the model's last event time, but a later event of the segment sets it again.)
+    let drop = logs - MAX_LOG_LINES;
+    const kept = drop > 0 ? entries.filter((x) => x.event.type !== 'log' || drop-- <= 0) : entries;
+    const rollouts = index.toState();
+    rollouts.groups = new Map();
+    return {
+      start, end, lines: reader.line - 1, rollouts, labels, labelOf: labelOf.slice(0, rows), entries: kept, errors, errorCount, tailTime,
+    };
+  } finally {
+    await file.close();
+  }
+}
+
+/** The buffers of a segment, to pass as postMessage's transfer list. */
+export function segmentTransferables(segment: Segment): ArrayBuffer[] {
+  return [...RolloutIndex.transferables(segment.rollouts), segment.labelOf.buffer as ArrayBuffer];
+}
+
+/** The ranges other than the reading thread's own, being parsed. */
+export interface SegmentRun {
+  /** Every segment, in order; rejects when one fails (the others are stopped). */
+  done: Promise<Segment[]>;
+  /** Bytes parsed so far, all ranges together. */
+  bytes(): number;
+  /** Stop the workers (after a failure, an abort, or when the reader gives up on them). */
+  stop(): void;
+}
+
+/**
+ * Parse the ranges [bounds[i], bounds[i+1]) in workers (`spawn`), or in this thread (`inThread`).
+ */
+export function startSegments(
+  eventsPath: string, bounds: number[], spawn: ((job: SegmentJob) => Worker) | undefined, progressMs: number | undefined,
+  signal?: AbortSignal,
+): SegmentRun {
+  const n = bounds.length - 1;
+  const bytes = new Array<number>(n).fill(0);
+  const workers: Worker[] = [];
+  const stopInThread = new AbortController();
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    stopInThread.abort(new Error('stopped'));
+    for (const w of workers) {
+      w.removeAllListeners();
+      w.on('error', () => {}); // late errors of a worker being terminated
+      void w.terminate();
+    }
+  };
+  const one = (i: number): Promise<Segment> => {
+    const [start, end] = [bounds[i], bounds[i + 1]];
+    if (!spawn) {
+      const s = AbortSignal.any([stopInThread.signal, ...(signal ? [signal] : [])]);
+      return parseSegment(eventsPath, start, end, (b) => (bytes[i] = b), s);
+    }
+    return new Promise<Segment>((resolve, reject) => {
+      const worker = spawn({ kind: 'segment', eventsPath, start, end, progressMs });
+      workers.push(worker);
+      worker.on('message', (reply: SegmentReply) => {
+        if (reply.kind === 'progress') bytes[i] = reply.bytes;
+        else if (reply.ok) {
+          bytes[i] = end - start;
+          resolve(reply.segment);
+        } else reject(new Error(reply.error));
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`segment worker exited with code ${code}`)));
+    });
+  };
+  const onAbort = () => stop();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const all = Promise.all(Array.from({ length: n }, (_, i) => one(i)));
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal?.aborted) reject(signal.reason);
+    signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+  const done = Promise.race([all, aborted]).then(
+    (segments) => {
+      signal?.removeEventListener('abort', onAbort);
+      return segments; // each worker has posted its segment and exits
+    },
+    (err) => {
+      signal?.removeEventListener('abort', onAbort);
+      stop();
+      throw err;
+    },
+  );
+  aborted.catch(() => {}); // the race above reports it
+  return { done, bytes: () => bytes.reduce((a, b) => a + b, 0), stop };
+}
+
+/** What the merge reaches inside a model: its state and rollout index (runModel.ts keeps them private). */
+interface ModelInternals {
+  s: RunModelState;
+  index: RolloutIndex;
+}
+
+/** `line N...` of a message numbered in its segment, numbered in the file; undefined when not of that form. */
+function renumber(message: string, line: number, to: number): string | undefined {
+  const prefix = `line ${line}`;
+  if (!message.startsWith(prefix)) return undefined;
+  const next = message[prefix.length];
+  if (next !== ':' && next !== ' ') return undefined;
+  return `line ${to}${message.slice(prefix.length)}`;
+}
+
+/**
+ * Apply `segments` (consecutive ranges, the first starting at the model's read position, where line
+ * `firstLine` starts) to `model` as a sequential read of their bytes would have. Checks everything
+ * first: when it throws, the model is untouched. Returns the number of the next line.
+ */
+export function mergeSegments(model: RunModel, segments: Segment[], start: number, firstLine: number): number {
+  const m = model as unknown as ModelInternals;
+  if (!(m.index instanceof RolloutIndex) || typeof m.s !== 'object' || typeof m.s.errorCount !== 'number') {
+    throw new Error('RunModel does not hold what the merge expects');
+  }
+  let line = firstLine;
+  let at = start;
+  const plan = segments.map((seg) => {
+    if (seg.start !== at) throw new Error(`segment at ${seg.start}, expected ${at}`);
+    at = seg.end;
+    const shift = line - 1;
+    const errors = seg.errors.map((e) => {
+      const message = renumber(e.message, e.line, e.line + shift);
+      if (message === undefined) throw new Error(`an error message without its line number: ${e.message.slice(0, 80)}`);
+      return { ...e, line: e.line + shift, message };
+    });
+    line += seg.lines;
+    return { seg, shift, errors };
+  });
+  for (const { seg, shift, errors } of plan) {
+    const label = (row: number) => seg.labels[seg.labelOf[row]];
+    let done = 0;
+    for (const e of seg.entries) {
+      m.index.appendRows(seg.rollouts, done, e.rowsBefore, shift, label);
+      done = e.rowsBefore;
+      model.apply(e.event, e.offset, e.length, e.line + shift);
+    }
+    m.index.appendRows(seg.rollouts, done, seg.rollouts.size, shift, label);
+    if (seg.tailTime !== undefined) m.s.lastTime = seg.tailTime;
+    model.ingest({ events: [], errors });
+    m.s.errorCount += seg.errorCount - errors.length; // bad lines the model would have counted, not kept
+  }
+  return line;
+}
