@@ -252,3 +252,19 @@ test('progress counts the workers\' bytes and ends at the file size', async () =
   assert.ok(seen.every((b) => b <= run.size));
   assert.deepEqual(loaded(run), loaded(await loadRunFile(path, { worker: 'never', index: false })));
 });
+
+test('an aborted parallel load rejects, in this thread or in the worker', async () => {
+  const lines: string[] = [runStart()];
+  for (let s = 1; s <= 20; s++) lines.push(...stepLines(s).lines);
+  const path = fileOf(joinLines(lines));
+  for (const worker of ['never', 'always'] as const) {
+    const abort = new AbortController();
+    const pending = loadRunFile(path, { worker, index: false, signal: abort.signal, parallel: { workers: 3, minBytes: 0 } });
+    setTimeout(() => abort.abort(), 5);
+    await assert.rejects(pending);
+  }
+  const model = new RunModel(path);
+  const abort = new AbortController();
+  abort.abort();
+  await assert.rejects(readRunFile(path, model, { index: false, signal: abort.signal, parallel: { workers: 3, minBytes: 0, inThread: true } }));
+});
