@@ -17,12 +17,12 @@ import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { rolloutKeyOf, sameRollout } from '../../common/rolloutKey';
 import { readRollouts } from './rolloutReader';
-import { RolloutIndex, type RolloutIndexState, type RolloutSummary } from './rolloutIndex';
+import { packRollouts, RolloutIndex, unpackRollouts, type PackedGroups, type RolloutIndexState, type RolloutSummary } from './rolloutIndex';
 import type { RunModelState } from './runModel';
 
 export const INDEX_FILE = '.events.index';
 const MAGIC = Buffer.from('HBPOIDX\n', 'latin1');
-const VERSION = 1;
+const VERSION = 2; // 2: groups packed (keys, queryIds, difficulties lists)
 /** Groups whose rollouts are read back and compared before an index is trusted. */
 const CHECK_GROUPS = 6;
 
@@ -62,17 +62,10 @@ type ColumnKind = 'i32' | 'f64' | 'u8';
 
 /** Serialise `state` (what reading [0, extent.offset) built) and write it atomically. */
 export async function writeIndex(indexPath: string, extent: IndexedExtent, state: RunModelState): Promise<void> {
-  const { rollouts, metrics, ...rest } = state;
-  const groupOrder = [...rollouts.groups.entries()];
-  const groupOf = new Int32Array(rollouts.size);
-  groupOrder.forEach(([, g], n) => {
-    for (const row of g.rows) groupOf[row] = n;
-  });
-  const json = Buffer.from(JSON.stringify({
-    ...rest,
-    metrics: [...metrics.entries()],
-    groups: groupOrder.map(([k, g]) => [k, g.queryId, g.difficulty]),
-  }));
+  const { rollouts: unpacked, metrics, ...rest } = state;
+  const rollouts = packRollouts(unpacked);
+  const { groupOf, ...groups } = rollouts.packed;
+  const json = Buffer.from(JSON.stringify({ ...rest, metrics: [...metrics.entries()], groups }));
   const columns: [string, ColumnKind, ArrayBufferView][] = [
     ...Object.entries(rollouts.ints).map(([k, a]) => [`ints.${k}`, 'i32', a] as [string, ColumnKind, ArrayBufferView]),
     ...Object.entries(rollouts.floats).map(([k, a]) => [`floats.${k}`, 'f64', a] as [string, ColumnKind, ArrayBufferView]),
@@ -92,7 +85,10 @@ export async function writeIndex(indexPath: string, extent: IndexedExtent, state
     bodyBytes: parts.reduce((n, p) => n + p.length, 0),
   };
   header.digest = digestOf(header, parts);
-  const headerBytes = Buffer.from(JSON.stringify(header));
+  // Padded with spaces so the body, and so every column, starts 8-byte aligned: read back, the
+  // columns are views of the file's buffer, not copies.
+  const headerJson = JSON.stringify(header);
+  const headerBytes = Buffer.from(headerJson + ' '.repeat((8 - ((12 + Buffer.byteLength(headerJson)) % 8)) % 8));
   const length = Buffer.alloc(4);
   length.writeUInt32LE(headerBytes.length);
   const tmp = join(dirname(indexPath), `${basename(indexPath)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -142,6 +138,11 @@ export async function readIndex(indexPath: string): Promise<SavedIndex | { error
   } catch (err) {
     return { error: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no index' : `unreadable: ${(err as Error).message}` };
   }
+  // The columns will be views of this buffer, transferred between threads: it must be its own, not
+  // a slice of Node's shared pool (small reads come from there).
+  if (bytes.byteOffset !== 0 || bytes.buffer.byteLength !== bytes.length) {
+    bytes = Buffer.from(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  }
   try {
     return decode(bytes);
   } catch (err) {
@@ -165,12 +166,15 @@ function decode(bytes: Buffer): SavedIndex {
   const columns = new Map<string, ArrayBufferView>();
   for (const [name, kind, count] of header.columns) {
     const n = count * BYTES[kind];
-    // A copy: typed arrays need aligned memory of their own (and the workers transfer them).
-    const copy = new Uint8Array(body.subarray(at, at + n)).buffer;
-    columns.set(name, kind === 'i32' ? new Int32Array(copy) : kind === 'f64' ? new Float64Array(copy) : new Uint8Array(copy));
+    // A view of the file's buffer where it is aligned (it is, as written); else a copy.
+    let buffer = body.buffer;
+    let from = body.byteOffset + at;
+    if (from % 8 !== 0) [buffer, from] = [new Uint8Array(body.subarray(at, at + n)).buffer, 0];
+    if (from + n > buffer.byteLength) throw new Error(`column ${name} runs past the end`);
+    columns.set(name, kind === 'i32' ? new Int32Array(buffer, from, count) : kind === 'f64' ? new Float64Array(buffer, from, count) : new Uint8Array(buffer, from, count));
     at += n + padding(n).length;
   }
-  const { metrics, groups, ...rest } = json as { metrics: [string, never][]; groups: [string, string, string | null][] } & Record<string, unknown>;
+  const { metrics, groups, ...rest } = json as { metrics: [string, never][]; groups: Omit<PackedGroups, 'groupOf'> } & Record<string, unknown>;
   const rollouts = rolloutState(columns, groups);
   return {
     offset: header.offset, line: header.line, fileSize: header.fileSize, mtimeMs: header.mtimeMs,
@@ -180,7 +184,7 @@ function decode(bytes: Buffer): SavedIndex {
 }
 
 /** The index's columns back into a RolloutIndexState: the columns an empty index has, each present. */
-function rolloutState(columns: Map<string, ArrayBufferView>, groups: [string, string, string | null][]): RolloutIndexState {
+function rolloutState(columns: Map<string, ArrayBufferView>, groups: Omit<PackedGroups, 'groupOf'>): RolloutIndexState {
   const empty = new RolloutIndex().toState();
   const take = <T extends ArrayBufferView>(name: string, like: T): T => {
     const c = columns.get(name);
@@ -195,13 +199,7 @@ function rolloutState(columns: Map<string, ArrayBufferView>, groups: [string, st
   for (const a of [...Object.values(ints), ...Object.values(floats), groupOf]) {
     if (a.length !== size) throw new Error('columns of different lengths');
   }
-  const infos = groups.map(([, queryId, difficulty]) => ({ queryId, difficulty, rows: [] as number[] }));
-  for (let row = 0; row < size; row++) {
-    const g = infos[groupOf[row]];
-    if (!g) throw new Error(`row ${row}: no group ${groupOf[row]}`);
-    g.rows.push(row);
-  }
-  return { size, ints, floats, flags, groups: new Map(groups.map(([k], n) => [k, infos[n]])) };
+  return unpackRollouts({ size, ints, floats, flags, packed: { ...groups, groupOf } });
 }
 
 /**

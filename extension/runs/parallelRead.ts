@@ -200,7 +200,7 @@ export async function parseSegment(
     // (Each sets the model's last event time, but a later event of the segment sets it again.)
     let drop = logs - MAX_LOG_LINES;
     const kept = drop > 0 ? entries.filter((x) => x.event.type !== 'log' || drop-- <= 0) : entries;
-    const rollouts = index.toState();
+    const rollouts = index.toState({ copy: false }); // this index goes with the segment
     rollouts.groups = new Map();
     return {
       start, end, lines: reader.line - 1, rollouts, labels, labelOf: labelOf.slice(0, rows), entries: kept, errors, errorCount, tailTime,

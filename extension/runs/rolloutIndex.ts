@@ -52,6 +52,53 @@ export interface RolloutIndexState {
   groups: Map<string, GroupInfo>;
 }
 
+/**
+ * The groups as columns, to cross threads or go to a file: a paper-size run has ~40 K groups (2 M
+ * rollouts: 125 K), whose objects and row lists cost seconds to clone; these are three string lists
+ * and one transferable column. Group `n` is keys[n]; `groupOf[row]` is the group of each row, whose
+ * rows are those rows in order.
+ */
+export interface PackedGroups {
+  keys: string[];
+  queryIds: string[];
+  difficulties: (string | null)[];
+  groupOf: Int32Array;
+}
+
+export type PackedRolloutIndexState = Omit<RolloutIndexState, 'groups'> & { packed: PackedGroups };
+
+/** A state with its groups packed (see PackedGroups). */
+export function packRollouts(state: RolloutIndexState): PackedRolloutIndexState {
+  const { groups, ...columns } = state;
+  const keys: string[] = [];
+  const queryIds: string[] = [];
+  const difficulties: (string | null)[] = [];
+  const groupOf = new Int32Array(state.size);
+  for (const [k, g] of groups) {
+    for (const row of g.rows) groupOf[row] = keys.length;
+    keys.push(k);
+    queryIds.push(g.queryId);
+    difficulties.push(g.difficulty);
+  }
+  return { ...columns, packed: { keys, queryIds, difficulties, groupOf } };
+}
+
+/** The inverse of packRollouts; throws on a group number out of range (a corrupt file). */
+export function unpackRollouts(state: PackedRolloutIndexState): RolloutIndexState {
+  const { packed: p, ...columns } = state;
+  const infos: GroupInfo[] = p.keys.map((_, n) => ({ queryId: p.queryIds[n], difficulty: p.difficulties[n], rows: [] }));
+  if (p.groupOf.length !== state.size) throw new Error(`${p.groupOf.length} group numbers for ${state.size} rows`);
+  for (let row = 0; row < state.size; row++) {
+    const g = infos[p.groupOf[row]];
+    if (!g) throw new Error(`row ${row}: no group ${p.groupOf[row]}`);
+    g.rows.push(row);
+  }
+  return { ...columns, groups: new Map(p.keys.map((k, n) => [k, infos[n]])) };
+}
+
+/** Capacity grows by half: at 2 M rollouts a doubling would hold up to 2 M empty rows (~210 MB). */
+const GROWTH = 1.5;
+
 const key = (step: number, queryIndex: number) => `${step}:${queryIndex}`;
 
 /** column[remap[row]] = column[row] for each row from `from` on that stays (remap >= 0, never above row). */
@@ -89,7 +136,7 @@ export class RolloutIndex {
   }
 
   add(e: RolloutEvent, offset: number, length: number, line: number): void {
-    if (this.size === this.flags.length) this.grow(Math.max(1024, this.size * 2));
+    if (this.size === this.flags.length) this.grow(Math.max(1024, Math.ceil(this.size * GROWTH)));
     const row = this.size++;
     const i = this.ints;
     i.step[row] = e.step;
@@ -125,7 +172,7 @@ export class RolloutIndex {
   ): void {
     const n = to - from;
     if (n <= 0) return;
-    if (this.size + n > this.flags.length) this.grow(Math.max(1024, this.size * 2, this.size + n));
+    if (this.size + n > this.flags.length) this.grow(Math.max(1024, Math.ceil(this.size * GROWTH), this.size + n));
     const at = this.size;
     for (const c of INT_COLUMNS) this.ints[c].set(state.ints[c].subarray(from, to), at);
     for (const c of FLOAT_COLUMNS) this.floats[c].set(state.floats[c].subarray(from, to), at);
@@ -242,19 +289,31 @@ export class RolloutIndex {
     }
   }
 
-  /** Trimmed copies of the columns (transferable) and the groups. */
-  toState(): RolloutIndexState {
+  /**
+   * Trimmed copies of the columns (transferable) and the groups. `copy: false`: views of this index's
+   * own columns and groups instead, for a caller that writes them out or hands them over and drops
+   * this index (no second copy of a paper-size index: ~70 MB); they change if this index does.
+   */
+  toState({ copy = true }: { copy?: boolean } = {}): RolloutIndexState {
     const ints = {} as Record<IntColumn, Int32Array>;
     const floats = {} as Record<FloatColumn, Float64Array>;
-    for (const c of INT_COLUMNS) ints[c] = this.ints[c].slice(0, this.size);
-    for (const c of FLOAT_COLUMNS) floats[c] = this.floats[c].slice(0, this.size);
-    const groups = new Map([...this.groups].map(([k, g]) => [k, { ...g, rows: [...g.rows] }]));
-    return { size: this.size, ints, floats, flags: this.flags.slice(0, this.size), groups };
+    const cut = <T extends Int32Array | Float64Array | Uint8Array>(a: T): T => (copy ? a.slice(0, this.size) : a.subarray(0, this.size)) as T;
+    for (const c of INT_COLUMNS) ints[c] = cut(this.ints[c]);
+    for (const c of FLOAT_COLUMNS) floats[c] = cut(this.floats[c]);
+    const groups = copy ? new Map([...this.groups].map(([k, g]) => [k, { ...g, rows: [...g.rows] }])) : this.groups;
+    return { size: this.size, ints, floats, flags: cut(this.flags), groups };
   }
 
-  /** The buffers of a state, to pass as postMessage's transfer list. */
-  static transferables(state: RolloutIndexState): ArrayBuffer[] {
-    return [...Object.values(state.ints), ...Object.values(state.floats), state.flags].map((a) => a.buffer as ArrayBuffer);
+  /** Make room for `rows` rollouts in all (a reader that can estimate the count grows once, not log n times). */
+  reserve(rows: number): void {
+    if (rows > this.flags.length) this.grow(rows);
+  }
+
+  /** The buffers of a state, to pass as postMessage's transfer list (columns may share one buffer). */
+  static transferables(state: RolloutIndexState | PackedRolloutIndexState): ArrayBuffer[] {
+    const arrays: ArrayBufferView[] = [...Object.values(state.ints), ...Object.values(state.floats), state.flags];
+    if ('packed' in state) arrays.push(state.packed.groupOf);
+    return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
   }
 
   private load(state: RolloutIndexState): void {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { checkIndex, indexPathOf, readIndex, tryWriteIndex } from './indexFile';
 import { LineReader, MAX_LINE_BYTES } from './lineReader';
+import { unpackRollouts, type PackedRolloutIndexState } from './rolloutIndex';
 import { mergeSegments, planRanges, rangeCount, startSegments, PARALLEL_MIN_BYTES, type ParallelOptions, type SegmentJob, type SegmentRun } from './parallelRead';
 import { RunModel, type RunModelState } from './runModel';
 
@@ -95,6 +96,8 @@ export const HEAD_BYTES = 64;
 export const TAIL_BYTES = 4096;
 export const DEFAULT_WORKER_THRESHOLD = 2 * 1024 * 1024;
 export const INDEX_MIN_BYTES = 32 * 1024 * 1024;
+/** Rollouts read before the index is sized for the whole file from their average line length. */
+const RESERVE_AFTER_ROWS = 256;
 /** How often a load reports progress (and, from the worker, a partial model). */
 export const PROGRESS_MS = 250;
 const CHUNK = 1024 * 1024;
@@ -149,6 +152,8 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
     let head = from.head;
     let tail = from.tail;
     let reported = Date.now();
+    const rowsBefore = model.rolloutCount;
+    let reserved = false;
     // A big span: this thread reads the first range, workers the others (bounds[2..]), merged at bounds[1].
     const shared = options.parallel && await shareOut(file, eventsPath, from.offset, total, options);
     let limit = shared ? shared.bounds[1] : Infinity;
@@ -181,6 +186,12 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
         tail = lastBytes(tail, bytes, TAIL_BYTES);
         size += bytesRead;
         model.ingest(reader.push(bytes));
+        if (!reserved && model.rolloutCount - rowsBefore >= RESERVE_AFTER_ROWS) {
+          // Rollout lines of a run are much alike: size the index once for the whole file (+5 %).
+          reserved = true;
+          const bytesPerRow = (size - from.offset) / (model.rolloutCount - rowsBefore);
+          model.reserveRollouts(Math.ceil(model.rolloutCount + (1.05 * (total - size)) / bytesPerRow));
+        }
         if (options.onProgress && Date.now() - reported >= (options.progressMs ?? PROGRESS_MS)) {
           reported = Date.now();
           const bytesSoFar = size + (limit === Infinity || !shared ? 0 : shared.run.bytes());
@@ -197,7 +208,7 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
       const end = torn === 0 ? tail : await bytesBefore(file, reader.offset, TAIL_BYTES);
       const { mtimeMs: now } = await file.stat();
       const extent = { offset: reader.offset, line: reader.line, fileSize: size, mtimeMs: now, head, tail: end };
-      const writeError = await tryWriteIndex(eventsPath, extent, model.toState());
+      const writeError = await tryWriteIndex(eventsPath, extent, model.toState({ copy: false }));
       if (writeError === undefined) index.written = true;
       else index.writeError = writeError;
     }
@@ -308,7 +319,7 @@ export async function loadRunFile(eventsPath: string, options: LoadOptions = {})
   const onProgress = options.onProgress && ((p: LoadProgress) => options.onProgress!(p)); // no partials: same thread
   const parallel = options.parallel || undefined; // in this thread only when asked for
   const read = await readRunFile(eventsPath, model, { ...indexOptions, parallel, signal: options.signal, onProgress });
-  return { ...read, state: model.toState(), usedWorker: false };
+  return { ...read, state: model.toState({ copy: false }), usedWorker: false };
 }
 
 /** A run folder's events.jsonl read once into a model: a one-off lookup (live runs have a tailer). */
@@ -338,10 +349,13 @@ export interface WorkerJob extends IndexOptions {
   parallel?: ParallelOptions;
 }
 
+/** A model's state with its rollout groups packed, as the worker hands it over (packRollouts). */
+export type PackedRunModelState = Omit<RunModelState, 'rollouts'> & { rollouts: PackedRolloutIndexState };
+
 /** Messages from runWorker.ts: progress (with a partial model) while reading, then the result. */
 export type WorkerReply =
   | { kind: 'progress'; progress: LoadProgress; partial: RunModelState }
-  | { kind: 'done'; ok: true; read: FileRead; state: RunModelState }
+  | { kind: 'done'; ok: true; read: FileRead; state: PackedRunModelState }
   | { kind: 'done'; ok: false; error: string };
 
 function parseInWorker(
@@ -362,7 +376,9 @@ function parseInWorker(
     signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (reply: WorkerReply) => {
       if (reply.kind === 'progress') return onProgress?.(reply.progress, reply.partial);
-      done(() => (reply.ok ? resolve({ ...reply.read, state: reply.state }) : reject(new Error(reply.error))));
+      done(() => (reply.ok
+        ? resolve({ ...reply.read, state: { ...reply.state, rollouts: unpackRollouts(reply.state.rollouts) } })
+        : reject(new Error(reply.error))));
     });
     worker.once('error', (err) => done(() => reject(err)));
     worker.once('exit', (code) => done(() => reject(new Error(`run worker exited with code ${code}`))));

@@ -64,8 +64,14 @@ export class RunModel {
     this.index = new RolloutIndex(this.s.rollouts);
   }
 
-  toState(): RunModelState {
-    return { ...this.s, rollouts: this.index.toState() };
+  /** `copy: false`: the rollout index's own columns, for a caller done with this model (RolloutIndex.toState). */
+  toState({ copy = true }: { copy?: boolean } = {}): RunModelState {
+    return { ...this.s, rollouts: this.index.toState({ copy }) };
+  }
+
+  /** Make room for `rows` rollouts in all (see RolloutIndex.reserve). */
+  reserveRollouts(rows: number): void {
+    this.index.reserve(rows);
   }
 
   /** The state without its rollouts (cheap: no columns copied), for progress while a big file loads. */

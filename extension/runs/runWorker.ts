@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseSegment, segmentTransferables, type SegmentJob, type SegmentReply } from './parallelRead';
 import { PROGRESS_MS, readRunFile, type WorkerJob, type WorkerReply } from './runFile';
-import { RolloutIndex } from './rolloutIndex';
+import { packRollouts, RolloutIndex } from './rolloutIndex';
 import { RunModel } from './runModel';
 
 async function main({ eventsPath, ...index }: WorkerJob): Promise<void> {
@@ -21,9 +21,10 @@ async function main({ eventsPath, ...index }: WorkerJob): Promise<void> {
       ...index,
       onProgress: (progress, partial) => post({ kind: 'progress', progress, partial: partial() }),
     });
-    const state = model.toState();
-    reply = { kind: 'done', ok: true, read, state };
-    transfer = RolloutIndex.transferables(state.rollouts);
+    const state = model.toState({ copy: false }); // the model ends here: hand over its columns
+    const rollouts = packRollouts(state.rollouts);
+    reply = { kind: 'done', ok: true, read, state: { ...state, rollouts } };
+    transfer = RolloutIndex.transferables(rollouts);
   } catch (err) {
     reply = { kind: 'done', ok: false, error: (err as Error).message };
   }
