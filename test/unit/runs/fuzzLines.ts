@@ -1,18 +1,9 @@
 // The event fuzzer's line generator (test/unit/runs/eventFuzz.test.ts, skim.test.ts): the valid lines
 // of a realistic run, and seeded mutations of a valid line (see eventFuzz.test.ts for what they are).
+import { rng } from '../../../scripts/genRun.mjs';
 import { finishedRun, line, rolloutText, runStart, stepLines, STEPS, T0 } from './fixtures';
 
-/** mulberry32: small, seeded, good enough to pick mutations. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 /** A realistic run's lines: the finished fixture run, a natural-mode rollout, a resume. */
 export function baseLines(): string[] {
