@@ -19,7 +19,7 @@ import type { Worker } from 'node:worker_threads';
 import type { RunEvent } from '../events';
 import { LineReader, MAX_LINE_BYTES, type LineError, type ParsedChunk } from './lineReader';
 import { RolloutIndex, type RolloutIndexState } from './rolloutIndex';
-import { MAX_ERRORS, MAX_LOG_LINES, type RunModel, type RunModelState } from './runModel';
+import { MAX_ERRORS, MAX_LOG_LINES, type RunModel } from './runModel';
 
 /** Spans shorter than this are read by one thread: starting workers costs more than it saves. */
 export const PARALLEL_MIN_BYTES = 64 * 1024 * 1024;
@@ -289,12 +289,6 @@ export function startSegments(
   return { done, bytes: () => bytes.reduce((a, b) => a + b, 0), stop };
 }
 
-/** What the merge reaches inside a model: its state and rollout index (runModel.ts keeps them private). */
-interface ModelInternals {
-  s: RunModelState;
-  index: RolloutIndex;
-}
-
 /** `line N...` of a message numbered in its segment, numbered in the file; undefined when not of that form. */
 function renumber(message: string, line: number, to: number): string | undefined {
   const prefix = `line ${line}`;
@@ -310,10 +304,6 @@ function renumber(message: string, line: number, to: number): string | undefined
  * first: when it throws, the model is untouched. Returns the number of the next line.
  */
 export function mergeSegments(model: RunModel, segments: Segment[], start: number, firstLine: number): number {
-  const m = model as unknown as ModelInternals;
-  if (!(m.index instanceof RolloutIndex) || typeof m.s !== 'object' || typeof m.s.errorCount !== 'number') {
-    throw new Error('RunModel does not hold what the merge expects');
-  }
   let line = firstLine;
   let at = start;
   const plan = segments.map((seg) => {
@@ -332,14 +322,13 @@ export function mergeSegments(model: RunModel, segments: Segment[], start: numbe
     const label = (row: number) => seg.labels[seg.labelOf[row]];
     let done = 0;
     for (const e of seg.entries) {
-      m.index.appendRows(seg.rollouts, done, e.rowsBefore, shift, label);
+      model.appendRollouts(seg.rollouts, done, e.rowsBefore, shift, label);
       done = e.rowsBefore;
       model.apply(e.event, e.offset, e.length, e.line + shift);
     }
-    m.index.appendRows(seg.rollouts, done, seg.rollouts.size, shift, label);
-    if (seg.tailTime !== undefined) m.s.lastTime = seg.tailTime;
+    model.appendRollouts(seg.rollouts, done, seg.rollouts.size, shift, label);
     model.ingest({ events: [], errors });
-    m.s.errorCount += seg.errorCount - errors.length; // bad lines the model would have counted, not kept
+    model.noteRange(seg.errorCount - errors.length, seg.tailTime);
   }
   return line;
 }

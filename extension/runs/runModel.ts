@@ -69,6 +69,19 @@ export class RunModel {
     return { ...this.s, rollouts: this.index.toState({ copy }) };
   }
 
+  // For a read that parsed ranges of the file elsewhere (parallelRead.ts mergeSegments): what those
+  // ranges' lines would have done here, in file order.
+  /** Rows [from, to) of a range's rollout index (RolloutIndex.appendRows). */
+  appendRollouts(...args: Parameters<RolloutIndex['appendRows']>): void {
+    this.index.appendRows(...args);
+  }
+
+  /** `n` bad lines counted but not kept (the last MAX_ERRORS are), and the time of the last event. */
+  noteRange(droppedErrors: number, lastTime?: number): void {
+    this.s.errorCount += droppedErrors;
+    if (lastTime !== undefined) this.s.lastTime = lastTime;
+  }
+
   /** Make room for `rows` rollouts in all (see RolloutIndex.reserve). */
   reserveRollouts(rows: number): void {
     this.index.reserve(rows);
