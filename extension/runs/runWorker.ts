@@ -5,11 +5,26 @@
 // - a segment: parse one range of lines of it for such a read (parallelRead.ts), posting the bytes
 //   done as it goes.
 // Typed columns (the rollout index) are transferred, not copied.
+import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { RunEndEvent, RunStartEvent } from '../events';
 import { parseSegment, segmentTransferables, type SegmentJob, type SegmentReply } from './parallelRead';
 import { PROGRESS_MS, readRunFile, type WorkerJob, type WorkerReply } from './runFile';
 import { packRollouts, RolloutIndex } from './rolloutIndex';
-import { RunModel } from './runModel';
+import { readRunMarks } from './runIndex';
+import { RunModel, type RunModelState } from './runModel';
+
+/**
+ * A partial model knows the file's start, not its end: a finished run would be judged stale (its
+ * trainer's pid is gone, no run_end read yet). The file's latest run_start or run_end, read from its
+ * end, stands in for the status until the whole file is read.
+ */
+function withLatest(state: RunModelState, latest: RunStartEvent | RunEndEvent | undefined): RunModelState {
+  if (!latest) return state;
+  const { type, v: _v, ...rest } = latest;
+  if (type === 'run_end') return { ...state, end: rest as RunModelState['end'], lastMarker: 'end' };
+  return { ...state, info: rest as RunModelState['info'], end: undefined, lastMarker: 'start' };
+}
 
 async function main({ eventsPath, ...index }: WorkerJob): Promise<void> {
   let reply: WorkerReply;
@@ -17,9 +32,10 @@ async function main({ eventsPath, ...index }: WorkerJob): Promise<void> {
   const post = (message: WorkerReply, list: ArrayBuffer[] = []) => parentPort!.postMessage(message, list);
   try {
     const model = new RunModel(eventsPath);
+    const { latest } = await readRunMarks(dirname(eventsPath));
     const read = await readRunFile(eventsPath, model, {
       ...index,
-      onProgress: (progress, partial) => post({ kind: 'progress', progress, partial: partial() }),
+      onProgress: (progress, partial) => post({ kind: 'progress', progress, partial: withLatest(partial(), latest) }),
     });
     const state = model.toState({ copy: false }); // the model ends here: hand over its columns
     const rollouts = packRollouts(state.rollouts);

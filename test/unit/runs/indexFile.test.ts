@@ -152,19 +152,23 @@ test('a folder that cannot hold an index still opens', async () => {
   assert.ok(run.index?.writeError, 'the write error is reported');
 });
 
-test('a worker load reports progress with the step metrics read so far, before the rollouts', async () => {
+test('a worker load reports progress with the step metrics read so far, before the rollouts, and the status of the whole file', async () => {
   const path = newRun([...finishedRun().lines, ...evalLines(3)]);
-  const seen: { bytes: number; total: number; steps: number; rollouts: number }[] = [];
+  const seen: { bytes: number; total: number; steps: number; rollouts: number; end?: string }[] = [];
   const run = await loadRunFile(path, {
     worker: 'always', index: false, progressMs: 0,
     onProgress: (p, partial) => {
       const m = new RunModel('x', partial);
-      seen.push({ ...p, steps: m.series('loss').steps.length, rollouts: m.rolloutCount });
+      seen.push({ ...p, steps: m.series('loss').steps.length, rollouts: m.rolloutCount, end: m.end?.status });
     },
   });
   assert.ok(seen.length > 0, 'progress was reported');
   assert.ok(seen.every((p) => p.rollouts === 0 && p.bytes <= p.total), JSON.stringify(seen));
   assert.ok(seen.some((p) => p.steps > 0), 'a partial model has step metrics');
   assert.equal(seen[seen.length - 1].total, statSync(path).size);
-  assert.ok(new RunModel('x', run.state).rolloutCount > 0);
+  const whole = new RunModel('x', run.state);
+  assert.ok(whole.rolloutCount > 0);
+  // The file's end (its run_end, read from the end) stands in for the status: finished, not stale.
+  assert.ok(whole.end, 'the fixture run ends with run_end');
+  assert.ok(seen.every((p) => p.end === whole.end!.status), JSON.stringify(seen));
 });
