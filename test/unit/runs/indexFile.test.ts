@@ -10,6 +10,7 @@ import { INDEX_FILE } from '../../../extension/runs/indexFile';
 import { loadRunFile, type LoadedRun, type LoadOptions } from '../../../extension/runs/runFile';
 import { RunModel } from '../../../extension/runs/runModel';
 import { modelView as view } from './modelView';
+import { generate, PAPER_SHAPE } from '../../../scripts/genRun.mjs';
 import { evalLines, finishedRun, jsonl, runStart, stepLines, tempDir, writeRun } from './fixtures';
 
 /** Load with the index, and check the result against a full scan of the same file. */
@@ -153,7 +154,10 @@ test('a folder that cannot hold an index still opens', async () => {
 });
 
 test('a worker load reports progress with the step metrics read so far, before the rollouts, and the status of the whole file', async () => {
-  const path = newRun([...finishedRun().lines, ...evalLines(3)]);
+  // Several read chunks (1 MiB each), so partials come before the run_end line is read.
+  const path = join(tempDir(), 'events.jsonl');
+  await generate(path, { ...PAPER_SHAPE, steps: 60, queries: 8, rollouts: 4, meanTokens: 300, seed: 5 });
+  assert.ok(statSync(path).size > 3 * 1024 * 1024);
   const seen: { bytes: number; total: number; steps: number; rollouts: number; end?: string }[] = [];
   const run = await loadRunFile(path, {
     worker: 'always', index: false, progressMs: 0,
@@ -164,7 +168,7 @@ test('a worker load reports progress with the step metrics read so far, before t
   });
   assert.ok(seen.length > 0, 'progress was reported');
   assert.ok(seen.every((p) => p.rollouts === 0 && p.bytes <= p.total), JSON.stringify(seen));
-  assert.ok(seen.some((p) => p.steps > 0), 'a partial model has step metrics');
+  assert.ok(seen.some((p) => p.steps > 0 && p.steps < 60), 'a partial model has some step metrics');
   assert.equal(seen[seen.length - 1].total, statSync(path).size);
   const whole = new RunModel('x', run.state);
   assert.ok(whole.rolloutCount > 0);
