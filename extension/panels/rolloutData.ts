@@ -13,7 +13,8 @@ export { readRollout } from '../runs/rolloutReader';
 /** Characters of a problem sent for the query picker (the full text comes with the group). */
 export const PROBLEM_PREVIEW = 240;
 
-export function rowOf(s: RolloutSummary, answer: string | null): RolloutRow {
+/** A row of the inspector's table: the index's numbers, the answer and the terms from its line. */
+export function rowOf(s: RolloutSummary, e: RolloutEvent): RolloutRow {
   return {
     sample: s.sample,
     tier: s.tier,
@@ -21,16 +22,16 @@ export function rowOf(s: RolloutSummary, answer: string | null): RolloutRow {
     budget: s.tier === null ? 'none' : s.nGen > s.tier ? 'over' : 'within',
     truncated: s.truncated,
     correct: s.correct,
-    answer,
+    answer: e.answer,
     reward: s.reward.reward,
-    f1: s.reward.f1,
-    f2: s.reward.f2,
-    cos: s.reward.cos,
-    penalty: s.reward.penalty,
+    f1: e.reward.f1,
+    f2: e.reward.f2,
+    cos: e.reward.cos,
+    penalty: e.reward.penalty,
     case: s.reward.case,
-    intra: s.advantage.intra,
-    inter: s.advantage.inter,
-    total: s.advantage.total,
+    intra: e.advantage.intra,
+    inter: e.advantage.inter,
+    total: e.advantage.total,
   };
 }
 
@@ -50,7 +51,11 @@ export async function readQueries(model: RunModel, step: number): Promise<QueryI
   }));
 }
 
-/** One query's rollouts at a step: the numbers from the index, problem and answers from the file. */
+/**
+ * One query's rollouts at a step: keys, lengths and rewards from the index, problem, answers and the
+ * other reward terms from the file. A rollout whose line no longer reads back is left out (`errors`
+ * says which), not shown with numbers the file no longer has.
+ */
 export async function readGroup(model: RunModel, step: number, queryIndex: number): Promise<GroupView> {
   const rows = model.rolloutGroup(step, queryIndex);
   if (rows.length === 0) throw new Error(`no rollouts for query ${queryIndex} at step ${step}`);
@@ -64,7 +69,10 @@ export async function readGroup(model: RunModel, step: number, queryIndex: numbe
     difficulty: rows[0].difficulty,
     problem: first?.problem ?? '',
     groundTruth: first?.ground_truth ?? '',
-    rows: rows.map((s) => rowOf(s, byKey.get(rolloutKeyString(s))?.answer ?? null)),
+    rows: rows.flatMap((s) => {
+      const e = byKey.get(rolloutKeyString(s));
+      return e ? [rowOf(s, e)] : [];
+    }),
     errors: read.errors,
   };
 }

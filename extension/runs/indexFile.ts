@@ -22,7 +22,7 @@ import type { RunModelState } from './runModel';
 
 export const INDEX_FILE = '.events.index';
 const MAGIC = Buffer.from('HBPOIDX\n', 'latin1');
-const VERSION = 2; // 2: groups packed (keys, queryIds, difficulties lists)
+const VERSION = 3; // 2: groups packed (keys, queryIds, difficulties lists); 3: only the reward of the terms
 /** Groups whose rollouts are read back and compared before an index is trusted. */
 const CHECK_GROUPS = 6;
 

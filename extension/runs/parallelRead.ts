@@ -21,6 +21,9 @@ import { LineReader, MAX_LINE_BYTES, type LineError, type ParsedChunk } from './
 import { RolloutIndex, type RolloutIndexState } from './rolloutIndex';
 import { MAX_ERRORS, MAX_LOG_LINES, type RunModel } from './runModel';
 
+/** Rows of a range read before its columns are sized for the whole range. */
+const RESERVE_AFTER_ROWS = 256;
+
 /** Spans shorter than this are read by one thread: starting workers costs more than it saves. */
 export const PARALLEL_MIN_BYTES = 64 * 1024 * 1024;
 /** At most this many ranges (threads) by default. */
@@ -173,7 +176,7 @@ export async function parseSegment(
           last = { queryId: e.query_id, difficulty, id };
         }
         if (rows === labelOf.length) {
-          const grown = new Int32Array(rows * 2);
+          const grown = new Int32Array(Math.ceil(rows * 1.5));
           grown.set(labelOf);
           labelOf = grown;
         }
@@ -187,6 +190,7 @@ export async function parseSegment(
       }
     };
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, end - start));
+    let reserved = false;
     for (let at = start; at < end; ) {
       signal?.throwIfAborted();
       const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, end - at), at);
@@ -194,6 +198,15 @@ export async function parseSegment(
       at += bytesRead;
       take(reader.push(buf.subarray(0, bytesRead)));
       onBytes?.(at - start);
+      if (!reserved && rows >= RESERVE_AFTER_ROWS) {
+        // Size the columns once for the whole range, as readRunFile does for the file (+5 %).
+        reserved = true;
+        const total = Math.ceil(rows + (1.05 * (end - at) * rows) / (at - start));
+        index.reserve(total);
+        const grown = new Int32Array(Math.max(total, labelOf.length));
+        grown.set(labelOf.subarray(0, rows));
+        labelOf = grown;
+      }
     }
     if (reader.offset !== end || reader.pendingBytes !== 0) throw new Error(`the file changed while its bytes ${start}-${end} were read`);
     // Log events that later ones of this segment push out of the model's last MAX_LOG_LINES: not sent.
@@ -203,7 +216,7 @@ export async function parseSegment(
     const rollouts = index.toState({ copy: false }); // this index goes with the segment
     rollouts.groups = new Map();
     return {
-      start, end, lines: reader.line - 1, rollouts, labels, labelOf: labelOf.slice(0, rows), entries: kept, errors, errorCount, tailTime,
+      start, end, lines: reader.line - 1, rollouts, labels, labelOf: labelOf.subarray(0, rows), entries: kept, errors, errorCount, tailTime,
     };
   } finally {
     await file.close();

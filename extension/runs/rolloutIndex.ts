@@ -1,8 +1,9 @@
 // Index of a run's rollouts, keyed by (step, query_index), that keeps only the small fields.
 // A paper-sized run has ~650k rollouts (629 steps x 64 queries x 16), so the fields live in typed
-// columns (about 100 bytes a rollout instead of a few hundred as objects) that also cross from the
-// parsing worker without a copy. Text, prompt and problem stay in the file: each row keeps the
-// byte range of its line so they can be read back on demand (rolloutReader.ts).
+// columns (49 bytes a rollout instead of a few hundred as objects) that also cross from the
+// parsing worker without a copy. Text, prompt, problem, and the reward terms and advantages beyond
+// the reward itself stay in the file: each row keeps the byte range of its line so they are read
+// back when a group is shown (rolloutReader.ts), which reads those lines anyway for their answers.
 import type { RolloutKey } from '../../common/rolloutKey';
 import type { RewardTerms, RolloutEvent } from '../events';
 import { metricLabel, modeOfTier } from '../../common/mode';
@@ -13,8 +14,8 @@ export interface RolloutSummary extends RolloutKey {
   nGen: number;
   correct: boolean;
   truncated: boolean;
-  reward: RewardTerms;
-  advantage: { intra: number; inter: number; total: number };
+  /** The reward and its case; the other terms and the advantages are on the line (read it back). */
+  reward: Pick<RewardTerms, 'reward' | 'case'>;
   queryId: string;
   difficulty: string | null;
   /** Where the event's line is in events.jsonl (bytes, newline excluded) and its line number. */
@@ -33,7 +34,7 @@ const CASE_SHIFT = 2;
 // MAX_LINE_BYTES. Offsets and line numbers are not bounded by anything in the line (a file of
 // billions of blank lines), so they live in Float64 columns, exact to 2^53.
 const INT_COLUMNS = ['step', 'queryIndex', 'sample', 'tier', 'nGen', 'length'] as const;
-const FLOAT_COLUMNS = ['offset', 'line', 'reward', 'cos', 'penalty', 'f1', 'f2', 'intra', 'inter', 'total'] as const;
+const FLOAT_COLUMNS = ['offset', 'line', 'reward'] as const;
 type IntColumn = (typeof INT_COLUMNS)[number];
 type FloatColumn = (typeof FLOAT_COLUMNS)[number];
 
@@ -106,8 +107,6 @@ function moveRows(column: Int32Array | Float64Array | Uint8Array, remap: Int32Ar
   for (let row = from; row < remap.length; row++) if (remap[row] >= 0) column[remap[row]] = column[row];
 }
 
-const orNaN = (x: number | null) => (x === null ? NaN : x);
-const orNull = (x: number) => (Number.isNaN(x) ? null : x);
 
 export class RolloutIndex {
   private size = 0;
@@ -149,13 +148,6 @@ export class RolloutIndex {
     f.offset[row] = offset;
     f.line[row] = line;
     f.reward[row] = e.reward.reward;
-    f.cos[row] = e.reward.cos;
-    f.penalty[row] = orNaN(e.reward.penalty);
-    f.f1[row] = orNaN(e.reward.f1);
-    f.f2[row] = orNaN(e.reward.f2);
-    f.intra[row] = e.advantage.intra;
-    f.inter[row] = e.advantage.inter;
-    f.total[row] = e.advantage.total;
     this.flags[row] = (e.correct ? CORRECT : 0) | (e.truncated ? TRUNCATED : 0) | (CASES.indexOf(e.reward.case) << CASE_SHIFT);
     this.addToGroup(row, e.step, e.query_index, e.query_id, e.difficulty ?? null);
   }
@@ -374,11 +366,7 @@ export class RolloutIndex {
       nGen: i.nGen[row],
       correct: (flags & CORRECT) !== 0,
       truncated: (flags & TRUNCATED) !== 0,
-      reward: {
-        reward: f.reward[row], cos: f.cos[row], penalty: orNull(f.penalty[row]), f1: orNull(f.f1[row]),
-        f2: orNull(f.f2[row]), case: CASES[flags >> CASE_SHIFT],
-      },
-      advantage: { intra: f.intra[row], inter: f.inter[row], total: f.total[row] },
+      reward: { reward: f.reward[row], case: CASES[flags >> CASE_SHIFT] },
       queryId: g.queryId,
       difficulty: g.difficulty,
       offset: f.offset[row],

@@ -51,12 +51,13 @@ test('every rollout of a group is read by its own key: samples repeat in every t
 test('rowOf: budget status and no-answer', async () => {
   const { model } = modelOf([runStart(), rollout({ step: 1, query: 0, sample: 0, tier: 32, nGen: 40, correct: false, answer: null })]);
   const [s] = model.rolloutGroup(1, 0);
-  const row = rowOf(s, null);
+  const e = await readRollout(model, { step: 1, queryIndex: 0, tier: 32, sample: 0 });
+  assert.equal(e?.n_gen, 40);
+  const row = rowOf(s, e!);
   assert.equal(row.budget, 'over');
   assert.equal(row.answer, null);
   assert.equal(row.case, 'wrong');
-  const e = await readRollout(model, { step: 1, queryIndex: 0, tier: 32, sample: 0 });
-  assert.equal(e?.n_gen, 40);
+  assert.deepEqual([row.cos, row.penalty, row.intra, row.total], [e!.reward.cos, e!.reward.penalty, e!.advantage.intra, e!.advantage.total], 'terms from the line');
   assert.equal(await readRollout(model, { step: 1, queryIndex: 0, tier: 32, sample: 5 }), undefined);
   assert.equal(await readRollout(model, { step: 1, queryIndex: 0, tier: 64, sample: 0 }), undefined, 'same sample, other tier');
 });

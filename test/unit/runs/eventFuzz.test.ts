@@ -43,22 +43,18 @@ function wrong(c: Counts, what: string): void {
   if (c.notes.length < 12) c.notes.push(`wrong: ${what}`);
 }
 
-/** The fields a RolloutSummary holds, as the line says they should be. */
+/** The fields a RolloutSummary holds, as the line says they should be (the other terms are read back whole). */
 function expectedSummary(e: Record<string, any>, p: { offset: number; length: number; line: number }) {
   return {
     step: e.step, queryIndex: e.query_index, sample: e.sample, tier: e.tier, nGen: e.n_gen, correct: e.correct,
-    truncated: e.truncated, reward: e.reward.reward, cos: e.reward.cos, penalty: e.reward.penalty, f1: e.reward.f1,
-    f2: e.reward.f2, case: e.reward.case, intra: e.advantage.intra, inter: e.advantage.inter, total: e.advantage.total,
-    offset: p.offset, length: p.length, line: p.line,
+    truncated: e.truncated, reward: e.reward.reward, case: e.reward.case, offset: p.offset, length: p.length, line: p.line,
   };
 }
 
 function actualSummary(s: RolloutSummary) {
   return {
     step: s.step, queryIndex: s.queryIndex, sample: s.sample, tier: s.tier, nGen: s.nGen, correct: s.correct,
-    truncated: s.truncated, reward: s.reward.reward, cos: s.reward.cos, penalty: s.reward.penalty, f1: s.reward.f1,
-    f2: s.reward.f2, case: s.reward.case, intra: s.advantage.intra, inter: s.advantage.inter, total: s.advantage.total,
-    offset: s.offset, length: s.length, line: s.line,
+    truncated: s.truncated, reward: s.reward.reward, case: s.reward.case, offset: s.offset, length: s.length, line: s.line,
   };
 }
 
