@@ -5,8 +5,14 @@
 //
 //   npm run bench:runs -- [--scale 1/16] [--steps 629] [--queries 64] [--rollouts 16]
 //                         [--tiers 512,1024,2048,2560] [--max-tokens 4096] [--mean-tokens 2600]
-//                         [--seed 1] [--dir /tmp] [--keep] [--cold] [--file PATH] [--modes worker,in-process]
-//                         [--groups 20] [--live-mb 200] [--workers N]
+//                         [--seed 1] [--dir /tmp] [--keep] [--cold] [--file PATH] [--no-line-map]
+//                         [--modes worker,in-process,worker-scan] [--groups 20] [--live-mb 200] [--workers N]
+//
+// The generated run has the trainer's line map `.events.lines` beside it (lineMap.ts), as a run the
+// trainer wrote has; --no-line-map leaves it out. Modes: `worker` and `in-process` open the run as the
+// extension does (through the line map when there is one that checks out), `worker-scan` and
+// `in-process-scan` with the map ignored (`lineMap: false`): the open of a run without one (an older
+// run, another tool's). `line_map` in index_build says whether the map was used, and why not.
 //
 // --workers N: the loader's parallel read (parallelRead.ts) with N ranges (threads); 1: one thread.
 // Without it, the loader's default (min(cores, 8) ranges for spans of 64 MiB or more). `ranges` in
@@ -81,7 +87,8 @@ const { values: opt } = parseArgs({
     keep: { type: 'boolean', default: false },
     cold: { type: 'boolean', default: false },
     file: { type: 'string' },
-    modes: { type: 'string', default: 'worker,in-process' },
+    modes: { type: 'string', default: 'worker,in-process,worker-scan' },
+    'no-line-map': { type: 'boolean', default: false },
     groups: { type: 'string', default: '20' },
     'live-mb': { type: 'string', default: '200' },
     workers: { type: 'string' },
@@ -179,7 +186,9 @@ async function child(path, mode, groups) {
     firstPoints = Math.max(...[...partial.metrics.values()].map((x) => x.steps.length));
   };
   const parallel = opt.workers === undefined ? undefined : Number(opt.workers) > 1 ? { workers: Number(opt.workers) } : false;
-  const loaded = await loadRunFile(path, { worker: mode === 'worker' ? 'always' : 'never', onProgress, parallel });
+  const worker = mode.startsWith('worker') ? 'always' : 'never';
+  const lineMap = !mode.endsWith('-scan');
+  const loaded = await loadRunFile(path, { worker, onProgress, parallel, lineMap });
   const model = new RunModel(path, loaded.state);
   const loadMs = performance.now() - t0;
   const firstKey = model.metricKeys()[0];
@@ -225,11 +234,13 @@ async function child(path, mode, groups) {
   // The same file opened again, unchanged: with a persisted index next to it, that is not a scan.
   const indexPath = join(dirname(path), INDEX_FILE);
   t = performance.now();
-  while (!existsSync(indexPath) && performance.now() - t < INDEX_WAIT_MS) await new Promise((res) => setTimeout(res, 50));
+  // A read through the line map writes no index (it read little of the file): nothing to wait for.
+  while (!loaded.lineMap?.used && !existsSync(indexPath) && performance.now() - t < INDEX_WAIT_MS) await new Promise((res) => setTimeout(res, 50));
   const indexWaitMs = performance.now() - t;
   const indexUsed = existsSync(indexPath);
   t = performance.now();
-  const again = new RunModel(path, (await loadRunFile(path, { worker: mode === 'worker' ? 'always' : 'never' })).state);
+  const second = await loadRunFile(path, { worker, lineMap });
+  const again = new RunModel(path, second.state);
   const secondMs = performance.now() - t;
   console.log(JSON.stringify({
     mode, usedWorker: loaded.usedWorker, ranges: loaded.ranges, loadMs, firstMetricsMs, firstSeriesPoints: firstPoints,
@@ -237,7 +248,7 @@ async function child(path, mode, groups) {
     peakRssMb, baselineRssMb,
     groupSize, groupMsMedian: median(groupMs), groupMsMax: Math.max(...groupMs), traceMsMedian: median(traceMs), traceMsMax: Math.max(...traceMs),
     resumeMs, resumeStep, rolloutsBefore, rolloutsAfter,
-    secondMs, indexUsed, indexWaitMs, secondRollouts: again.rolloutCount,
+    secondMs, indexUsed, indexWaitMs, secondRollouts: again.rolloutCount, lineMap: loaded.lineMap, secondLineMap: second.lineMap?.used,
   }));
 }
 
@@ -388,7 +399,7 @@ async function main() {
     await mkdir(dirname(path), { recursive: true });
     generated = true;
     const t0 = performance.now();
-    const { bytes, lines } = await generate(path, shape);
+    const { bytes, lines } = await generate(path, shape, { lineMap: !opt['no-line-map'] });
     emit('generated', {
       value: bytes / MB, unit: 'MiB', path, lines, rollouts: shape.steps * shape.queries * shape.rollouts, shape,
       seconds: (performance.now() - t0) / 1000,
@@ -426,6 +437,7 @@ async function main() {
       emit('index_build', {
         mode, value: mbPerS, unit: 'MiB/s', seconds: m.loadMs / 1000, raw_read_mb_s: anchor.mbPerS, ratio: mbPerS / anchor.mbPerS,
         raw_read_after_mb_s: again.mbPerS, rollouts: m.rollouts, errors: m.errors, used_worker: m.usedWorker, ranges: m.ranges,
+        line_map: m.lineMap,
       });
       emit('peak_rss', { mode, value: m.peakRssMb, unit: 'MiB', baseline_mb: m.baselineRssMb,
         bytes_per_rollout: ((m.peakRssMb - m.baselineRssMb) * MB) / Math.max(1, m.rollouts) });
@@ -441,7 +453,7 @@ async function main() {
         rollouts_dropped: m.rolloutsBefore - m.rolloutsAfter, note: 'model.apply(run_start resumed_from_step = 90 % of the steps)',
       });
       emit('second_open', {
-        mode, value: m.secondMs / 1000, unit: 's', goal_s: 2, index_used: m.indexUsed, index_wait_ms: m.indexWaitMs,
+        mode, value: m.secondMs / 1000, unit: 's', goal_s: 2, index_used: m.indexUsed, line_map_used: m.secondLineMap, index_wait_ms: m.indexWaitMs,
         first_open_s: m.loadMs / 1000, raw_read_s: anchor.seconds, ratio: m.secondMs / 1000 / anchor.seconds, rollouts: m.secondRollouts,
       });
     }

@@ -11,4 +11,9 @@ export interface RunShape {
 export const PAPER_SHAPE: RunShape;
 /** mulberry32: small, seeded, good enough to pick mutations and shapes. */
 export function rng(seed: number): () => number;
-export function generate(path: string, shape: RunShape): Promise<{ bytes: number; lines: number }>;
+/** `lineMap`: also write the trainer's line map `.events.lines` beside `path`. */
+export function generate(path: string, shape: RunShape, options?: { lineMap?: boolean }): Promise<{ bytes: number; lines: number }>;
+/** The first line of a line map (`.events.lines`). */
+export const LINE_MAP_HEADER: string;
+/** The line map's record of `event`, whose line (newline excluded) is `line` at byte `offset` of events.jsonl. */
+export function mapRecord(offset: number, line: Uint8Array, event: { type: string; [key: string]: unknown }): string;

@@ -5,10 +5,33 @@
 // step event with per_tier metrics after each step's rollouts, a checkpoint every 50 steps, evals
 // every 100. Deterministic for a seed.
 //
-//   generate(path, { steps, queries, rollouts, tiers, maxTokens, meanTokens, seed }) -> { bytes, lines }
+//   generate(path, { steps, queries, rollouts, tiers, maxTokens, meanTokens, seed }, { lineMap }) -> { bytes, lines }
+//
+// `lineMap: true` also writes the trainer's line map `.events.lines` beside it (docs/ARCHITECTURE.md),
+// closed after the events file, as the trainer leaves it.
 import { createWriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { crc32 } from 'node:zlib';
 
 const MB = 1024 * 1024;
+const NEWLINE = Buffer.from('\n');
+
+/** The first line of a line map. */
+export const LINE_MAP_HEADER = JSON.stringify({ hbpo_lines: 1 });
+
+/**
+ * The line map's record (docs/ARCHITECTURE.md, "line map") of `event`, written to events.jsonl as the
+ * bytes `line` (newline excluded) at byte `offset`: as the trainer writes it (trainer/hbpo/events.py).
+ */
+export function mapRecord(offset, line, event) {
+  const record = [offset, line.length, crc32(line)];
+  if (event.type === 'rollout') {
+    record.push(event.time, event.step, event.query_index, event.sample, event.tier, event.n_gen, event.correct, event.truncated,
+      event.reward.reward, event.reward.case, event.query_id, event.difficulty ?? null);
+  }
+  const text = JSON.stringify(record).slice(0, -1);
+  return `${text},${crc32(text)}]`; // its own check: the CRC-32 of what comes before it
+}
 
 /** The paper's shape: 629 steps x 64 queries x 16 rollouts, tiers 512/1024/2048/2560 of L_max 4096 (~8 GB). */
 export const PAPER_SHAPE = { steps: 629, queries: 64, rollouts: 16, tiers: [512, 1024, 2048, 2560], maxTokens: 4096, meanTokens: 2600, seed: 1 };
@@ -85,27 +108,34 @@ function tokenMarks(nGen, tiers, charsPerToken) {
 const round = (x) => Math.round(x * 1e6) / 1e6;
 
 /** Write a run of the given shape to `path`; returns its size in bytes and counts. */
-export async function generate(path, shape) {
+export async function generate(path, shape, { lineMap = false } = {}) {
   const { steps, queries, rollouts, tiers, maxTokens, meanTokens, seed } = shape;
   const r = rng(seed);
   const out = createWriteStream(path);
+  const map = lineMap ? createWriteStream(join(dirname(path), '.events.lines')) : undefined;
   let pending = [];
-  let pendingChars = 0;
-  let bytes = 0;
+  let pendingBytes = 0;
+  let mapLines = [LINE_MAP_HEADER];
+  let bytes = 0; // written or pending: where the next line starts
   let lines = 0;
   const write = async (obj) => {
-    const s = `${JSON.stringify(obj)}\n`;
-    pending.push(s);
-    pendingChars += s.length;
+    const line = Buffer.from(JSON.stringify(obj));
+    if (map) mapLines.push(mapRecord(bytes, line, obj));
+    pending.push(line, NEWLINE);
+    pendingBytes += line.length + 1;
+    bytes += line.length + 1;
     lines++;
-    if (pendingChars > 4 * MB) await flush();
+    if (pendingBytes > 4 * MB) await flush();
   };
+  const drain = (stream, chunk) => stream.write(chunk) || new Promise((res) => stream.once('drain', res));
   const flush = async () => {
-    const chunk = Buffer.from(pending.join(''));
-    bytes += chunk.length;
+    await drain(out, Buffer.concat(pending, pendingBytes));
     pending = [];
-    pendingChars = 0;
-    if (!out.write(chunk)) await new Promise((res) => out.once('drain', res));
+    pendingBytes = 0;
+    if (map) {
+      await drain(map, `${mapLines.join('\n')}\n`);
+      mapLines = [];
+    }
   };
   const beta = 4;
   const alpha = 1 / maxTokens;
@@ -199,6 +229,8 @@ export async function generate(path, shape) {
   }
   await write({ v: 2, type: 'run_end', time: time + 1, step: steps, status: 'finished', reason: 'completed', checkpoint: `checkpoints/step-${steps}` });
   await flush();
-  await new Promise((res, rej) => out.end((err) => (err ? rej(err) : res())));
+  const close = (stream) => new Promise((res, rej) => stream.end((err) => (err ? rej(err) : res())));
+  await close(out);
+  if (map) await close(map);
   return { bytes, lines };
 }

@@ -24,7 +24,7 @@ export interface RolloutSummary extends RolloutKey {
   line: number;
 }
 
-const CASES: readonly RewardTerms['case'][] = ['truncated', 'wrong', 'within', 'over', 'natural'];
+export const CASES: readonly RewardTerms['case'][] = ['truncated', 'wrong', 'within', 'over', 'natural'];
 const CORRECT = 1;
 const TRUNCATED = 2;
 const CASE_SHIFT = 2;

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { checkIndex, indexPathOf, readIndex, tryWriteIndex } from './indexFile';
 import { LineReader, MAX_LINE_BYTES } from './lineReader';
+import { readThroughLineMap, type LineMapReport } from './lineMap';
 import { unpackRollouts, type PackedRolloutIndexState } from './rolloutIndex';
 import { mergeSegments, planRanges, rangeCount, startSegments, PARALLEL_MIN_BYTES, type ParallelOptions, type SegmentJob, type SegmentRun } from './parallelRead';
 import { RunModel, type RunModelState } from './runModel';
@@ -31,6 +32,8 @@ export interface FileRead {
   identity?: FileIdentity; // undefined: the file does not exist
   /** Whether the persisted index (indexFile.ts) was used or written, and why not. */
   index?: IndexReport;
+  /** Whether the trainer's line map (lineMap.ts) was read, and why not. */
+  lineMap?: LineMapReport;
   /** How many ranges were read in parallel (parallelRead.ts); absent: one thread read it all. */
   ranges?: number;
 }
@@ -48,6 +51,8 @@ export interface IndexReport {
 export interface IndexOptions {
   index?: boolean;
   indexMinBytes?: number;
+  /** Read a first open through the trainer's line map when it checks out (default true). */
+  lineMap?: boolean;
   /** How often progress is reported (default PROGRESS_MS). */
   progressMs?: number;
 }
@@ -76,6 +81,8 @@ export interface LoadOptions {
   index?: boolean;
   /** Write an index only after reading at least this many bytes (default INDEX_MIN_BYTES). */
   indexMinBytes?: number;
+  /** Read a first open through the trainer's line map `.events.lines` when it checks out (default true). */
+  lineMap?: boolean;
   progressMs?: number;
   /**
    * Called while a big file loads (every PROGRESS_MS or so), with what the model holds so far minus
@@ -146,6 +153,17 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
         options.onProgress?.({ bytes: saved.offset, total }, () => model.partialState());
       }
     }
+    let lineMap: LineMapReport | undefined;
+    if (!index.used && options.lineMap !== false) {
+      const mapped = await readThroughLineMap(file, eventsPath, model, {
+        size: total, mtimeMs, signal: options.signal, progressMs: options.progressMs ?? PROGRESS_MS, onProgress: options.onProgress,
+      });
+      lineMap = mapped.report;
+      if (mapped.offset > 0) {
+        const head = await bytesAt(file, 0, Math.min(HEAD_BYTES, mapped.offset));
+        from = { offset: mapped.offset, line: mapped.line, head, tail: await bytesBefore(file, mapped.offset, TAIL_BYTES) };
+      }
+    }
     let reader = new LineReader(from.offset, from.line, MAX_LINE_BYTES, true);
     const buf = Buffer.alloc(CHUNK);
     let size = from.offset;
@@ -213,6 +231,7 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
       else index.writeError = writeError;
     }
     const read: FileRead = { offset: reader.offset, line: reader.line, size, identity: { dev, ino, head, tail }, index: useIndex ? index : undefined };
+    if (lineMap) read.lineMap = lineMap;
     if (ranges !== undefined) read.ranges = ranges;
     return read;
   } finally {
@@ -302,7 +321,7 @@ export function lastBytes(a: Uint8Array, b: Uint8Array, n: number): Uint8Array {
 export async function loadRunFile(eventsPath: string, options: LoadOptions = {}): Promise<LoadedRun> {
   const mode = options.worker ?? 'auto';
   const workerPath = options.workerPath ?? defaultWorkerPath();
-  const indexOptions: IndexOptions = { index: options.index, indexMinBytes: options.indexMinBytes, progressMs: options.progressMs };
+  const indexOptions: IndexOptions = { index: options.index, indexMinBytes: options.indexMinBytes, lineMap: options.lineMap, progressMs: options.progressMs };
   if (mode !== 'never' && workerPath && existsSync(workerPath)) {
     const big = mode === 'always' || (await fileSize(eventsPath)) >= (options.workerThreshold ?? DEFAULT_WORKER_THRESHOLD);
     if (big) {
