@@ -3,7 +3,8 @@
 Schema: `schemas/events.schema.json` (shared with the extension). Each event is written with a
 single `write` and flushed, so a reader sees whole lines; a line torn by a crash is left alone and
 the next event starts on a fresh line. With `stdout=True` every event is also printed to stdout for
-a supervising process (human-readable logs go to stderr).
+a supervising process (human-readable logs go to stderr). Beside the log, `.events.lines` maps its
+lines (`_LineMap`), so the extension's first open of a big run need not skim every rollout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import os
 import sys
 import time
+import zlib
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -78,8 +80,9 @@ class EventLog:
         self._reserve = self.path.with_name(f".{self.path.name}.reserve") if reserve else None
         self._failed = False
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(self._fd).st_size
         # A line torn by a crash (or a full disk) is kept (readers skip it), never glued onto.
-        self._torn = os.fstat(self._fd).st_size > 0 and not self._ends_with_newline()
+        self._torn = size > 0 and not self._ends_with_newline()
         if self._reserve:
             try:
                 _allocate(self._reserve, reserve)
@@ -88,9 +91,13 @@ class EventLog:
                 message = (f"no space left on device: the run folder {self.path.parent} needs at least "
                            f"{human(reserve)} free to start a run ({human(free_bytes(self.path))} free)")
                 self._failed = True
+                # run_end below gets its record too, and an old map beside an emptied log is reset
+                self._map = _LineMap(self.path, fresh=size == 0)
                 self.finish("run_end", 0, status="failed", reason=message, checkpoint=None)
-                os.close(self._fd)
+                self.close()
                 raise DiskFullError(message) from exc
+        # After the reserve: a map must never cost the run its last words.
+        self._map = _LineMap(self.path, fresh=size == 0)
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as f:
@@ -101,24 +108,32 @@ class EventLog:
         event = {"v": SCHEMA_VERSION, "type": type, "time": time.time(), "step": step, **_finite(payload)}
         return event, json.dumps(event, ensure_ascii=False, allow_nan=False) + "\n"
 
-    def _append(self, line: str) -> None:
-        data = (b"\n" if self._torn else b"") + line.encode("utf-8")
-        view, wrote = memoryview(data), 0
+    def _append(self, line: str, event: dict) -> None:
+        prefix = b"\n" if self._torn else b""
+        data = prefix + line.encode("utf-8")
+        view, wrote, calls = memoryview(data), 0, 0
         try:
             while wrote < len(data):
+                calls += 1
                 wrote += os.write(self._fd, view[wrote:])
             self._torn = False
         except OSError as exc:
             self._torn = self._torn or wrote > 0
+            if wrote:  # part of a line: where the rest went is unknown
+                self._map.stop()
             if is_disk_full(exc):
                 raise DiskFullError(f"no space left on device writing {self.path} "
                                     f"({human(free_bytes(self.path))} free)") from None
             raise
+        if calls == 1:
+            self._map.add(self._fd, data, len(prefix), event)
+        else:  # another process may have appended between the pieces
+            self._map.stop()
 
     def emit(self, type: str, step: int, **payload: Any) -> dict:
         event, line = self._line(type, step, payload)
         try:
-            self._append(line)
+            self._append(line, event)
         except OSError:
             self._failed = True
             raise
@@ -136,7 +151,7 @@ class EventLog:
             if self._failed or attempt:
                 self._release_reserve()
             try:
-                self._append(line)
+                self._append(line, event)
                 break
             except OSError as exc:
                 self._failed = True
@@ -156,9 +171,77 @@ class EventLog:
 
     def close(self) -> None:
         self._release_reserve()
+        self._map.stop()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+# A rollout's fields in its map record, after offset, length and crc32 (then its reward's reward and
+# case, its query_id and difficulty): what the extension's rollout index keeps of it.
+_ROLLOUT_FIELDS = ("time", "step", "query_index", "sample", "tier", "n_gen", "correct", "truncated")
+
+
+class _LineMap:
+    """`.events.lines` beside the log (format: docs/ARCHITECTURE.md, "line map"): a header line,
+    then one JSON array per line the log appended, `[offset, length, crc32]`, plus a rollout's index
+    fields. Best effort: the first error of any kind stops it for good (its fd closed), so the map
+    may lag the log or miss lines but never holds a wrong range, and the log never notices."""
+
+    HEADER = json.dumps({"hbpo_lines": 1})
+
+    def __init__(self, log: Path, *, fresh: bool):
+        """Start a map with a new (empty) log, continue one that exists; a log with data and no
+        map (a run from before maps) gets none: its reader scans it."""
+        self._fd, self._torn = -1, False
+        path = log.with_name(f".{log.stem}.lines")
+        try:
+            if fresh:
+                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+                self._write(self.HEADER + "\n")
+            elif path.exists():
+                self._fd = os.open(path, os.O_RDWR | os.O_APPEND)
+                size = os.fstat(self._fd).st_size
+                head = (self.HEADER + "\n").encode()
+                if os.pread(self._fd, len(head), 0) != head:
+                    self.stop()  # not a map this writer knows (or its header torn): leave it be
+                else:  # a record torn by a crash stays its own (unreadable) line
+                    self._torn = os.pread(self._fd, 1, size - 1) != b"\n"
+        except Exception:  # noqa: BLE001 - no map is fine; a failing one is not
+            self.stop()
+
+    def add(self, log_fd: int, data: bytes, start: int, event: dict) -> None:
+        """Record the line `data[start:-1]` that one O_APPEND write of `data` to `log_fd` just put
+        at the log's end. The offset comes from that fd's own position, which another process
+        appending to the same file cannot move."""
+        if self._fd < 0:
+            return
+        try:
+            line = data[start:-1]
+            record = [os.lseek(log_fd, 0, os.SEEK_CUR) - len(data) + start, len(line), zlib.crc32(line)]
+            if event["type"] == "rollout":
+                record += [event[k] for k in _ROLLOUT_FIELDS]
+                # difficulty is optional in the schema; its reader takes a missing one as null
+                record += [event["reward"]["reward"], event["reward"]["case"], event["query_id"],
+                           event.get("difficulty")]
+            text = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            self._write(("\n" if self._torn else "") + text + "\n")
+        except Exception:  # noqa: BLE001 - see the class docstring
+            self.stop()
+
+    def _write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        if os.write(self._fd, data) != len(data):  # torn: a later writer starts on a fresh line
+            self.stop()
+        self._torn = False
+
+    def stop(self) -> None:
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def _allocate(path: Path, size: int) -> None:

@@ -8,6 +8,8 @@ state, the `latest` pointer, ...), then checks what a user relies on:
 
 - the run ends with a `run_end` (finished, or failed with "no space left on device" in its reason);
 - every event line but torn ones parses, and no event is glued onto a torn line;
+- every whole record of the line map (`.events.lines`) names a whole line of events.jsonl with its
+  CRC-32 and, for a rollout, its fields (the map may stop or lag, never point wrong);
 - no temporary checkpoint folder is left, `latest` names a complete checkpoint that loads;
 - after the file system is grown, `hbpo resume` finishes the run (all 3 steps).
 
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,9 +68,59 @@ def inspect(run_dir: Path) -> dict:
         except Exception as exc:  # noqa: BLE001 - reported, a failed case
             loads = f"{type(exc).__name__}: {exc}"
     last = events[-1] if events else None
+    map_records, map_wrong = check_map(run_dir, raw)
     return {"events": len(events), "torn": torn, "ends_with_newline": raw.endswith(b"\n") or not raw,
+            "map_records": map_records, "map_wrong": map_wrong,
             "last": {k: last.get(k) for k in ("type", "status", "reason", "step")} if last else None,
             "temporaries": temporaries, "latest": latest.name if latest else None, "latest_step": loads}
+
+
+def map_lines(path: Path) -> list[bytes]:
+    """The map's whole lines (a last one without its newline is torn: not a record)."""
+    return path.read_bytes().split(b"\n")[:-1] if path.is_file() else []
+
+
+def rollout_fields(event: dict) -> list:
+    """What a map record holds after offset, length and crc32: a rollout's index fields, else nothing."""
+    if event["type"] != "rollout":
+        return []
+    return [*(event[k] for k in ("time", "step", "query_index", "sample", "tier", "n_gen", "correct", "truncated")),
+            event["reward"]["reward"], event["reward"]["case"], event["query_id"], event["difficulty"]]
+
+
+def check_map(run_dir: Path, raw: bytes) -> tuple[int, list[str]]:
+    """How many records the line map holds, and those that do not describe their line of
+    events.jsonl `raw` (at most 5)."""
+    lines, checked, wrong, previous = map_lines(run_dir / ".events.lines"), 0, [], -1
+    if lines and lines[0] != b'{"hbpo_lines": 1}':
+        return 0, [f"header {lines[0][:100]!r}"]
+    for number, text in enumerate(lines[1:], 2):
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue  # torn by the full disk, then a resume's newline: no record
+        checked += 1
+        why = []
+        try:
+            offset, length, crc = record[:3]
+            line = raw[offset:offset + length]
+            if offset <= previous:
+                why.append("out of order")
+            if len(record) not in (3, 15):
+                why.append("not a record")
+            elif zlib.crc32(line) != crc or raw[offset + length:offset + length + 1] != b"\n":
+                why.append("crc or end")
+            elif offset and raw[offset - 1:offset] != b"\n":
+                why.append("starts mid-line")
+            elif record[3:] != rollout_fields(json.loads(line)):
+                why.append("fields")
+        except Exception as exc:  # noqa: BLE001 - a record this check cannot even read is wrong
+            why.append(f"{type(exc).__name__}: {exc}")
+            offset = previous
+        previous = offset
+        if why:
+            wrong.append(f"map line {number} {text[:80]!r}: {', '.join(why)}")
+    return checked, wrong[:5]
 
 
 def judge(first: dict, error: str | None, resumed: dict | None) -> list[str]:
@@ -84,6 +137,9 @@ def judge(first: dict, error: str | None, resumed: dict | None) -> list[str]:
         bad.append(f"raised something other than a disk-full error: {error[:300]}")
     if first["torn"] > 1 or not first["ends_with_newline"]:
         bad.append(f"{first['torn']} torn lines, ends with newline: {first['ends_with_newline']}")
+    for name, case in (("run", first), ("resume", resumed or {})):
+        if case.get("map_wrong"):
+            bad.append(f"line map after the {name} holds wrong records: {case['map_wrong']}")
     if first["temporaries"]:
         bad.append(f"temporaries left: {first['temporaries']}")
     if first["latest"] is not None and not isinstance(first["latest_step"], int):
@@ -145,6 +201,7 @@ def main() -> int:
         "failed_disk_full": sum(1 for c in cases if (c["first"]["last"] or {}).get("status") == "failed"),
         "finished": sum(1 for c in cases if (c["first"]["last"] or {}).get("status") == "finished"),
         "with_run_end": sum(1 for c in cases if (c["first"]["last"] or {}).get("type") == "run_end"),
+        "map_records": sum(c["first"]["map_records"] + ((c["resumed"] or {}).get("map_records") or 0) for c in cases),
         "resumed_to_the_end": sum(1 for c in cases if c["resumed"] and not any("resume" in p for p in c["problems"])),
         "bad": [c for c in cases if c["problems"]],
     }
