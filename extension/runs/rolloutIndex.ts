@@ -115,6 +115,8 @@ export class RolloutIndex {
   private flags: Uint8Array = new Uint8Array(0);
   private groups = new Map<string, GroupInfo>();
   private byStep = new Map<number, number[]>(); // step -> query indices, in first-seen order
+  /** The group the last row went to: a group's rollouts come one after another (no key built for them). */
+  private recent?: { step: number; queryIndex: number; group: GroupInfo };
 
   constructor(state?: RolloutIndexState) {
     if (state) this.load(state);
@@ -131,6 +133,7 @@ export class RolloutIndex {
     for (const c of FLOAT_COLUMNS) this.floats[c] = new Float64Array(1024);
     this.flags = new Uint8Array(1024);
     this.groups.clear();
+    this.recent = undefined;
     this.byStep.clear();
   }
 
@@ -226,6 +229,7 @@ export class RolloutIndex {
    * kept rows move up in place, a column at a time, and the kept groups' row numbers follow them.
    */
   dropAfter(step: number): void {
+    this.recent = undefined; // its group may go, or be replaced (compact)
     let dropped = 0;
     for (const [s, queryIndices] of this.byStep) {
       if (s <= step) continue;
@@ -314,6 +318,7 @@ export class RolloutIndex {
     this.floats = { ...state.floats };
     this.flags = state.flags;
     this.groups = new Map(state.groups);
+    this.recent = undefined;
     this.byStep = new Map();
     for (const k of this.groups.keys()) {
       const [step, qi] = k.split(':').map(Number);
@@ -325,6 +330,11 @@ export class RolloutIndex {
   }
 
   private addToGroup(row: number, step: number, queryIndex: number, queryId: string, difficulty: string | null): void {
+    const r = this.recent;
+    if (r && r.step === step && r.queryIndex === queryIndex) {
+      r.group.rows.push(row);
+      return;
+    }
     const k = key(step, queryIndex);
     let g = this.groups.get(k);
     if (!g) {
@@ -334,6 +344,7 @@ export class RolloutIndex {
       list.push(queryIndex);
     }
     g.rows.push(row);
+    this.recent = { step, queryIndex, group: g };
   }
 
   private grow(capacity: number): void {

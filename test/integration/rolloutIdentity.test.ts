@@ -2,8 +2,8 @@
 // so a run of the built-in default's shape (8 rollouts over 4 tiers) has samples 0 and 1 in every
 // tier. A REAL trainer run of that shape (the tiny model stands in for the testbed model, one step),
 // then every rollout opened through the inspector's data path and through its trace address must be
-// that rollout's own event line: text, answer, tier and reward; and the run opened through its
-// persisted index is the run a full scan shows.
+// that rollout's own event line: text, answer, tier and reward; and the run opened through the
+// trainer's line map, or through its persisted index, is the run a full scan shows.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -71,12 +71,21 @@ test('every rollout of the built-in default shape opens as itself, by inspector 
   }
   assert.equal(opened, 16);
 
-  // The same run opened through its persisted index (.events.index) shows what a full scan shows,
-  // and its rollouts open as themselves.
-  const scan = await loadRunFile(eventsPath, { index: false, worker: 'never' });
-  const first = await loadRunFile(eventsPath, { indexMinBytes: 0 });
+  // The same run opened through the trainer's line map (.events.lines), and through the persisted
+  // index (.events.index), shows what a full scan shows, and its rollouts open as themselves.
+  const scan = await loadRunFile(eventsPath, { index: false, lineMap: false, worker: 'never' });
+  const lineCount = readFileSync(eventsPath, 'utf8').split('\n').filter(Boolean).length;
+  const scanned = new RunModel(eventsPath, scan.state);
+  for (const worker of ['never', 'always'] as const) {
+    const mapped = await loadRunFile(eventsPath, { index: false, worker });
+    assert.deepEqual(mapped.lineMap, { used: true, records: lineCount }, 'the trainer mapped every line');
+    assert.deepEqual(modelView(mapped), modelView(scan));
+    const through = new RunModel(eventsPath, mapped.state);
+    for (const q of [0, 1]) assert.deepEqual(await readGroup(through, 1, q), await readGroup(scanned, 1, q), `group ${q} through the map`);
+  }
+  const first = await loadRunFile(eventsPath, { indexMinBytes: 0, lineMap: false });
   assert.equal(first.index?.written, true, JSON.stringify(first.index));
-  const second = await loadRunFile(eventsPath, { indexMinBytes: 0, worker: 'always' });
+  const second = await loadRunFile(eventsPath, { indexMinBytes: 0, worker: 'always', lineMap: false });
   assert.equal(second.index?.used, true, JSON.stringify(second.index));
   assert.deepEqual(modelView(second), modelView(scan));
   const indexed = new RunModel(eventsPath, second.state);

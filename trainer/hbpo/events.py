@@ -224,8 +224,7 @@ class _LineMap:
                 # difficulty is optional in the schema; its reader takes a missing one as null
                 record += [event["reward"]["reward"], event["reward"]["case"], event["query_id"],
                            event.get("difficulty")]
-            text = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-            self._write(("\n" if self._torn else "") + text + "\n")
+            self._write(("\n" if self._torn else "") + map_record_line(record) + "\n")
         except Exception:  # noqa: BLE001 - see the class docstring
             self.stop()
 
@@ -242,6 +241,26 @@ class _LineMap:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def map_record_line(fields: list) -> str:
+    """A line map record as written: the fields as a JSON array, then its own check, the CRC-32 of
+    the UTF-8 text before it (up to the last comma), so a reader tells a damaged record from a sound one."""
+    text = json.dumps(fields, ensure_ascii=False, allow_nan=False, separators=(",", ":"))[:-1]
+    return f"{text},{zlib.crc32(text.encode('utf-8'))}]"
+
+
+def parse_map_record(line: bytes) -> list | None:
+    """The fields of a line map record (its check taken off), or None when it is torn, damaged or
+    not one: what the extension's reader (extension/runs/lineMap.ts) believes of it."""
+    comma = line.rfind(b",")
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if comma < 0 or not isinstance(record, list) or len(record) not in (4, 16):
+        return None
+    return record[:-1] if record[-1] == zlib.crc32(line[:comma]) else None
 
 
 def _allocate(path: Path, size: int) -> None:

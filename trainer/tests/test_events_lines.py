@@ -18,7 +18,7 @@ import pytest
 
 from conftest import tiny_config
 from hbpo.config import load_config
-from hbpo.events import EventLog, read_events
+from hbpo.events import EventLog, parse_map_record, read_events
 from hbpo.train import new_run_dir, train
 
 HEADER = b'{"hbpo_lines": 1}'
@@ -39,7 +39,9 @@ def map_lines(log: Path) -> list[bytes]:
 
 
 def records_of(log: Path) -> list[list]:
-    return [json.loads(line) for line in map_lines(log)[1:]]
+    records = [parse_map_record(line) for line in map_lines(log)[1:]]
+    assert None not in records, "every record's own check holds"
+    return records
 
 
 def line_starts(log: Path) -> list[int]:
@@ -143,7 +145,7 @@ def test_a_reopened_log_continues_its_map_and_a_torn_record_stays_its_own_line(t
         emit_some(log, 2)
     lines = map_lines(path)
     assert lines[5] == b"[1234,56,7"
-    records = [json.loads(line) for line in lines[1:5] + lines[6:]]
+    records = [parse_map_record(line) for line in lines[1:5] + lines[6:]]
     assert [r[0] for r in records] == line_starts(path)
     check_records(path, records)
 
@@ -252,7 +254,7 @@ def test_a_map_that_cannot_be_written_stops_and_the_log_goes_on(tmp_path, monkey
         log.emit("run_start", 1)
     lines = map_lines(path)
     assert len(lines) == (4 if failure == "ENOSPC" else 5)
-    records = [json.loads(line) for line in lines[1:3] + lines[-1:]]
+    records = [parse_map_record(line) for line in lines[1:3] + lines[-1:]]
     assert records[-1][0] == line_starts(path)[-1]
     check_records(path, records)
 
@@ -313,3 +315,14 @@ def test_a_rollout_whose_record_cannot_be_made_stops_the_map(tmp_path):
     records = records_of(path)
     assert len(records) == 2
     check_records(path, records)
+
+
+def test_a_damaged_record_fails_its_own_check(tmp_path):
+    path = tmp_path / "events.jsonl"
+    with closing(EventLog(path)) as log:
+        log.emit("rollout", 1, **rollout())
+    line = map_lines(path)[1]
+    assert parse_map_record(line) is not None
+    damaged = line.replace(b",0.75,", b",0.76,")
+    assert damaged != line and parse_map_record(damaged) is None
+    assert parse_map_record(line[:-1]) is None  # torn
