@@ -53,7 +53,9 @@
 //                interval, less 5; `max_gc_ms`: the longest garbage collection in that time). Goal
 //                >= 2,000 events/s, no stall > 50 ms. `ratio`: `mb_s` over the
 //                raw read. Each in a temp folder of its own, deleted after.
-// Run with tsx (the loader is TypeScript): `node --import tsx scripts/bench-runs.mjs`.
+// Run with tsx (the loader is TypeScript): `node --import tsx scripts/bench-runs.mjs`. The worker
+// modes run the worker as the extension does, bundled (esbuild, into the bench's temp folder), not
+// through tsx, whose start-up would be counted in every first open.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, open } from 'node:fs/promises';
 import { closeSync, createWriteStream, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -92,6 +94,7 @@ const { values: opt } = parseArgs({
     groups: { type: 'string', default: '20' },
     'live-mb': { type: 'string', default: '200' },
     workers: { type: 'string' },
+    'worker-path': { type: 'string' }, // internal: the bundled run worker
     out: { type: 'string' }, // internal: live_ingest's folder (live) or file (writer)
     from: { type: 'string' }, // internal: live_ingest's start, 'run_start' or 'empty'
     skip: { type: 'string', default: '0' }, // internal: the bytes of the source the writer leaves out
@@ -168,7 +171,7 @@ async function rawRead(path, async = true) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** In a child process: one loader mode on `path`, printing a JSON object with its figures. */
-async function child(path, mode, groups) {
+async function child(path, mode, groups, workerPath) {
   const { loadRunFile } = await import('../extension/runs/runFile.ts');
   const { RunModel } = await import('../extension/runs/runModel.ts');
   const { readRollout } = await import('../extension/runs/rolloutReader.ts');
@@ -188,7 +191,7 @@ async function child(path, mode, groups) {
   const parallel = opt.workers === undefined ? undefined : Number(opt.workers) > 1 ? { workers: Number(opt.workers) } : false;
   const worker = mode.startsWith('worker') ? 'always' : 'never';
   const lineMap = !mode.endsWith('-scan');
-  const loaded = await loadRunFile(path, { worker, onProgress, parallel, lineMap });
+  const loaded = await loadRunFile(path, { worker, workerPath, onProgress, parallel, lineMap });
   const model = new RunModel(path, loaded.state);
   const loadMs = performance.now() - t0;
   const firstKey = model.metricKeys()[0];
@@ -239,7 +242,7 @@ async function child(path, mode, groups) {
   const indexWaitMs = performance.now() - t;
   const indexUsed = existsSync(indexPath);
   t = performance.now();
-  const second = await loadRunFile(path, { worker, lineMap });
+  const second = await loadRunFile(path, { worker, workerPath, lineMap });
   const again = new RunModel(path, second.state);
   const secondMs = performance.now() - t;
   console.log(JSON.stringify({
@@ -377,10 +380,20 @@ async function live(source, dir, limit, from) {
   }));
 }
 
+/** extension/runs/runWorker.ts bundled as esbuild.config.mjs bundles it, into a temp folder removed at exit. */
+async function bundleWorker() {
+  const { build } = await import('esbuild');
+  const dir = mkdtempSync(join(tmpdir(), 'hbpo-bench-worker-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const outfile = join(dir, 'runWorker.js');
+  await build({ entryPoints: [join(root, 'extension/runs/runWorker.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile, logLevel: 'warning' });
+  return outfile;
+}
+
 async function main() {
   if (opt.child === 'writer') return writer(opt.file, opt.out, Number(opt.skip), Number(opt['live-mb']) * MB);
   if (opt.child === 'live') return live(opt.file, opt.out, Number(opt['live-mb']) * MB, opt.from);
-  if (opt.child) return child(opt.file, opt.child, Number(opt.groups));
+  if (opt.child) return child(opt.file, opt.child, Number(opt.groups), opt['worker-path']);
   let path = opt.file && resolve(opt.file);
   let generated = false;
   if (path) {
@@ -418,11 +431,12 @@ async function main() {
       how: 'FileHandle.read, 1 MiB chunks (the loader\'s I/O)', sync_mb_s: sync.mbPerS,
     });
     const indexPath = join(dirname(path), INDEX_FILE);
+    const workerPath = await bundleWorker();
     for (const mode of opt.modes.split(',').filter(Boolean)) {
       rmSync(indexPath, { force: true }); // index_build is a first open: a scan, not the last mode's index
       if (cold) evict(path);
       const workers = opt.workers === undefined ? [] : ['--workers', opt.workers];
-      const res = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', mode, '--file', path, '--groups', opt.groups, ...workers], {
+      const res = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', mode, '--file', path, '--groups', opt.groups, '--worker-path', workerPath, ...workers], {
         cwd: root, encoding: 'utf8', maxBuffer: 16 * MB,
       });
       const lastLine = res.stdout.trim().split('\n').pop() ?? '';

@@ -16,6 +16,8 @@ import * as zlib from 'node:zlib';
 import type { RolloutEvent } from '../events';
 import { LineReader, MAX_LINE_BYTES, parseLineBytes, type ParsedChunk } from './lineReader';
 import { CASES } from './rolloutIndex';
+import { mergeSegments, planRanges, SegmentBuilder, startSegments, type MapCheck, type Segment, type SegmentJob, type SegmentRun } from './parallelRead';
+import type { Worker } from 'node:worker_threads';
 import type { RunModel, RunModelState } from './runModel';
 
 export const LINES_FILE = '.events.lines';
@@ -39,12 +41,7 @@ export function linesPathOf(eventsPath: string): string {
 }
 
 /** A line of events.jsonl as the map describes it; a rollout's fields when it is one. */
-export interface LineRecord {
-  offset: number;
-  length: number;
-  crc: number;
-  rollout?: RolloutEvent; // only the fields the index keeps (see liteRollout)
-}
+export type LineRecord = MapCheck;
 
 export interface LineMapReport {
   used: boolean;
@@ -52,6 +49,8 @@ export interface LineMapReport {
   reason?: string;
   /** Records the model took from the map (rollouts and other events). */
   records?: number;
+  /** Ranges of the map read in parallel (workers and this thread); absent: one thread. */
+  ranges?: number;
 }
 
 export interface LineMapOptions {
@@ -125,32 +124,30 @@ export function recordMismatch(record: RolloutEvent, event: RolloutEvent): strin
 }
 
 /**
- * Call `visit` with each complete line of the map (the header first) as bytes [start, end) of `bytes`,
+ * Call `visit` with each complete line of the map in [from, to) as bytes [start, end) of `bytes`,
  * reading a chunk at a time; `visit` returns a promise only when it has to wait (reading the events
- * file), and `false` (or a promise of it) to stop. `lastInChunk`: the bytes are reused after this line.
- * A last line without its newline is torn: no record.
+ * file), and `false` (or a promise of it) to stop. A last line without its newline is torn: no record.
  */
 async function eachMapLine(
-  path: string, signal: AbortSignal | undefined,
-  visit: (bytes: Buffer, start: number, end: number, lastInChunk: boolean) => boolean | void | Promise<boolean | void>,
+  path: string, from: number, to: number, signal: AbortSignal | undefined,
+  visit: (bytes: Buffer, start: number, end: number) => boolean | Promise<boolean>,
 ): Promise<void> {
   const file = await open(path, 'r');
   try {
     const buf = Buffer.alloc(CHUNK);
     let carry = Buffer.alloc(0);
-    for (;;) {
+    for (let at = from; at < to; ) {
       signal?.throwIfAborted();
-      const { bytesRead } = await file.read(buf, 0, buf.length, null);
+      const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, to - at), at);
       if (bytesRead === 0) return;
+      at += bytesRead;
       const bytes = carry.length > 0 ? Buffer.concat([carry, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
       let start = 0;
-      for (let nl = bytes.indexOf(NEWLINE); nl !== -1; ) {
-        const next = bytes.indexOf(NEWLINE, nl + 1);
-        let go = visit(bytes, start, nl, next === -1);
+      for (let nl = bytes.indexOf(NEWLINE); nl !== -1; nl = bytes.indexOf(NEWLINE, start)) {
+        let go = visit(bytes, start, nl);
         if (go instanceof Promise) go = await go;
         if (go === false) return;
         start = nl + 1;
-        nl = next;
       }
       carry = Buffer.from(bytes.subarray(start)); // a copy: buf is reused
     }
@@ -218,17 +215,145 @@ async function fresh(mapPath: string, eventsPath: string, mtimeMs: number): Prom
   return m.mtimeMs >= e.mtimeMs;
 }
 
+/** Where a range's records go: the model (this thread) or a segment (a worker). */
+interface Sink {
+  rollout(e: RolloutEvent, offset: number, length: number, line: number): void;
+  take(chunk: ParsedChunk): void;
+}
+
+interface RangeRead {
+  /** Where the next line starts, its number, and records taken. */
+  expected: number;
+  line: number;
+  records: number;
+  /** The offset of the first record taken (a segment starts there). */
+  first?: number;
+  check: LineRecord[];
+  /** The map is not to be used at all: a record of an event other than a rollout is wrong. */
+  fail?: string;
+  /** A stretch between records did not end at a line start: the map is left there. */
+  left?: true;
+}
+
+/**
+ * Take the records of map bytes [from, to) into `sink`, reading `file` for the lines that are not
+ * rollouts and for stretches no sound record describes. `at`: where the range's first line is
+ * expected and its number (a stretch before the first record is read); without it the range starts
+ * at its first sound record, numbered 1 (a worker's segment).
+ */
+async function readMapRange(
+  file: FileHandle, mapPath: string, from: number, to: number, size: number, at: { offset: number; line: number } | undefined,
+  sink: Sink, signal: AbortSignal | undefined, { onProgress, reserve }: {
+    onProgress?: (expected: number, records: number, first: number | undefined) => void;
+    /** Once RESERVE_AFTER records are read: `rows(n)` with the rows that `bytes` of the map hold at that rate (+5 %). */
+    reserve?: { bytes: number; rows: (n: number) => void };
+  } = {},
+): Promise<RangeRead> {
+  const sample = new Reservoir<LineRecord>(SAMPLE_RECORDS);
+  const r: RangeRead = { expected: at?.offset ?? -1, line: at?.line ?? 1, records: 0, check: [] };
+  let last: LineRecord | undefined;
+  let consumed = 0; // map bytes read
+  const take = (record: LineRecord) => {
+    r.first ??= record.offset;
+    r.records++;
+    r.line++;
+    r.expected = record.offset + record.length + 1;
+    last = record;
+    if (sample.next()) sample.keep(record);
+    if (r.records === RESERVE_AFTER) reserve?.rows(Math.ceil((1.05 * r.records * reserve.bytes) / consumed)); // records are much alike
+    if ((r.records & 1023) === 0) onProgress?.(r.expected, r.records, r.first);
+  };
+  const fromFile = async (record: LineRecord): Promise<boolean> => {
+    if (record.offset > r.expected) {
+      const gap = await readGap(file, sink, r.expected, r.line, record.offset);
+      if (gap.offset !== record.offset) {
+        [r.expected, r.line, r.left] = [gap.offset, gap.line, true];
+        return false;
+      }
+      r.line = gap.line;
+    }
+    if (record.rollout) sink.rollout(record.rollout, record.offset, record.length, r.line);
+    else {
+      const bytes = await lineBytes(file, record.offset, record.length);
+      const lineText = bytes?.subarray(0, record.length);
+      if (!bytes || bytes[record.length] !== NEWLINE || crc32!(lineText!) !== record.crc) {
+        r.fail = `${mapPath}: the record of byte ${record.offset} does not match line ${r.line} of the events file`;
+        return false;
+      }
+      const out: ParsedChunk = { events: [], errors: [] };
+      parseLineBytes(lineText!, r.line, record.offset, out);
+      sink.take(out);
+    }
+    take(record);
+    return true;
+  };
+  await eachMapLine(mapPath, from, to, signal, (bytes, start, end) => {
+    consumed += end - start + 1;
+    const record = parseRecord(bytes, start, end);
+    if (!record || record.offset < r.expected) return true; // missing or out of order: its line is read from the file
+    if (record.offset + record.length >= size) return false; // past what the file held when opened
+    if (r.expected < 0) r.expected = record.offset; // a segment starts at its first record
+    if (record.offset > r.expected || !record.rollout) return fromFile(record);
+    sink.rollout(record.rollout, record.offset, record.length, r.line);
+    take(record);
+    return true;
+  });
+  r.check = [...new Set([...sample.items, ...(last ? [last] : [])])];
+  return r;
+}
+
+/**
+ * A worker's part of a first open through the map: the records of map bytes [job.start, job.end) as
+ * a segment (parallelRead.ts) of the events file, from its first record on. Rejects when the range
+ * cannot be taken as it is (a wrong record, a stretch that ends mid-line): the reading thread then
+ * takes the range itself, and sees why.
+ */
+export async function parseMapSegment(job: SegmentJob, onBytes: (bytes: number) => void, signal: AbortSignal): Promise<Segment> {
+  const file = await open(job.eventsPath, 'r');
+  try {
+    const builder = new SegmentBuilder();
+    const sink: Sink = { rollout: (e, o, l, n) => builder.rollout(e, o, l, n), take: (c) => builder.take(c) };
+    const r = await readMapRange(file, linesPathOf(job.eventsPath), job.start, job.end, job.map!.size, undefined, sink, signal, {
+      onProgress: (expected, _records, first) => onBytes(expected - (first ?? expected)),
+      reserve: { bytes: job.end - job.start, rows: (n) => builder.reserve(n) },
+    });
+    if (r.fail || r.left) throw new Error(r.fail ?? 'a stretch of the file without records does not end at a line start');
+    const start = r.first ?? 0;
+    const segment = builder.finish(start, r.first === undefined ? 0 : r.expected, r.line - 1);
+    segment.map = { records: r.records, check: r.check };
+    return segment;
+  } finally {
+    await file.close();
+  }
+}
+
+/** How a first open may share the map out to workers (runFile.ts decides). */
+export interface MapSharing {
+  /** Ranges in all, this thread's first one included. */
+  count: number;
+  /** Start a worker on a job; undefined: parse the other ranges in this thread (tests). */
+  spawn?: (job: SegmentJob) => Worker;
+  /** Only for maps of at least this many bytes (default MAP_PARALLEL_MIN_BYTES). */
+  minBytes?: number;
+}
+
+/** Maps shorter than this (~70 K records, ~0.2 s of one thread) are read by one thread. */
+export const MAP_PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+
 /**
  * Read `file` (`eventsPath`, of `size` bytes) from byte 0 into the empty `model` through its line map.
  * Returns where it stopped: the caller reads on from there (the map's last record is usually the
  * file's last line). When the map is absent or does not check out, returns offset 0 with the reason,
  * and the model is left empty.
  *
- * One pass over the map; the sample of records is checked against the file at the end, before the
- * caller sees the model. Progress partials before that are safe: they hold no rollouts, and every other
- * event in them was read from the file and its CRC checked.
+ * A big map is cut into ranges at line starts: this thread takes the first into the model while
+ * workers make segments of the others, merged in file order (parallelRead.ts). The sample of records
+ * is checked against the file at the end, before the caller sees the model. Progress partials before
+ * that are safe: they hold no rollouts, and every other event was read from the file, its CRC checked.
  */
-export async function readThroughLineMap(file: FileHandle, eventsPath: string, model: RunModel, options: LineMapOptions): Promise<LineMapRead> {
+export async function readThroughLineMap(
+  file: FileHandle, eventsPath: string, model: RunModel, options: LineMapOptions & { sharing?: MapSharing },
+): Promise<LineMapRead> {
   const mapPath = linesPathOf(eventsPath);
   const none = (reason?: string): LineMapRead => {
     model.load();
@@ -238,70 +363,88 @@ export async function readThroughLineMap(file: FileHandle, eventsPath: string, m
   if (isFresh === undefined) return none();
   if (!crc32) return none('this Node has no zlib.crc32');
   if (!isFresh) return none(`${eventsPath} was modified after its line map`);
-  const mapBytes = (await stat(mapPath)).size;
+  const { size: mapSize } = await stat(mapPath);
+  const headerEnd = await mapHeaderEnd(mapPath);
+  if (headerEnd === undefined) return none(`${mapPath}: not a line map of version ${LINES_VERSION}`);
 
-  const sample = new Reservoir<LineRecord>(SAMPLE_RECORDS);
-  let last: LineRecord | undefined;
-  let header: boolean | undefined; // the first line is the header
-  let expected = 0; // the next line of the file starts here
-  let line = 1;
-  let records = 0;
-  let mapRead = 0;
-  let reported = Date.now();
-  let stop: LineMapRead | undefined;
-  const take = (record: LineRecord) => {
-    records++;
-    line++;
-    expected = record.offset + record.length + 1;
-    last = record;
-    if (sample.next()) sample.keep(record);
-    if (records === RESERVE_AFTER) model.reserveRollouts(Math.ceil((1.05 * records * mapBytes) / mapRead)); // records are much alike
-    if ((records & 1023) === 0 && options.onProgress && Date.now() - reported >= options.progressMs) {
-      reported = Date.now();
-      options.onProgress({ bytes: expected, total: options.size }, () => model.partialState());
+  // Ranges of the map: [bounds[0], bounds[1]) here, the others in workers.
+  let bounds = [headerEnd, mapSize];
+  let run: SegmentRun | undefined;
+  const sharing = options.sharing;
+  if (sharing && sharing.count > 1 && mapSize - headerEnd >= (sharing.minBytes ?? MAP_PARALLEL_MIN_BYTES)) {
+    const mapFile = await open(mapPath, 'r');
+    try {
+      bounds = await planRanges(mapFile, headerEnd, mapSize, sharing.count);
+    } finally {
+      await mapFile.close();
     }
-  };
-  const fromFile = async (record: LineRecord): Promise<boolean> => {
-    if (record.offset > expected) {
-      const gap = await readGap(file, model, expected, line, record.offset);
-      if (gap.offset !== record.offset) {
-        stop = { offset: gap.offset, line: gap.line, report: { used: true, records } };
-        return false;
-      }
-      line = gap.line;
+    if (bounds.length > 2) {
+      run = startSegments(eventsPath, bounds.slice(1), sharing.spawn, options.progressMs, options.signal, { map: { size: options.size }, parse: parseMapSegment });
+      run.done.catch(() => {}); // each range is waited for below
     }
-    if (!record.rollout) {
-      const bytes = await lineBytes(file, record.offset, record.length);
-      const lineText = bytes?.subarray(0, record.length);
-      if (!bytes || bytes[record.length] !== NEWLINE || crc32!(lineText!) !== record.crc) {
-        stop = none(`the line map's record of byte ${record.offset} does not match line ${line} of ${eventsPath}`);
-        return false;
-      }
-      const out: ParsedChunk = { events: [], errors: [] };
-      parseLineBytes(lineText!, line, record.offset, out);
-      model.ingest(out);
-    } else model.apply(record.rollout, record.offset, record.length, line);
-    take(record);
-    return true;
-  };
-  await eachMapLine(mapPath, options.signal, (bytes, start, end) => {
-    mapRead += end - start + 1;
-    if (header === undefined) return (header = sameHeader(bytes.toString('utf8', start, end)));
-    const record = parseRecord(bytes, start, end);
-    if (!record || record.offset < expected) return true; // missing or out of order: its line is read from the file
-    if (record.offset + record.length >= options.size) return false; // past what the file held when opened
-    if (record.offset > expected || !record.rollout) return fromFile(record);
-    model.apply(record.rollout, record.offset, record.length, line);
-    take(record);
-    return true;
-  });
-  if (!header) return none(`${mapPath}: not a line map of version ${LINES_VERSION}`);
-  if (stop && !stop.report.used) return stop;
-  for (const record of new Set([...sample.items, last])) {
-    const why = record && (await checkRecord(file, record));
-    if (why) return none(why);
   }
-  return stop ?? { offset: expected, line, report: { used: true, records } };
+  try {
+    let reported = Date.now();
+    const progress = (expected: number) => {
+      if (!options.onProgress || Date.now() - reported < options.progressMs) return;
+      reported = Date.now();
+      options.onProgress({ bytes: expected + (run?.bytes() ?? 0), total: options.size }, () => model.partialState());
+    };
+    const sink: Sink = { rollout: (e, o, l, n) => model.apply(e, o, l, n), take: (c) => model.ingest(c) };
+    let at = { offset: 0, line: 1 };
+    let records = 0;
+    const check: LineRecord[] = [];
+    let reserve: { bytes: number; rows: (n: number) => void } | undefined = { bytes: mapSize - headerEnd, rows: (n) => model.reserveRollouts(n) };
+    const here = async (from: number, to: number): Promise<LineMapRead | undefined> => {
+      const r = await readMapRange(file, mapPath, from, to, options.size, at, sink, options.signal, { onProgress: progress, reserve });
+      reserve = undefined; // once, for the whole map
+      if (r.fail) return none(r.fail);
+      records += r.records;
+      check.push(...r.check);
+      at = { offset: r.expected, line: r.line };
+      return r.left ? { ...at, report: { used: true, records } } : undefined;
+    };
+    let stopped = await here(bounds[0], bounds[1]);
+    const segments = run ? await run.done.catch(() => undefined) : [];
+    for (let i = 0; !stopped && i + 2 < bounds.length; i++) {
+      const seg = segments?.[i];
+      if (!seg?.map) {
+        stopped = await here(bounds[i + 1], bounds[i + 2]); // the worker failed: this range here
+        continue;
+      }
+      if (seg.map.records === 0) continue;
+      if (seg.start < at.offset) return { ...at, report: { used: true, records } }; // records out of order across the cut
+      if (seg.start > at.offset) {
+        const gap = await readGap(file, sink, at.offset, at.line, seg.start);
+        at = gap;
+        if (gap.offset !== seg.start) return { ...at, report: { used: true, records } };
+      }
+      at = { offset: seg.end, line: mergeSegments(model, [seg], seg.start, at.line) };
+      progress(at.offset);
+      records += seg.map.records;
+      check.push(...seg.map.check);
+    }
+    if (stopped && !stopped.report.used) return stopped;
+    for (const record of check) {
+      const why = await checkRecord(file, record);
+      if (why) return none(why);
+    }
+    const read = stopped ?? { ...at, report: { used: true, records } };
+    if (run) read.report.ranges = bounds.length - 1;
+    return read;
+  } finally {
+    run?.stop();
+  }
+}
+
+/** Where the map's header line ends (its records begin), or undefined when it is not a map of this version. */
+async function mapHeaderEnd(mapPath: string): Promise<number | undefined> {
+  let end: number | undefined;
+  await eachMapLine(mapPath, 0, 4096, undefined, (bytes, start, nl) => {
+    if (sameHeader(bytes.toString('utf8', start, nl))) end = nl + 1;
+    return false;
+  });
+  return end;
 }
 
 function sameHeader(text: string): boolean {
@@ -318,14 +461,14 @@ function sameHeader(text: string): boolean {
  * describe). Returns where the lines ended: `to` unless `to` is not a line start, when the caller
  * stops using the map and reads on from the returned offset.
  */
-async function readGap(file: FileHandle, model: RunModel, from: number, line: number, to: number): Promise<{ offset: number; line: number }> {
+async function readGap(file: FileHandle, sink: Sink, from: number, line: number, to: number): Promise<{ offset: number; line: number }> {
   const reader = new LineReader(from, line, MAX_LINE_BYTES, true);
   const buf = Buffer.alloc(CHUNK);
   for (let at = from; at < to; ) {
     const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, to - at), at);
     if (bytesRead === 0) break;
     at += bytesRead;
-    model.ingest(reader.push(buf.subarray(0, bytesRead)));
+    sink.take(reader.push(buf.subarray(0, bytesRead)));
   }
   return { offset: reader.offset, line: reader.line };
 }

@@ -16,7 +16,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import type { RunEvent } from '../events';
+import type { RolloutEvent, RunEvent } from '../events';
 import { LineReader, MAX_LINE_BYTES, type LineError, type ParsedChunk } from './lineReader';
 import { RolloutIndex, type RolloutIndexState } from './rolloutIndex';
 import { MAX_ERRORS, MAX_LOG_LINES, type RunModel } from './runModel';
@@ -44,14 +44,22 @@ export interface ParallelOptions {
   inThread?: boolean;
 }
 
-/** What a worker is asked: one range, [start, end), both line starts. */
+/**
+ * What a worker is asked: one range, [start, end), both line starts; of the events file, or with
+ * `map`, of the trainer's line map (lineMap.ts), whose records are read against the events file as
+ * it was when opened (`map.size` bytes).
+ */
 export interface SegmentJob {
   kind: 'segment';
   eventsPath: string;
   start: number;
   end: number;
   progressMs?: number;
+  map?: { size: number };
 }
+
+/** How a range is parsed without a worker (tests, and a worker's own job). */
+export type ParseRange = (job: SegmentJob, onBytes: (bytes: number) => void, signal: AbortSignal) => Promise<Segment>;
 
 export type SegmentReply =
   | { kind: 'progress'; bytes: number }
@@ -84,6 +92,16 @@ export interface Segment {
   errorCount: number;
   /** The time of the segment's last event when that is a rollout (it sets the model's lastEventTime). */
   tailTime?: number;
+  /** A line map range's records taken, and those to check against the file (lineMap.ts). */
+  map?: { records: number; check: MapCheck[] };
+}
+
+/** A line map record to check against its line: where it is, its CRC, a rollout's fields. */
+export interface MapCheck {
+  offset: number;
+  length: number;
+  crc: number;
+  rollout?: RolloutEvent;
 }
 
 export function rangeCount(options: ParallelOptions): number {
@@ -136,6 +154,85 @@ async function lineStartFrom(file: FileHandle, p: number, end: number): Promise<
   return end;
 }
 
+/**
+ * A segment being built, line by line in file order: rollouts into columns (with their labels),
+ * every other event as an entry after the rows before it, errors. Used by a file range read here and
+ * by a range of the trainer's line map (lineMap.ts).
+ */
+export class SegmentBuilder {
+  private readonly index = new RolloutIndex();
+  private readonly labels: Segment['labels'] = [];
+  private readonly labelIds = new Map<string, Map<string | null, number>>();
+  private labelOf = new Int32Array(1024);
+  private last: { queryId: string; difficulty: string | null; id: number } | undefined;
+  private readonly entries: SegmentEntry[] = [];
+  private logs = 0;
+  private readonly errors: LineError[] = [];
+  private errorCount = 0;
+  private tailTime: number | undefined;
+  rows = 0;
+
+  /** Events and errors as a LineReader gives them. */
+  take(chunk: ParsedChunk): void {
+    for (const p of chunk.events) {
+      if (p.event.type === 'rollout') this.rollout(p.event, p.offset, p.length, p.line);
+      else this.other(p.event, p.offset, p.length, p.line);
+    }
+    for (const e of chunk.errors) {
+      this.errorCount++;
+      this.errors.push(e);
+      if (this.errors.length > MAX_ERRORS) this.errors.shift();
+    }
+  }
+
+  other(e: RunEvent, offset: number, length: number, line: number): void {
+    this.entries.push({ rowsBefore: this.rows, event: e, offset, length, line });
+    if (e.type === 'log') this.logs++;
+    this.tailTime = undefined;
+  }
+
+  rollout(e: RolloutEvent, offset: number, length: number, line: number): void {
+    this.index.add(e, offset, length, line);
+    const difficulty = e.difficulty ?? null;
+    let last = this.last;
+    if (last === undefined || last.queryId !== e.query_id || last.difficulty !== difficulty) {
+      let byDifficulty = this.labelIds.get(e.query_id);
+      if (!byDifficulty) this.labelIds.set(e.query_id, (byDifficulty = new Map()));
+      let id = byDifficulty.get(difficulty);
+      if (id === undefined) {
+        byDifficulty.set(difficulty, (id = this.labels.length));
+        this.labels.push({ queryId: e.query_id, difficulty });
+      }
+      this.last = last = { queryId: e.query_id, difficulty, id };
+    }
+    if (this.rows === this.labelOf.length) this.reserve(Math.ceil(this.rows * 1.5));
+    this.labelOf[this.rows++] = last.id;
+    this.tailTime = e.time;
+  }
+
+  /** Size the columns once for `total` rows. */
+  reserve(total: number): void {
+    this.index.reserve(total);
+    const grown = new Int32Array(Math.max(total, this.labelOf.length));
+    grown.set(this.labelOf.subarray(0, this.rows));
+    this.labelOf = grown;
+  }
+
+  /** The segment of [start, end), `lines` lines. */
+  finish(start: number, end: number, lines: number): Segment {
+    // Log events that later ones of this segment push out of the model's last MAX_LOG_LINES: not sent.
+    // (Each sets the model's last event time, but a later event of the segment sets it again.)
+    let drop = this.logs - MAX_LOG_LINES;
+    const kept = drop > 0 ? this.entries.filter((x) => x.event.type !== 'log' || drop-- <= 0) : this.entries;
+    const rollouts = this.index.toState({ copy: false }); // this index goes with the segment
+    rollouts.groups = new Map();
+    return {
+      start, end, lines, rollouts, labels: this.labels, labelOf: this.labelOf.subarray(0, this.rows), entries: kept,
+      errors: this.errors, errorCount: this.errorCount, tailTime: this.tailTime,
+    };
+  }
+}
+
 /** Parse the lines of [start, end) (line starts) of `eventsPath` into a segment. */
 export async function parseSegment(
   eventsPath: string, start: number, end: number, onBytes?: (bytes: number) => void, signal?: AbortSignal,
@@ -143,52 +240,7 @@ export async function parseSegment(
   const file = await open(eventsPath, 'r');
   try {
     const reader = new LineReader(start, 1, MAX_LINE_BYTES, true);
-    const index = new RolloutIndex();
-    const labels: Segment['labels'] = [];
-    const labelIds = new Map<string, Map<string | null, number>>();
-    let labelOf = new Int32Array(1024);
-    let rows = 0;
-    let last: { queryId: string; difficulty: string | null; id: number } | undefined;
-    const entries: SegmentEntry[] = [];
-    let logs = 0;
-    const errors: LineError[] = [];
-    let errorCount = 0;
-    let tailTime: number | undefined;
-    const take = (chunk: ParsedChunk) => {
-      for (const p of chunk.events) {
-        const e = p.event;
-        if (e.type !== 'rollout') {
-          entries.push({ rowsBefore: rows, event: e, offset: p.offset, length: p.length, line: p.line });
-          if (e.type === 'log') logs++;
-          tailTime = undefined;
-          continue;
-        }
-        index.add(e, p.offset, p.length, p.line);
-        const difficulty = e.difficulty ?? null;
-        if (last === undefined || last.queryId !== e.query_id || last.difficulty !== difficulty) {
-          let byDifficulty = labelIds.get(e.query_id);
-          if (!byDifficulty) labelIds.set(e.query_id, (byDifficulty = new Map()));
-          let id = byDifficulty.get(difficulty);
-          if (id === undefined) {
-            byDifficulty.set(difficulty, (id = labels.length));
-            labels.push({ queryId: e.query_id, difficulty });
-          }
-          last = { queryId: e.query_id, difficulty, id };
-        }
-        if (rows === labelOf.length) {
-          const grown = new Int32Array(Math.ceil(rows * 1.5));
-          grown.set(labelOf);
-          labelOf = grown;
-        }
-        labelOf[rows++] = last.id;
-        tailTime = e.time;
-      }
-      for (const e of chunk.errors) {
-        errorCount++;
-        errors.push(e);
-        if (errors.length > MAX_ERRORS) errors.shift();
-      }
-    };
+    const builder = new SegmentBuilder();
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, end - start));
     let reserved = false;
     for (let at = start; at < end; ) {
@@ -196,28 +248,16 @@ export async function parseSegment(
       const { bytesRead } = await file.read(buf, 0, Math.min(buf.length, end - at), at);
       if (bytesRead === 0) break;
       at += bytesRead;
-      take(reader.push(buf.subarray(0, bytesRead)));
+      builder.take(reader.push(buf.subarray(0, bytesRead)));
       onBytes?.(at - start);
-      if (!reserved && rows >= RESERVE_AFTER_ROWS) {
+      if (!reserved && builder.rows >= RESERVE_AFTER_ROWS) {
         // Size the columns once for the whole range, as readRunFile does for the file (+5 %).
         reserved = true;
-        const total = Math.ceil(rows + (1.05 * (end - at) * rows) / (at - start));
-        index.reserve(total);
-        const grown = new Int32Array(Math.max(total, labelOf.length));
-        grown.set(labelOf.subarray(0, rows));
-        labelOf = grown;
+        builder.reserve(Math.ceil(builder.rows + (1.05 * (end - at) * builder.rows) / (at - start)));
       }
     }
     if (reader.offset !== end || reader.pendingBytes !== 0) throw new Error(`the file changed while its bytes ${start}-${end} were read`);
-    // Log events that later ones of this segment push out of the model's last MAX_LOG_LINES: not sent.
-    // (Each sets the model's last event time, but a later event of the segment sets it again.)
-    let drop = logs - MAX_LOG_LINES;
-    const kept = drop > 0 ? entries.filter((x) => x.event.type !== 'log' || drop-- <= 0) : entries;
-    const rollouts = index.toState({ copy: false }); // this index goes with the segment
-    rollouts.groups = new Map();
-    return {
-      start, end, lines: reader.line - 1, rollouts, labels, labelOf: labelOf.subarray(0, rows), entries: kept, errors, errorCount, tailTime,
-    };
+    return builder.finish(start, end, reader.line - 1);
   } finally {
     await file.close();
   }
@@ -243,7 +283,9 @@ export interface SegmentRun {
  */
 export function startSegments(
   eventsPath: string, bounds: number[], spawn: ((job: SegmentJob) => Worker) | undefined, progressMs: number | undefined,
-  signal?: AbortSignal,
+  signal?: AbortSignal, { map, parse = (job, onBytes, s) => parseSegment(job.eventsPath, job.start, job.end, onBytes, s) }: {
+    map?: SegmentJob['map']; parse?: ParseRange;
+  } = {},
 ): SegmentRun {
   const n = bounds.length - 1;
   const bytes = new Array<number>(n).fill(0);
@@ -262,17 +304,18 @@ export function startSegments(
   };
   const one = (i: number): Promise<Segment> => {
     const [start, end] = [bounds[i], bounds[i + 1]];
+    const job: SegmentJob = { kind: 'segment', eventsPath, start, end, progressMs, map };
     if (!spawn) {
       const s = AbortSignal.any([stopInThread.signal, ...(signal ? [signal] : [])]);
-      return parseSegment(eventsPath, start, end, (b) => (bytes[i] = b), s);
+      return parse(job, (b) => (bytes[i] = b), s);
     }
     return new Promise<Segment>((resolve, reject) => {
-      const worker = spawn({ kind: 'segment', eventsPath, start, end, progressMs });
+      const worker = spawn(job);
       workers.push(worker);
       worker.on('message', (reply: SegmentReply) => {
         if (reply.kind === 'progress') bytes[i] = reply.bytes;
         else if (reply.ok) {
-          bytes[i] = end - start;
+          if (!map) bytes[i] = end - start;
           resolve(reply.segment);
         } else reject(new Error(reply.error));
       });

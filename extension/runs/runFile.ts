@@ -155,8 +155,13 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
     }
     let lineMap: LineMapReport | undefined;
     if (!index.used && options.lineMap !== false) {
+      const parallel = options.parallel;
+      const workerPath = parallel && (parallel.workerPath ?? defaultWorkerPath());
+      const sharing = parallel && (parallel.inThread || (workerPath && existsSync(workerPath))) ? {
+        count: rangeCount(parallel), minBytes: parallel.minBytes, spawn: parallel.inThread ? undefined : (job: SegmentJob) => startWorker(workerPath!, job),
+      } : undefined;
       const mapped = await readThroughLineMap(file, eventsPath, model, {
-        size: total, mtimeMs, signal: options.signal, progressMs: options.progressMs ?? PROGRESS_MS, onProgress: options.onProgress,
+        size: total, mtimeMs, signal: options.signal, progressMs: options.progressMs ?? PROGRESS_MS, onProgress: options.onProgress, sharing,
       });
       lineMap = mapped.report;
       if (mapped.offset > 0) {
@@ -219,7 +224,9 @@ export async function readRunFile(eventsPath: string, model: RunModel, options: 
     } finally {
       shared?.run.stop();
     }
-    const fresh = reader.offset - from.offset; // bytes the index does not cover yet
+    // Bytes the index does not cover yet (a read through the line map counts: the next open reads
+    // the index, a few MB, not the map again).
+    const fresh = reader.offset - (index.used ? from.offset : 0);
     if (useIndex && fresh > 0 && fresh >= (options.indexMinBytes ?? INDEX_MIN_BYTES)) {
       // The index ends at the last complete line: its tail is the bytes before that, not the torn tail.
       const torn = size - reader.offset;

@@ -8,6 +8,7 @@
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { RunEndEvent, RunStartEvent } from '../events';
+import { parseMapSegment } from './lineMap';
 import { parseSegment, segmentTransferables, type SegmentJob, type SegmentReply } from './parallelRead';
 import { PROGRESS_MS, readRunFile, type WorkerJob, type WorkerReply } from './runFile';
 import { packRollouts, RolloutIndex } from './rolloutIndex';
@@ -47,17 +48,19 @@ async function main({ eventsPath, ...index }: WorkerJob): Promise<void> {
   post(reply, transfer);
 }
 
-async function segment({ eventsPath, start, end, progressMs }: SegmentJob): Promise<void> {
+async function segment(job: SegmentJob): Promise<void> {
+  const { progressMs } = job;
   let reply: SegmentReply;
   let transfer: ArrayBuffer[] = [];
   const post = (message: SegmentReply, list: ArrayBuffer[] = []) => parentPort!.postMessage(message, list);
   try {
     let reported = Date.now();
-    const result = await parseSegment(eventsPath, start, end, (bytes) => {
+    const parse = job.map ? parseMapSegment : (j: SegmentJob, onBytes: (b: number) => void) => parseSegment(j.eventsPath, j.start, j.end, onBytes);
+    const result = await parse(job, (bytes) => {
       if (Date.now() - reported < (progressMs ?? PROGRESS_MS)) return;
       reported = Date.now();
       post({ kind: 'progress', bytes });
-    });
+    }, new AbortController().signal);
     reply = { kind: 'done', ok: true, segment: result };
     transfer = segmentTransferables(result);
   } catch (err) {

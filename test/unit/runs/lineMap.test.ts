@@ -199,3 +199,40 @@ test('parseRecord takes only sound records: arity, types, bounds and its own che
   assert.equal(parse('[1,2,3]'), undefined);
   assert.equal(parse('not json,1]'), undefined);
 });
+
+test('a read through the map leaves the persisted index, and the next open reads that', async () => {
+  const { path } = trainerRun(richLines());
+  const first = await loadRunFile(path, { indexMinBytes: 0 });
+  assert.equal(first.lineMap?.used, true);
+  assert.equal(first.index?.written, true, JSON.stringify(first.index));
+  const second = await loadChecked(path, { index: true, indexMinBytes: 0 });
+  assert.equal(second.index?.used, true);
+  assert.equal(second.lineMap, undefined, 'the map is for a first open');
+});
+
+test('a big map is shared out: its ranges read by workers, merged in file order, are the run a scan shows', async (t) => {
+  const lines = [...richLines(), ...stepLines(4).lines, ...stepLines(5).lines];
+  const cases: [string, (w: Written) => void][] = [
+    ['a sound map', () => {}],
+    ['records lost, damaged and torn, some where the map is cut', ({ dir, records }) => {
+      const third = Math.floor(records.length / 3);
+      const damaged = [...records];
+      damaged[third] = damaged[third].replace(/,(\d+)\]$/, (_m, c) => `,${(Number(c) + 7) % 2 ** 32}]`);
+      damaged.splice(2 * third, 2);
+      damaged.splice(third + 5, 0, '[1,2,3');
+      writeMap(dir, damaged);
+    }],
+    ['a torn event line', () => {}],
+  ];
+  for (const [name, spoil] of cases) {
+    for (const parallel of [{ workers: 3, minBytes: 0, inThread: true }, { workers: 3, minBytes: 0 }]) {
+      await t.test(`${name}, ${parallel.inThread ? 'in this thread' : 'in workers'}`, async () => {
+        const written = trainerRun(lines, name === 'a torn event line' ? { torn: new Set([lines.length / 2 | 0]) } : {});
+        spoil(written);
+        const run = await loadChecked(written.path, { worker: 'never', parallel });
+        assert.equal(run.lineMap?.used, true, JSON.stringify(run.lineMap));
+        assert.equal(run.lineMap?.ranges, 3);
+      });
+    }
+  }
+});
