@@ -3,6 +3,11 @@
 The step's rollouts are split into mini-batches (`ppo.mini_batch_queries` queries each, one
 optimizer step each) and those into micro-batches (`ppo.micro_batch_size` sequences per
 forward/backward). The loss is a token-mean over the whole mini-batch.
+
+Memory at real size (issue 15): log-probs are computed only at the positions that predict
+response tokens, a chunk of positions at a time (loss.chunked_token_logprobs), never as
+[batch, T, vocab] logits; and the old log-probs' extra forward is skipped when one optimizer step
+sees the batch (there they equal the current ones, detached).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Sequence
 import torch
 
 from .config import Config
-from .loss import ppo_clip_loss, token_logprobs
+from .loss import LOGPROB_CHUNK, chunked_token_logprobs, ppo_clip_loss, token_logprobs
 from .rollout import Rollout
 
 
@@ -39,9 +44,42 @@ def pack(rollouts: Sequence[Rollout], pad_id: int, device) -> Sequences:
     return Sequences(tokens.to(device), attention.to(device), response.to(device))
 
 
-def forward_logprobs(model, seqs: Sequences, temperature: float):
-    logits = model(input_ids=seqs.tokens, attention_mask=seqs.attention, use_cache=False).logits
-    return token_logprobs(logits, seqs.tokens, temperature)
+# Model types whose causal-LM forward is exactly `lm_head(decoder(...).last_hidden_state)`, checked
+# in transformers' modeling code: no logit soft-capping or scaling (Gemma 2/3, Cohere and Granite
+# have one), so the decoder and head can be called apart. Other models take the whole-logits path.
+SPLIT_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def decoder_and_head(model):
+    """(decoder, lm_head) of a causal LM, or None where they cannot be called apart safely. Through
+    a peft LoRA wrapper both resolve (attribute lookups fall through to the wrapped model) to the
+    modules LoRA was injected into, so adapters act as in model(...)."""
+    if getattr(getattr(model, "config", None), "model_type", None) not in SPLIT_HEAD_TYPES:
+        return None
+    return model.get_decoder(), model.get_output_embeddings()
+
+
+def forward_logprobs(model, seqs: Sequences, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logp [batch, T], entropy [batch, T]) of each response token (position t scores tokens[:, t]
+    given < t); 0 at prompt and padding positions, which the loss and metrics mask out.
+
+    The decoder runs once; its hidden states at the positions that predict response tokens go
+    through the output projection in chunks (loss.chunked_token_logprobs), so peak memory grows
+    with LOGPROB_CHUNK x vocab, not batch x T x vocab."""
+    parts = decoder_and_head(model)
+    if parts is None:
+        logits = model(input_ids=seqs.tokens, attention_mask=seqs.attention, use_cache=False).logits
+        logp, entropy = token_logprobs(logits, seqs.tokens, temperature)
+        return logp * seqs.response, entropy * seqs.response
+    decoder, head = parts
+    hidden = decoder(input_ids=seqs.tokens, attention_mask=seqs.attention, use_cache=False).last_hidden_state
+    scored = seqs.response.bool()  # [batch, T]: tokens to score
+    scored[:, 0] = False  # nothing predicts the first token (always a prompt token in practice)
+    predicts = scored[:, 1:]  # [batch, T-1]: position t predicts token t + 1
+    logp, entropy = chunked_token_logprobs(hidden[:, :-1][predicts], seqs.tokens[:, 1:][predicts], head,
+                                           temperature, LOGPROB_CHUNK)
+    zeros = torch.zeros(seqs.tokens.shape, dtype=torch.float32, device=seqs.tokens.device)
+    return zeros.masked_scatter(scored, logp), zeros.masked_scatter(scored, entropy)
 
 
 @torch.no_grad()
@@ -58,14 +96,31 @@ def rollout_logprobs(model, rollouts: Sequence[Rollout], cfg: Config, pad_id: in
     return out
 
 
+def has_dropout(model) -> bool:
+    """Whether a train-mode forward is random: a dropout module with p > 0 (LoRA's among them) or a
+    config dropout rate > 0 (attention dropout is applied functionally, not as a module)."""
+    if any(isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0 for m in model.modules()):
+        return True
+    config = getattr(model, "config", None)
+    rates = config.to_dict().items() if hasattr(config, "to_dict") else ()
+    return any("dropout" in k and isinstance(v, (int, float)) and v > 0 for k, v in rates)
+
+
 def ppo_update(model, optimizer, scheduler, rollouts: Sequence[Rollout], advantages: Sequence[float],
-               cfg: Config, pad_id: int, device) -> dict[str, float]:
-    """Run `ppo.epochs` passes of clipped updates; return the step's update metrics."""
-    old_logp = rollout_logprobs(model, rollouts, cfg, pad_id, device)
+               cfg: Config, pad_id: int, device, *, _force_old_forward: bool = False) -> dict[str, float]:
+    """Run `ppo.epochs` passes of clipped updates; return the step's update metrics.
+    `_force_old_forward` (tests only) runs the old log-probs' forward even where it is skipped."""
     per_query = cfg.rollouts_per_query
     mini_queries = cfg.ppo.mini_batch_queries or cfg.train.queries_per_step
     mini = mini_queries * per_query
     mb = cfg.ppo.micro_batch_size
+    # One optimizer step over the whole batch: every logp is taken before any weight moves, so
+    # pi_old is the policy being differentiated and its log-probs are the current ones, detached
+    # (ratio 1; as TRL does). A separate no-grad forward would only recompute them (~23 % of the
+    # update's time). Not so with dropout: the train-mode forward then differs from the eval-mode one.
+    reuse = (cfg.ppo.epochs == 1 and mini >= len(rollouts) and not has_dropout(model)
+             and not _force_old_forward)
+    old_logp = None if reuse else rollout_logprobs(model, rollouts, cfg, pad_id, device)
     totals = dict(loss=0.0, entropy=0.0, tokens=0.0, clipped_low=0.0, clipped_high=0.0, kl=0.0, grad_norm=0.0)
     updates = 0
     model.train()
@@ -79,9 +134,9 @@ def ppo_update(model, optimizer, scheduler, rollouts: Sequence[Rollout], advanta
                 seqs = pack([rollouts[i] for i in part], pad_id, device)
                 logp, entropy = forward_logprobs(model, seqs, cfg.generation.temperature)
                 width = logp.shape[1]
-                old = torch.stack([old_logp[i][:width] if old_logp[i].shape[0] >= width else
-                                   torch.nn.functional.pad(old_logp[i], (0, width - old_logp[i].shape[0]))
-                                   for i in part])
+                old = logp.detach() if old_logp is None else torch.stack([
+                    old_logp[i][:width] if old_logp[i].shape[0] >= width else
+                    torch.nn.functional.pad(old_logp[i], (0, width - old_logp[i].shape[0])) for i in part])
                 adv = torch.tensor([advantages[i] for i in part], dtype=logp.dtype, device=device)
                 loss, stats = ppo_clip_loss(logp, old, adv, seqs.response, clip_low=cfg.ppo.clip_low,
                                             clip_high=cfg.ppo.clip_high, normalizer=n_tokens)
