@@ -40,6 +40,9 @@ export interface RunStartEvent extends Base {
   reward?: { name: RewardName; variant: 'paper' | 'reference'; alpha: number; beta: number; max_response_tokens: number };
   /** Version 2: the advantage estimator and its epsilon. */
   advantage?: { name: string; eps: number };
+  /** Processes (torchrun ranks) the run trains with, and each one's device; absent: one process. */
+  world_size?: number;
+  devices?: string[];
 }
 export interface RolloutEvent extends Base {
   type: 'rollout';

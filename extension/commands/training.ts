@@ -113,6 +113,12 @@ export async function startTrainingCommand(host: Host, arg?: vscode.Uri | string
   return launch(host, folder, choice);
 }
 
+/** `hbpo.training.processes`: how many processes a new run trains with (torchrun's ranks). */
+function processesSetting(folder: vscode.WorkspaceFolder): number {
+  const n = vscode.workspace.getConfiguration('hbpo', folder.uri).get<number>('training.processes', 1);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
 async function launch(host: Host, folder: vscode.WorkspaceFolder, config: vscode.Uri): Promise<StartResult | undefined> {
   const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === config.toString());
   if (open?.isDirty) await open.save();
@@ -125,7 +131,7 @@ async function launch(host: Host, folder: vscode.WorkspaceFolder, config: vscode
   try {
     proc = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `HBPO: checking ${label}…` },
-      () => startTraining({ python, cwd: folder.uri.fsPath, configPath: config.fsPath, runsDir, ...session.callbacks }),
+      () => startTraining({ python, cwd: folder.uri.fsPath, configPath: config.fsPath, runsDir, processes: processesSetting(folder), ...session.callbacks }),
     );
   } catch (err) {
     // Set-up fixes a missing trainer; then this start goes on.
@@ -291,7 +297,10 @@ export async function resumeRunCommand(host: Host, arg?: RunArg): Promise<StartR
   const session = host.sessions.prepare(run.id);
   let proc;
   try {
-    proc = await resumeTraining(run.dir, { python, cwd: folder?.uri.fsPath ?? run.dir, ...session.callbacks });
+    // A resume trains with as many processes as the run did (its checkpoints hold that many RNG states).
+    const marks = await readRunMarks(run.dir);
+    const processes = (marks.latest?.type === 'run_start' ? marks.latest : marks.first)?.world_size ?? 1;
+    proc = await resumeTraining(run.dir, { python, cwd: folder?.uri.fsPath ?? run.dir, processes, ...session.callbacks });
   } catch (err) {
     if (err instanceof InvalidConfigError) void vscode.window.showErrorMessage(`HBPO: cannot resume ${run.id}: ${err.problems.join('; ')}`);
     else if (err instanceof TrainerUnavailableError) void showTrainerUnavailable(err.message, err.kind, () => resumeRunCommand(host, run.dir));

@@ -3,7 +3,7 @@
 import type { LoadProgress } from '../../common/loading';
 import { compareModes, modeKey, modeOfTier } from '../../common/mode';
 import { isPidAlive, type IsAlive } from '../runs/pid';
-import type { EvalResult, RunModel, Series } from '../runs/runModel';
+import type { EvalResult, RunInfo, RunModel, Series } from '../runs/runModel';
 import {
   tierInfoOf, type DashboardDelta, type DashboardHeader, type DashboardState, type DashboardToWebview, type TierInfo,
 } from '../../common/protocol/dashboard';
@@ -22,11 +22,19 @@ export function headerOf(
     totalSteps: info?.total_steps ?? null,
     stepsPerSecond: model.stepsPerSecond(),
     etaSeconds: model.etaSeconds(),
-    device: info?.device ?? null,
+    device: info ? deviceLabel(info) : null,
     errorCount: model.errorCount,
     preparing: status === 'pending' ? model.logs.at(-1)?.message ?? null : null,
     loading: loading ? { bytes: loading.bytes, total: loading.total } : null,
   };
+}
+
+/** Where the run trains: its device, or with several processes (torchrun ranks) how many and on what. */
+export function deviceLabel(info: Pick<RunInfo, 'device' | 'world_size' | 'devices'>): string {
+  const n = info.world_size ?? 1;
+  if (n <= 1) return info.device;
+  const devices = info.devices?.length ? [...new Set(info.devices)].join(', ') : info.device;
+  return `${n} processes · ${devices}`;
 }
 
 /** The run's tiers (run_start) and any other mode its step metrics cover (`natural`), in compareModes order. */

@@ -26,6 +26,8 @@ export interface StartOptions extends TrainerCallbacks {
   runsDir?: string;
   /** Extra environment variables for the trainer. */
   env?: NodeJS.ProcessEnv;
+  /** Processes to train with (torchrun: `--nproc`); default 1. */
+  processes?: number;
 }
 
 export interface ResumeOptions extends TrainerCallbacks {
@@ -36,10 +38,17 @@ export interface ResumeOptions extends TrainerCallbacks {
   env?: NodeJS.ProcessEnv;
   /** Validate the run's config (with the overrides) first; default: only when there are overrides. */
   validate?: boolean;
+  /** Processes to train with (`--nproc`): a resume needs the run's own number. */
+  processes?: number;
 }
 
 function setArgs(overrides: readonly string[]): string[] {
   return overrides.flatMap((o) => ['--set', o]);
+}
+
+/** `--nproc N` for a run of several processes (the trainer starts them under torchrun). */
+function nprocArgs(processes: number | undefined): string[] {
+  return processes !== undefined && processes > 1 ? ['--nproc', String(Math.floor(processes))] : [];
 }
 
 /**
@@ -61,7 +70,7 @@ export async function startTraining(opts: StartOptions): Promise<TrainerProcess>
     throw new InvalidConfigError(
       [`run.name: ${join(runsDir, run.name)} already exists; resume it or choose another name`], configPath);
   }
-  const args = ['-m', 'hbpo', 'train', '--config', configPath, ...setArgs(overrides), '--events-stdout'];
+  const args = ['-m', 'hbpo', 'train', '--config', configPath, ...setArgs(overrides), ...nprocArgs(opts.processes), '--events-stdout'];
   return new TrainerProcess({ python: opts.python, args, cwd, env: opts.env, runsDir }, opts);
 }
 
@@ -88,7 +97,7 @@ export async function resumeTraining(runDir: string, opts: ResumeOptions): Promi
     const verdict = await validateConfig(opts.python, configPath, overrides, { cwd, env: opts.env });
     if (!verdict.ok) throw new InvalidConfigError(verdict.problems, configPath);
   }
-  const args = ['-m', 'hbpo', 'resume', dir, ...setArgs(overrides), '--events-stdout'];
+  const args = ['-m', 'hbpo', 'resume', dir, ...setArgs(overrides), ...nprocArgs(opts.processes), '--events-stdout'];
   return new TrainerProcess({ python: opts.python, args, cwd, env: opts.env, runDir: dir }, opts);
 }
 

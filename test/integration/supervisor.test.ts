@@ -141,6 +141,31 @@ describe('trainer supervisor', { skip }, () => {
       }
     });
 
+  test('a run of 2 processes (torchrun) streams rank 0\'s events and stops as one, with a checkpoint', { timeout: TEST_TIMEOUT },
+    async () => {
+      const configPath = join(tmp, 'two.yaml');
+      writeFileSync(configPath, tinyConfig('[8, 16]'));
+      const events: RunEvent[] = [];
+      const proc = await startTraining({
+        python, cwd: tmp, configPath: 'two.yaml', runsDir: 'runs-two', env, processes: 2, onEvent: (e) => events.push(e),
+      });
+      try {
+        await waitFor(() => events.some((e) => e.type === 'step'), proc, 'step event');
+        const runDir = await proc.runDirKnown;
+        const start = events.find((e) => e.type === 'run_start');
+        assert.ok(start?.type === 'run_start');
+        assert.equal(start.world_size, 2);
+        assert.deepEqual(start.devices, ['cpu', 'cpu']);
+        assert.notEqual(start.pid, proc.pid, 'rank 0 is a child of the launcher');
+        const step = events.find((e) => e.type === 'step');
+        assert.equal(events.filter((e) => e.type === 'rollout' && e.step === step!.step).length, 8, 'both ranks\' rollouts');
+        const r = await proc.stop({ timeoutMs: 180_000 });
+        assertCleanStop(r, runDir!);
+      } finally {
+        proc.kill();
+      }
+    });
+
   test('a malformed config is refused with its problems, and nothing is started', { timeout: TEST_TIMEOUT },
     async () => {
       const text = tinyConfig('[16, 8]');

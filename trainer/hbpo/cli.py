@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -26,13 +27,20 @@ def _parser() -> argparse.ArgumentParser:
                        help="override a config value, e.g. --set train.steps=2 --set tiers=[32,64]")
         p.add_argument("--events-stdout", action="store_true", help="also stream events as JSON lines on stdout")
 
+    def nproc(p):
+        p.add_argument("--nproc", type=int, default=1, metavar="N",
+                       help="train with N processes on this node under torchrun (one GPU each on CUDA, "
+                            "gloo on CPU); each step's queries are shared out whole")
+
     p = sub.add_parser("train", help="start a run")
     p.add_argument("--config", help="YAML or JSON config (default: the built-in testbed config)")
     common(p)
+    nproc(p)
 
     p = sub.add_parser("resume", help="continue an interrupted run from its folder")
     p.add_argument("run_dir")
     common(p)
+    nproc(p)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint")
     p.add_argument("--checkpoint", required=True, help="a checkpoint folder (runs/<id>/checkpoints/step-N)")
@@ -85,7 +93,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if os.environ.get("TORCHELASTIC_ERROR_FILE"):  # a rank under torchrun: its error goes to the launcher
+        from torch.distributed.elastic.multiprocessing.errors import record
+
+        return record(_main)(argv)
+    return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = _without_nproc(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         return COMMANDS[args.command](args)
@@ -102,12 +119,17 @@ def cmd_train(args) -> int:
     overrides = args.overrides + (["events_stdout=true"] if args.events_stdout else [])
     # Relative paths in the built-in config resolve against the working directory.
     cfg = load_config(path, overrides, base_dir=None if args.config else Path.cwd())
-    from .train import new_run_dir, train  # heavy imports only once the config is known good
+    from .dist import under_torchrun
+    from .launch import check_world, launch
 
-    run_dir = new_run_dir(cfg)
-    print(f"hbpo: run folder {run_dir}", file=sys.stderr, flush=True)
-    status = train(cfg, run_dir)
-    return 0 if status in ("finished", "stopped") else 1
+    check_world(cfg, args.nproc)
+    if args.nproc > 1 and not under_torchrun():
+        from .train import run_name
+
+        name = run_name(cfg)  # named here, so that the launcher and every rank agree on the folder
+        argv = [a for a in (args.argv or []) if a]
+        return launch(args.nproc, [*argv, "--set", f"run.name={name}"], Path(cfg.run.dir) / name)
+    return _train_here(cfg, resume_dir=None)
 
 
 def cmd_resume(args) -> int:
@@ -116,10 +138,56 @@ def cmd_resume(args) -> int:
         raise ConfigError([f"run_dir: {run_dir} has no config.yaml; is it a run folder?"])
     overrides = args.overrides + (["events_stdout=true"] if args.events_stdout else [])
     cfg = load_config(run_dir / "config.yaml", overrides)
-    from .train import train
+    from .dist import under_torchrun
+    from .launch import check_world, launch
 
-    status = train(cfg, run_dir, resume=True)
-    return 0 if status in ("finished", "stopped") else 1
+    check_world(cfg, args.nproc)
+    if args.nproc > 1 and not under_torchrun():
+        return launch(args.nproc, list(args.argv or []), run_dir)
+    return _train_here(cfg, resume_dir=run_dir)
+
+
+def _train_here(cfg, *, resume_dir: Path | None) -> int:
+    """Train in this process: alone, or as one rank of torchrun's (rank 0 makes the run folder)."""
+    from .dist import broadcast, close_world, init_world
+    from .launch import check_world
+    from .model import pick_device
+    from .train import new_run_dir, train  # heavy imports only once the config is known good
+
+    world = init_world(pick_device(cfg.run.device).type)
+    try:
+        check_world(cfg, world.size)  # plain torchrun: its world size was not checked before
+        run_dir = resume_dir
+        if run_dir is None:
+            made: Path | str | None = None
+            if world.main:
+                try:
+                    made = new_run_dir(cfg)
+                except FileExistsError as exc:
+                    made = str(exc)
+            made = broadcast(made, world)
+            if isinstance(made, str):
+                raise FileExistsError(made)
+            run_dir = made
+            if world.main:
+                print(f"hbpo: run folder {run_dir}", file=sys.stderr, flush=True)
+        status = train(cfg, run_dir, resume=resume_dir is not None, world=world)
+        return 0 if status in ("finished", "stopped") else 1
+    finally:
+        close_world(world)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line as given, less `--nproc N`: what each rank runs under torchrun."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
 
 
 def cmd_eval(args) -> int:
@@ -262,8 +330,6 @@ def cmd_grade(args) -> int:
             out.write(json.dumps(reply, allow_nan=False) + "\n")
             out.flush()
     except BrokenPipeError:  # the reader went away: nothing left to answer
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # no second error at exit's flush
         return 1
     return 0

@@ -263,6 +263,28 @@ def parse_map_record(line: bytes) -> list | None:
     return record[:-1] if record[-1] == zlib.crc32(line[:comma]) else None
 
 
+class RankLog:
+    """The event log of a rank other than 0 in a multi-process run: rank 0 writes the run's events;
+    this one's log messages go to stderr (torchrun prefixes them with the rank), nothing to a file."""
+
+    def __init__(self, rank: int):
+        self.rank = rank
+
+    def emit(self, type: str, step: int, **payload: Any) -> dict:
+        return {"v": SCHEMA_VERSION, "type": type, "time": time.time(), "step": step, **payload}
+
+    def finish(self, type: str, step: int, **payload: Any) -> dict:
+        if type == "log":
+            write_stream("stderr", f"[hbpo rank {self.rank}] {payload.get('message', '')}\n")
+        return self.emit(type, step, **payload)
+
+    def log(self, step: int, message: str, level: str = "info") -> None:
+        write_stream("stderr", f"[hbpo rank {self.rank}] {message}\n")
+
+    def close(self) -> None:
+        pass
+
+
 def _allocate(path: Path, size: int) -> None:
     """A file of `size` bytes whose blocks are really allocated (not a sparse hole)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

@@ -52,9 +52,16 @@ class _StopWhen:
 
 @torch.no_grad()
 def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, gen: GenerationConfig,
-             greedy: bool = False, should_stop: Callable[[], bool] = lambda: False
+             greedy: bool = False, should_stop: Callable[[], bool] = lambda: False,
+             seed: int | None = None, positions: Sequence[int] | None = None,
              ) -> tuple[list[tuple[list[int], list[int]]], GenerationStats]:
-    """(prompt_ids, response_ids) per prompt, in order, and throughput figures."""
+    """(prompt_ids, response_ids) per prompt, in order, and throughput figures.
+
+    `seed`: each batch of `gen.batch_size` prompts samples from the torch RNG seeded with `seed` and
+    the place of the batch's first prompt among the step's (`positions[i]`: prompt i's place; by
+    default its index), so a batch's samples do not depend on what ran before it: a rank generating
+    its share of a step's prompts draws what one process generating them all would, batch for batch,
+    when its batches are the same prompts (see README, "Many GPUs")."""
     from transformers import StoppingCriteriaList
 
     device = next(model.parameters()).device
@@ -65,6 +72,8 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, g
     model.eval()
     for start in range(0, len(prompts), gen.batch_size):
         chunk = list(prompts[start:start + gen.batch_size])
+        if seed is not None:
+            torch.manual_seed((seed + 1_000_003 * (positions[start] if positions else start)) % 2**63)
         enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
         sampling = {} if greedy else dict(temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k or None)
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=not greedy, **sampling,
@@ -88,9 +97,13 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, g
 
 
 def hierarchical_rollouts(model, tokenizer, problems: Sequence[Problem], cfg: Config, *,
-                          should_stop: Callable[[], bool] = lambda: False
-                          ) -> tuple[list[Rollout], GenerationStats]:
+                          should_stop: Callable[[], bool] = lambda: False, queries: Sequence[int] | None = None,
+                          seed: int | None = None) -> tuple[list[Rollout], GenerationStats]:
     """n rollouts per query, n/k under each tier (one natural group for budget-free baselines).
+
+    `queries`: generate only the rollouts of these query indices (a rank's share of the step); the
+    plan, and every random draw it makes, still covers all of `problems`, so every rank's RNG stays
+    in step. `seed`: see `generate`.
 
     Method l1-exact: one group per query under a target length drawn uniformly from
     [reward.target_min, reward.target_max] with the run's seeded `random` (its state is in every
@@ -107,8 +120,16 @@ def hierarchical_rollouts(model, tokenizer, problems: Sequence[Problem], cfg: Co
         for tier in tiers:
             prompt = build_prompt(tokenizer, problem.problem, tier, cfg.prompt)
             plan += [(qi, problem, tier, s, prompt) for s in range(per_tier)]
+    positions = list(range(len(plan)))
+    if queries is not None:
+        # This rank's queries, in the order given (its slice of each mini-batch), each with its place.
+        by_query: dict[int, list[int]] = {}
+        for i, p in enumerate(plan):
+            by_query.setdefault(p[0], []).append(i)
+        positions = [i for q in queries for i in by_query.get(q, [])]
+        plan = [plan[i] for i in positions]
     outputs, stats = generate(model, tokenizer, [p[4] for p in plan], max_new_tokens=cfg.max_response_tokens,
-                              gen=cfg.generation, should_stop=should_stop)
+                              gen=cfg.generation, should_stop=should_stop, seed=seed, positions=positions)
     return [to_rollout(tokenizer, *p, *o, cfg.max_response_tokens,
                        marks_at=[p[2], *cfg.tiers] if cfg.uses_length_targets else cfg.tiers)
             for p, o in zip(plan, outputs)], stats

@@ -25,8 +25,9 @@ from .checkpoint import (clean_stale_temporaries, latest_checkpoint, load_state,
                          set_rng_state, write_text_atomic)
 from .config import Config, ConfigError, resolved, short, to_dict
 from .diskfull import DiskFullError, is_disk_full
+from .dist import World, all_sum, any_rank, barrier, broadcast, gather, shard
 from .evaluate import evaluate
-from .events import EventLog, read_events
+from .events import EventLog, RankLog, read_events
 from .metrics import rollout_metrics
 from .model import count_parameters, load_policy, pick_device, pick_dtype
 from .modes import parse_mode
@@ -35,7 +36,7 @@ from .scoring import score
 from .testbed.build import BuildStopped
 from .data import DataError
 from .sources import load_source, source_name
-from .update import ppo_update
+from .update import LogprobModule, ppo_update
 
 
 class QuerySampler:
@@ -89,9 +90,13 @@ class StopFlag:
         return self.requested
 
 
+def run_name(cfg: Config) -> str:
+    """`run.name`, or the method and the time."""
+    return cfg.run.name or f"{cfg.method}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
 def new_run_dir(cfg: Config) -> Path:
-    name = cfg.run.name or f"{cfg.method}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(cfg.run.dir) / name
+    run_dir = Path(cfg.run.dir) / run_name(cfg)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(f"run.name: {run_dir} already exists; resume it with "
                               f"`python -m hbpo resume {run_dir}` or choose another name")
@@ -99,19 +104,25 @@ def new_run_dir(cfg: Config) -> Path:
     return run_dir
 
 
-def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | None = None) -> str:
-    """Train until `train.steps` or a stop signal. Returns the run_end status."""
+def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | None = None,
+          world: World | None = None) -> str:
+    """Train until `train.steps` or a stop signal. Returns the run_end status.
+
+    Under torchrun, `world` is this process's rank in the run (dist.py): it generates and updates on
+    its share of each step's queries; rank 0 alone writes the run folder."""
     cfg = resolved(cfg)
     stop = stop or StopFlag()
+    world = world or World()
     config_dict = to_dict(cfg)
-    if resume:
+    if resume and world.main:
         check_resume_config(run_dir, config_dict)
-    events = EventLog(run_dir / "events.jsonl", stdout=cfg.events_stdout)
+    events = EventLog(run_dir / "events.jsonl", stdout=cfg.events_stdout) if world.main else RankLog(world.rank)
     step, last_ckpt = 0, None
     stop.install()
     try:
-        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_dict, sort_keys=False))
-        cleaned = clean_stale_temporaries(run_dir)
+        if world.main:
+            write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(config_dict, sort_keys=False))
+        cleaned = clean_stale_temporaries(run_dir) if world.main else []
         if cleaned:
             events.log(step, f"removed {len(cleaned)} temporary checkpoint file(s) left by an interrupted save: "
                              f"{', '.join(cleaned)}")
@@ -121,6 +132,8 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
         device = pick_device(cfg.run.device)
+        if world.distributed and device.type == "cuda":
+            device = torch.device("cuda", world.local_rank)
         dtype = pick_dtype(cfg.model.dtype, device)
         random.seed(cfg.run.seed)
         torch.manual_seed(cfg.run.seed)
@@ -135,9 +148,13 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         # The first run on a machine builds the testbed model (minutes): its progress goes to the
         # run's events too, so the editor shows what the run is doing before run_start.
         try:
+            if not world.main:
+                barrier(world)  # rank 0 builds the testbed model into the cache first, if it must
             model, tokenizer = load_policy(cfg.model, device, dtype, seed=cfg.run.seed,
                                            weights_from=checkpoint / "model" if checkpoint else None,
                                            log=lambda message: events.log(step, message), should_stop=stop)
+            if world.main:
+                barrier(world)
         except BuildStopped as exc:  # Ctrl+C during the testbed's first build: a clean stop, no steps
             events.log(step, str(exc))
             events.emit("run_end", step, status="stopped", reason=f"received {stop.signal_name}", checkpoint=last_ckpt)
@@ -148,11 +165,19 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
         if checkpoint:
             state = load_state(checkpoint)
+            saved_world = state.get("world_size", 1)
+            if saved_world != world.size:
+                raise ConfigError([f"--nproc: {checkpoint.name} was saved by a run of {saved_world} process(es); "
+                                   f"resume it with --nproc {saved_world} (this start has {world.size})"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             sampler.load(state["sampler"])
-            set_rng_state(state["rng"])
+            set_rng_state(state["rng_ranks"][world.rank] if "rng_ranks" in state else state["rng"])
             step, last_ckpt = state["step"], str(checkpoint.relative_to(run_dir))
+        ddp = None
+        if world.distributed:  # the update's forward, its gradients averaged over ranks; generation uses `model`
+            ddp = torch.nn.parallel.DistributedDataParallel(LogprobModule(model, cfg.generation.temperature),
+                                                            device_ids=[device.index] if device.type == "cuda" else None)
 
         params, trainable = count_parameters(model)
         events.emit("run_start", step, run_id=run_dir.name, config=config_dict, method=cfg.method,
@@ -164,49 +189,70 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
                     reward={"name": cfg.reward.name, "variant": cfg.reward.variant, "alpha": cfg.alpha,
                             "beta": cfg.reward.beta, "max_response_tokens": cfg.max_response_tokens},
                     advantage={"name": cfg.advantage.name, "eps": cfg.advantage.eps},
-                    versions={"hbpo": __version__, "torch": torch.__version__})
+                    versions={"hbpo": __version__, "torch": torch.__version__},
+                    world_size=world.size, devices=gather(str(device), world) or [])
         events.log(step, f"{'resuming at' if resume else 'starting'} step {step} of {total_steps} on "
                          f"{device} ({dtype}), {len(problems)} problems, tiers {cfg.rollout_tiers}")
 
-        def save(reason: str, state_override: dict | None = None) -> str:
-            state = state_override or {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                                       "sampler": sampler.state(), "rng": rng_state()}
-            path = save_checkpoint(run_dir, step, model=model, tokenizer=tokenizer, state=state,
-                                   config=config_dict, keep=cfg.train.keep_checkpoints)
-            rel = str(path.relative_to(run_dir))
-            events.emit("checkpoint", step, path=rel, reason=reason)
-            return rel
+        def save(reason: str) -> str | None:
+            # Every rank's RNG state (rank 0 saves them all): a resume at the same world size goes
+            # on exactly. Weights and optimizer state are the same on every rank (DDP).
+            rng_ranks = gather(rng_state(), world)
+            rel = None
+            if world.main:
+                state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                         "sampler": sampler.state(), "rng": rng_ranks[0], "rng_ranks": rng_ranks,
+                         "world_size": world.size}
+                path = save_checkpoint(run_dir, step, model=model, tokenizer=tokenizer, state=state,
+                                       config=config_dict, keep=cfg.train.keep_checkpoints)
+                rel = str(path.relative_to(run_dir))
+                events.emit("checkpoint", step, path=rel, reason=reason)
+            # Every rank knows the checkpoint (and waits for it to be complete before going on).
+            return broadcast(rel, world)
 
-        while step < total_steps and not stop():
+        # This rank's queries of every step: its share of each mini-batch.
+        mine = shard(cfg.train.queries_per_step, cfg.ppo.mini_batch_queries or cfg.train.queries_per_step, world)
+        while step < total_steps and not any_rank(stop(), world):
             # State at the end of the last completed step, for a stop that abandons this one.
             resume_point = {"sampler": sampler.state(), "rng": rng_state()}
             t0 = time.perf_counter()
+            _injected_failure(world, step + 1)
             batch = [problems[i] for i in sampler.draw(cfg.train.queries_per_step)]
-            rollouts, gen = hierarchical_rollouts(model, tokenizer, batch, cfg, should_stop=stop)
-            if stop():  # generation was cut short: the step is abandoned, nothing was updated
+            rollouts, gen = hierarchical_rollouts(model, tokenizer, batch, cfg, should_stop=stop, queries=mine,
+                                                  seed=cfg.run.seed * 100_003 + step)
+            if any_rank(stop(), world):  # generation was cut short: the step is abandoned, nothing was updated
+                stop.requested = True
                 sampler.load(resume_point["sampler"])
                 set_rng_state(resume_point["rng"])
                 break
             scored = score(rollouts, cfg)
             t1 = time.perf_counter()
             update = ppo_update(model, optimizer, scheduler, rollouts, [s["advantage"]["total"] for s in scored],
-                                cfg, tokenizer.pad_token_id, device)
+                                cfg, tokenizer.pad_token_id, device, world=world, ddp=ddp)
             t2 = time.perf_counter()
             step += 1
-            for s in scored:
-                events.emit("rollout", step, **s)
-            step_wide, per_tier = rollout_metrics(scored, targets=cfg.uses_length_targets)
-            metrics = step_wide | update | {
-                "tokens/generated": float(gen.tokens), "tokens_per_s": gen.tokens / max(gen.seconds, 1e-9),
-                "time/generate_s": gen.seconds, "time/update_s": t2 - t1, "time/step_s": t2 - t0}
-            events.emit("step", step, metrics=metrics, per_tier=per_tier)
+            # Rank 0 writes every rank's rollouts, in query order (as one process would).
+            all_scored = gather(scored, world)
+            tokens, gen_seconds = all_sum([float(gen.tokens), gen.seconds], world)
+            if world.main:
+                all_scored = sorted((s for part in all_scored for s in part), key=lambda s: s["query_index"])
+                for s in all_scored:
+                    events.emit("rollout", step, **s)
+                step_wide, per_tier = rollout_metrics(all_scored, targets=cfg.uses_length_targets)
+                gen_seconds /= world.size  # ranks generate at once: the step waited about the mean
+                metrics = step_wide | update | {
+                    "tokens/generated": tokens, "tokens_per_s": tokens / max(gen_seconds, 1e-9),
+                    "time/generate_s": gen_seconds, "time/update_s": t2 - t1, "time/step_s": t2 - t0}
+                events.emit("step", step, metrics=metrics, per_tier=per_tier)
 
             if cfg.eval.every and (step % cfg.eval.every == 0 or step == total_steps):
-                run_evals(model, tokenizer, cfg, events, step, stop)
+                if world.main:
+                    run_evals(model, tokenizer, cfg, events, step, stop)
+                barrier(world)
             if step % cfg.train.checkpoint_every == 0 and step < total_steps:
                 last_ckpt = save("periodic")
 
-        status = "stopped" if stop() else "finished"
+        status = "stopped" if any_rank(stop(), world) else "finished"
         if step > 0 and (last_ckpt is None or not last_ckpt.endswith(f"{step:06d}")):
             last_ckpt = save("stop" if status == "stopped" else "final")
         reason = f"received {stop.signal_name}" if status == "stopped" else f"completed {step} steps"
@@ -224,6 +270,14 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         raise
     finally:
         events.close()
+
+
+def _injected_failure(world: World, step: int) -> None:
+    """Fault injection for the multi-process tests: HBPO_TEST_FAIL=<rank>:<step> makes that rank raise
+    as that step begins (a rank that dies mid-run, as an out-of-memory error would make it)."""
+    spec = os.environ.get("HBPO_TEST_FAIL", "")
+    if spec and spec == f"{world.rank}:{step}":
+        raise RuntimeError(f"injected failure on rank {world.rank} at step {step} (HBPO_TEST_FAIL)")
 
 
 # What a resume may change: how long the run goes on, how often it saves and evaluates, where it

@@ -12,12 +12,14 @@ sees the batch (there they equal the current ones, detached).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
 from .config import Config
+from .dist import World, all_sum
 from .loss import LOGPROB_CHUNK, chunked_token_logprobs, ppo_clip_loss, token_logprobs
 from .rollout import Rollout
 
@@ -106,13 +108,32 @@ def has_dropout(model) -> bool:
     return any("dropout" in k and isinstance(v, (int, float)) and v > 0 for k, v in rates)
 
 
+class LogprobModule(torch.nn.Module):
+    """`forward_logprobs` as a module, for DistributedDataParallel to wrap: DDP syncs gradients only
+    for what runs through its own forward, and the log-probs call the decoder and head apart."""
+
+    def __init__(self, model, temperature: float):
+        super().__init__()
+        self.model, self.temperature = model, temperature
+
+    def forward(self, tokens: torch.Tensor, attention: torch.Tensor, response: torch.Tensor):
+        return forward_logprobs(self.model, Sequences(tokens, attention, response), self.temperature)
+
+
 def ppo_update(model, optimizer, scheduler, rollouts: Sequence[Rollout], advantages: Sequence[float],
-               cfg: Config, pad_id: int, device, *, _force_old_forward: bool = False) -> dict[str, float]:
+               cfg: Config, pad_id: int, device, *, world: World = World(), ddp=None,
+               _force_old_forward: bool = False) -> dict[str, float]:
     """Run `ppo.epochs` passes of clipped updates; return the step's update metrics.
+
+    With several ranks (`world`), `rollouts` are this rank's share of the step and `ddp` is the
+    DistributedDataParallel of a LogprobModule of `model`: each mini-batch is every rank's share of
+    it, and the loss stays a token-mean over the whole mini-batch (the token count all-reduced; DDP
+    averages gradients over ranks, so each rank's sum is scaled by world size / tokens), so N ranks
+    make the update one process makes of the same global batch. Metrics cover every rank.
     `_force_old_forward` (tests only) runs the old log-probs' forward even where it is skipped."""
     per_query = cfg.rollouts_per_query
     mini_queries = cfg.ppo.mini_batch_queries or cfg.train.queries_per_step
-    mini = mini_queries * per_query
+    mini = mini_queries // world.size * per_query  # this rank's share of a mini-batch
     mb = cfg.ppo.micro_batch_size
     # One optimizer step over the whole batch: every logp is taken before any weight moves, so
     # pi_old is the policy being differentiated and its log-probs are the current ones, detached
@@ -127,21 +148,27 @@ def ppo_update(model, optimizer, scheduler, rollouts: Sequence[Rollout], advanta
     for _ in range(cfg.ppo.epochs):
         for m_start in range(0, len(rollouts), mini):
             idx = list(range(m_start, min(m_start + mini, len(rollouts))))
-            n_tokens = float(sum(rollouts[i].n_gen for i in idx)) or 1.0
+            n_tokens = all_sum([float(sum(rollouts[i].n_gen for i in idx))], world)[0] or 1.0
             optimizer.zero_grad(set_to_none=True)
             for u_start in range(0, len(idx), mb):
                 part = idx[u_start:u_start + mb]
                 seqs = pack([rollouts[i] for i in part], pad_id, device)
-                logp, entropy = forward_logprobs(model, seqs, cfg.generation.temperature)
-                width = logp.shape[1]
-                old = logp.detach() if old_logp is None else torch.stack([
-                    old_logp[i][:width] if old_logp[i].shape[0] >= width else
-                    torch.nn.functional.pad(old_logp[i], (0, width - old_logp[i].shape[0])) for i in part])
-                adv = torch.tensor([advantages[i] for i in part], dtype=logp.dtype, device=device)
-                loss, stats = ppo_clip_loss(logp, old, adv, seqs.response, clip_low=cfg.ppo.clip_low,
-                                            clip_high=cfg.ppo.clip_high, normalizer=n_tokens)
-                loss.backward()
-                totals["loss"] += float(loss.detach())
+                # Gradients are all-reduced once a mini-batch, on its last micro-batch's backward.
+                sync = ddp is None or u_start + mb >= len(idx)
+                with contextlib.nullcontext() if sync else ddp.no_sync():
+                    if ddp is None:
+                        logp, entropy = forward_logprobs(model, seqs, cfg.generation.temperature)
+                    else:
+                        logp, entropy = ddp(seqs.tokens, seqs.attention, seqs.response)
+                    width = logp.shape[1]
+                    old = logp.detach() if old_logp is None else torch.stack([
+                        old_logp[i][:width] if old_logp[i].shape[0] >= width else
+                        torch.nn.functional.pad(old_logp[i], (0, width - old_logp[i].shape[0])) for i in part])
+                    adv = torch.tensor([advantages[i] for i in part], dtype=logp.dtype, device=device)
+                    loss, stats = ppo_clip_loss(logp, old, adv, seqs.response, clip_low=cfg.ppo.clip_low,
+                                                clip_high=cfg.ppo.clip_high, normalizer=n_tokens / world.size)
+                    loss.backward()
+                totals["loss"] += float(loss.detach()) / world.size
                 totals["entropy"] += float((entropy * seqs.response).sum())
                 totals["tokens"] += stats.tokens
                 totals["clipped_low"] += stats.clipped_low
@@ -153,6 +180,8 @@ def ppo_update(model, optimizer, scheduler, rollouts: Sequence[Rollout], advanta
             scheduler.step()
             totals["grad_norm"] += float(grad_norm)
             updates += 1
+    names = ("loss", "entropy", "tokens", "clipped_low", "clipped_high", "kl")
+    totals |= dict(zip(names, all_sum([totals[k] for k in names], world)))  # every rank's share
     tokens = totals["tokens"] or 1.0
     return {
         "loss": totals["loss"] / max(updates, 1),

@@ -2,7 +2,7 @@ import { modeOfTier, NATURAL } from '../../../common/mode';
 import { tierInfoOf } from '../../../common/protocol/dashboard';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DashboardFeed, tiersOf } from '../../../extension/panels/dashboardData';
+import { DashboardFeed, deviceLabel, tiersOf } from '../../../extension/panels/dashboardData';
 import { applyDelta, redrawsFor } from '../../../webview/lib/dashboardStore';
 import type { DashboardState } from '../../../common/protocol/dashboard';
 import { appendTo, evalLine, line, modelOf, runStart, stepLines } from './fixtures';
@@ -110,4 +110,14 @@ test('before run_start the header says what the trainer is preparing; once start
   assert.equal(msg?.type, 'state');
   assert.equal(msg?.type === 'state' ? msg.state.header.preparing : 'no state', null);
   assert.equal(msg?.type === 'state' ? msg.state.header.status : 'no state', 'running');
+});
+
+test('a run of several processes says how many and on what devices in its header', () => {
+  assert.equal(deviceLabel({ device: 'cuda' }), 'cuda');
+  assert.equal(deviceLabel({ device: 'cpu', world_size: 1, devices: ['cpu'] }), 'cpu');
+  assert.equal(deviceLabel({ device: 'cuda:0', world_size: 4, devices: ['cuda:0', 'cuda:1', 'cuda:2', 'cuda:3'] }),
+    '4 processes · cuda:0, cuda:1, cuda:2, cuda:3');
+  assert.equal(deviceLabel({ device: 'cpu', world_size: 2, devices: ['cpu', 'cpu'] }), '2 processes · cpu');
+  const { dir, model } = modelOf([runStart().replace('"device":"cpu"', '"device":"cpu","world_size":2,"devices":["cpu","cpu"]')]);
+  assert.equal(new DashboardFeed(model, 'r', dir, alive).full().header.device, '2 processes · cpu');
 });
