@@ -128,7 +128,10 @@ test('an event line changed under its record (mtime put back) is caught by its C
   const edited = text.replace('"accuracy":0.27,', '"accuracy":0.97,'); // an eval's: same length, still valid
   assert.notEqual(edited, text, 'the fixture has an eval with accuracy 0.27');
   writeFileSync(path, edited);
-  utimesSync(path, mapTime, mapTime);
+  // Put back to a second before the map was written (a Date holds milliseconds, rounded: setting the
+  // map's own time could land a fraction of a millisecond after it).
+  const before = new Date(mapTime.getTime() - 1000);
+  utimesSync(path, before, before);
   const run = await loadChecked(path);
   assert.equal(run.lineMap?.used, false);
   assert.match(run.lineMap!.reason!, /does not match line \d+/);
