@@ -12,11 +12,10 @@
 // the model empty and the caller reads from byte 0. No `vscode` import.
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import * as zlib from 'node:zlib';
 import type { RolloutEvent } from '../events';
 import { LineReader, MAX_LINE_BYTES, parseLineBytes, type ParsedChunk } from './lineReader';
-import { CASES } from './rolloutIndex';
-import { mergeSegments, planRanges, SegmentBuilder, startSegments, type MapCheck, type Segment, type SegmentJob, type SegmentRun } from './parallelRead';
+import { crc32Range, parseRecord, recordMismatch, type LineRecord } from './mapRecord';
+import { mergeSegments, planRanges, SegmentBuilder, startSegments, type Segment, type SegmentJob, type SegmentRun } from './parallelRead';
 import type { Worker } from 'node:worker_threads';
 import type { RunModel, RunModelState } from './runModel';
 
@@ -25,23 +24,15 @@ export const LINES_VERSION = 1;
 /** Records compared with their lines before a map is used. */
 export const SAMPLE_RECORDS = 16;
 const CHUNK = 1024 * 1024;
-const MAX_INT32 = 2147483647;
 const NEWLINE = 0x0a;
 /** How long to wait for the writer's map line when the file looks newer than its map (a live run). */
 const SETTLE_MS = 50;
 /** Records read before the rollout index is sized for the whole map. */
 const RESERVE_AFTER = 256;
 
-type Crc32 = (data: Uint8Array, value?: number) => number;
-/** zlib.crc32 came with Node 20.15 / 22.2: without it there is no map reading (the file is read as usual). */
-const crc32: Crc32 | undefined = (zlib as { crc32?: Crc32 }).crc32;
-
 export function linesPathOf(eventsPath: string): string {
   return join(dirname(eventsPath), LINES_FILE);
 }
-
-/** A line of events.jsonl as the map describes it; a rollout's fields when it is one. */
-export type LineRecord = MapCheck;
 
 export interface LineMapReport {
   used: boolean;
@@ -66,61 +57,6 @@ export interface LineMapRead {
   offset: number;
   line: number;
   report: LineMapReport;
-}
-
-const isInt = (v: unknown, min: number, max: number): v is number => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
-
-const COMMA = 0x2c;
-/**
- * One record from its line's bytes [start, end), or undefined when it is not a sound record: its own
- * `check` (the CRC-32 of its bytes before the last comma) differs, or a wrong arity, or a field of the
- * wrong type or out of the schema's bounds. Such a record is treated as missing.
- */
-export function parseRecord(bytes: Buffer, start: number, end: number): LineRecord | undefined {
-  const comma = bytes.lastIndexOf(COMMA, end - 1);
-  if (!crc32 || comma <= start) return undefined;
-  // Loosely typed, as JSON.parse's result is: every field's type is checked below before it is used.
-  let r: any[] | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
-  try {
-    r = JSON.parse(bytes.toString('utf8', start, end));
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(r) || (r.length !== 4 && r.length !== 16) || r[r.length - 1] !== crc32(bytes.subarray(start, comma))) return undefined;
-  const offset = r[0], length = r[1], crc = r[2]; // indexed, not destructured: this runs once a rollout
-  if (!isInt(offset, 0, Number.MAX_SAFE_INTEGER) || !isInt(length, 1, MAX_LINE_BYTES) || !isInt(crc, 0, 0xffffffff)) return undefined;
-  if (r.length === 4) return { offset, length, crc };
-  const time = r[3], step = r[4], queryIndex = r[5], sample = r[6], tier = r[7], nGen = r[8];
-  const correct = r[9], truncated = r[10], reward = r[11], rewardCase = r[12], queryId = r[13], difficulty = r[14];
-  if (typeof time !== 'number' || !isInt(step, 0, MAX_INT32) || !isInt(queryIndex, 0, MAX_INT32) || !isInt(sample, 0, MAX_INT32)) return undefined;
-  if (!(tier === null || isInt(tier, 1, MAX_INT32)) || !isInt(nGen, 0, MAX_INT32)) return undefined;
-  if (typeof correct !== 'boolean' || typeof truncated !== 'boolean' || typeof reward !== 'number' || !CASES.includes(rewardCase)) return undefined;
-  if (typeof queryId !== 'string' || !(difficulty === null || typeof difficulty === 'string')) return undefined;
-  return { offset, length, crc, rollout: liteRollout(time, step, queryId, queryIndex, sample, tier, difficulty, nGen, correct, truncated, reward, rewardCase) };
-}
-
-/** A rollout event with only what the model keeps of it (RolloutIndex.add); the rest is read back when shown. */
-function liteRollout(
-  time: number, step: number, queryId: string, queryIndex: number, sample: number, tier: number | null,
-  difficulty: string | null, nGen: number, correct: boolean, truncated: boolean, reward: number, rewardCase: RolloutEvent['reward']['case'],
-): RolloutEvent {
-  return {
-    v: 2, type: 'rollout', time, step, query_id: queryId, query_index: queryIndex, sample, tier, difficulty, n_gen: nGen,
-    correct, truncated, reward: { reward, case: rewardCase },
-  } as unknown as RolloutEvent;
-}
-
-/** The map's fields of a rollout that differ from the rollout's own line, by name; empty when they agree. */
-export function recordMismatch(record: RolloutEvent, event: RolloutEvent): string[] {
-  const own = liteRollout(
-    event.time, event.step, event.query_id, event.query_index, event.sample, event.tier, event.difficulty ?? null, event.n_gen,
-    event.correct, event.truncated, event.reward.reward, event.reward.case,
-  ) as unknown as Record<string, unknown>;
-  const mapped = record as unknown as Record<string, unknown>;
-  const differ = Object.keys(own).filter((k) => k !== 'reward' && !Object.is(own[k], mapped[k]));
-  if (!Object.is(event.reward.reward, record.reward.reward)) differ.push('reward');
-  if (event.reward.case !== record.reward.case) differ.push('case');
-  return differ;
 }
 
 /**
@@ -174,7 +110,7 @@ async function checkRecord(file: FileHandle, record: LineRecord): Promise<string
   const bytes = await lineBytes(file, record.offset, record.length);
   if (!bytes || bytes[record.length] !== NEWLINE) return `${where}: no line of ${record.length} bytes there`;
   const line = bytes.subarray(0, record.length);
-  if (crc32!(line) !== record.crc) return `${where}: CRC-32 differs from the line's`;
+  if (crc32Range(line, 0, line.length) !== record.crc) return `${where}: CRC-32 differs from the line's`;
   if (!record.rollout) return undefined;
   const out: ParsedChunk = { events: [], errors: [] };
   parseLineBytes(line, 0, record.offset, out);
@@ -276,7 +212,7 @@ async function readMapRange(
     else {
       const bytes = await lineBytes(file, record.offset, record.length);
       const lineText = bytes?.subarray(0, record.length);
-      if (!bytes || bytes[record.length] !== NEWLINE || crc32!(lineText!) !== record.crc) {
+      if (!bytes || bytes[record.length] !== NEWLINE || crc32Range(bytes, 0, record.length) !== record.crc) {
         r.fail = `${mapPath}: the record of byte ${record.offset} does not match line ${r.line} of the events file`;
         return false;
       }
@@ -361,7 +297,6 @@ export async function readThroughLineMap(
   };
   const isFresh = await fresh(mapPath, eventsPath, options.mtimeMs);
   if (isFresh === undefined) return none();
-  if (!crc32) return none('this Node has no zlib.crc32');
   if (!isFresh) return none(`${eventsPath} was modified after its line map`);
   const { size: mapSize } = await stat(mapPath);
   const headerEnd = await mapHeaderEnd(mapPath);

@@ -18,6 +18,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { RolloutEvent, RunEvent } from '../events';
 import { LineReader, MAX_LINE_BYTES, type LineError, type ParsedChunk } from './lineReader';
+import type { LineRecord } from './mapRecord';
 import { RolloutIndex, type RolloutIndexState } from './rolloutIndex';
 import { MAX_ERRORS, MAX_LOG_LINES, type RunModel } from './runModel';
 
@@ -93,15 +94,7 @@ export interface Segment {
   /** The time of the segment's last event when that is a rollout (it sets the model's lastEventTime). */
   tailTime?: number;
   /** A line map range's records taken, and those to check against the file (lineMap.ts). */
-  map?: { records: number; check: MapCheck[] };
-}
-
-/** A line map record to check against its line: where it is, its CRC, a rollout's fields. */
-export interface MapCheck {
-  offset: number;
-  length: number;
-  crc: number;
-  rollout?: RolloutEvent;
+  map?: { records: number; check: LineRecord[] };
 }
 
 export function rangeCount(options: ParallelOptions): number {

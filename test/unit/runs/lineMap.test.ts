@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { test } from 'node:test';
-import { LINES_FILE, parseRecord, SAMPLE_RECORDS } from '../../../extension/runs/lineMap';
+import { LINES_FILE, SAMPLE_RECORDS } from '../../../extension/runs/lineMap';
+import { parseRecord } from '../../../extension/runs/mapRecord';
 import { loadRunFile, type LoadedRun, type LoadOptions } from '../../../extension/runs/runFile';
 import { modelView as view } from './modelView';
 import { LINE_MAP_HEADER, mapRecord } from '../../../scripts/genRun.mjs';
@@ -175,32 +175,6 @@ test('no map: the run is read as usual and nothing is said about a map', async (
   writeRun(dir, richLines());
   const run = await loadChecked(join(dir, 'events.jsonl'));
   assert.deepEqual(run.lineMap, { used: false, reason: undefined });
-});
-
-test('parseRecord takes only sound records: arity, types, bounds and its own check', () => {
-  const event = JSON.parse(stepLines(1).lines[0]);
-  const good = mapRecord(10, Buffer.from('x'.repeat(20)), event);
-  const parse = (s: string) => parseRecord(Buffer.from(s), 0, Buffer.byteLength(s));
-  assert.equal(parse(good)?.rollout?.n_gen, event.n_gen);
-  assert.equal(parse(good)?.offset, 10);
-  const redo = (mutate: (f: unknown[]) => void) => {
-    const f = JSON.parse(good).slice(0, -1) as unknown[];
-    mutate(f);
-    const text = JSON.stringify(f).slice(0, -1);
-    // A fresh check, so only the field's own test can refuse it.
-    return parse(`${text},${crc32(text)}]`);
-  };
-  assert.ok(redo(() => {}), 'a record rebuilt unchanged is taken');
-  assert.equal(redo((f) => (f[7] = 0)), undefined, 'tier 0');
-  assert.equal(redo((f) => (f[4] = 2 ** 31)), undefined, 'step past int32');
-  assert.equal(redo((f) => (f[12] = 'bogus')), undefined, 'an unknown case');
-  assert.equal(redo((f) => (f[9] = 1)), undefined, 'correct not a boolean');
-  assert.equal(redo((f) => (f[14] = 3)), undefined, 'difficulty not a string');
-  assert.equal(redo((f) => f.pop()), undefined, 'wrong arity');
-  assert.equal(redo((f) => (f[1] = 0)), undefined, 'an empty line');
-  assert.equal(parse(good.replace(/,(\d+)\]$/, (_m, c) => `,${(Number(c) + 1) % 2 ** 32}]`)), undefined, 'its check');
-  assert.equal(parse('[1,2,3]'), undefined);
-  assert.equal(parse('not json,1]'), undefined);
 });
 
 test('a read through the map leaves the persisted index, and the next open reads that', async () => {
