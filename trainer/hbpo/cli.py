@@ -233,7 +233,11 @@ def cmd_validate(args) -> int:
             print(json.dumps({"ok": False, "problems": problems}))
             return 2
         raise
-    print(json.dumps({"ok": True, "problems": [], "config": to_dict(cfg)}, indent=None if args.json else 2))
+    from .devices import visible_cuda_devices
+
+    # The GPU count lets the editor ask how many processes to start (one a GPU) when there are several.
+    verdict = {"ok": True, "problems": [], "config": to_dict(cfg), "cuda_devices": visible_cuda_devices()}
+    print(json.dumps(verdict, indent=None if args.json else 2))
     return 0
 
 

@@ -91,6 +91,24 @@ def test_validate_command_reports_json(write_config):
     assert proc.returncode == 2 and out["ok"] is False and out["problems"] == ["reward.beta: must be >= 0, got -2.0"]
 
 
+def test_validate_command_counts_the_gpus_it_sees(write_config):
+    """The verdict carries the CUDA devices torch sees (the editor asks how many processes to start
+    from it): none on this machine, and none when CUDA_VISIBLE_DEVICES hides them all."""
+    import json
+    import os
+
+    import torch
+
+    from hbpo.devices import visible_cuda_devices
+
+    cmd = hbpo_cmd("validate", "--json", "--config", str(write_config(tiny_config())))
+    out = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    assert out["ok"] is True and out["cuda_devices"] == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    hidden = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert json.loads(hidden.stdout)["cuda_devices"] == 0
+    assert visible_cuda_devices() == out["cuda_devices"]
+
+
 def test_shipped_configs_load():
     from importlib import resources
 
