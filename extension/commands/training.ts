@@ -10,8 +10,8 @@ import { isPidAlive } from '../runs';
 import { childEnd } from '../runs/judge';
 import { readRunMarks } from '../runs/runIndex';
 import {
-  InvalidConfigError, liveTrainerPid, resumeTraining, startTraining, TrainerUnavailableError, validateConfig,
-  type ValidationResult,
+  InvalidConfigError, liveTrainerPid, resumeTraining, StartCancelled, startTraining, TrainerUnavailableError, validateConfig,
+  type AskProcesses, type ValidationResult,
 } from '../trainer';
 import { builtInConfigUri, findWorkspaceConfigs } from '../host/configs';
 import { defaultConfigSetting, runsDirectory, workspaceFolder, type Host } from '../host/host';
@@ -113,11 +113,30 @@ export async function startTrainingCommand(host: Host, arg?: vscode.Uri | string
   return launch(host, folder, choice);
 }
 
-/** `hbpo.training.processes`: how many processes a new run trains with (torchrun's ranks). */
-function processesSetting(folder: vscode.WorkspaceFolder): number {
-  const n = vscode.workspace.getConfiguration('hbpo', folder.uri).get<number>('training.processes', 1);
+/**
+ * How many processes a new run trains with: `hbpo.training.processes` when the user set it (at any
+ * level), else asked when the trainer sees several GPUs (startTraining asks only then).
+ */
+function processesSetting(folder: vscode.WorkspaceFolder): number | AskProcesses {
+  const setting = vscode.workspace.getConfiguration('hbpo', folder.uri).inspect<number>('training.processes');
+  const n = setting?.workspaceFolderValue ?? setting?.workspaceValue ?? setting?.globalValue;
+  if (n === undefined) return askProcesses;
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
+
+const askProcesses: AskProcesses = async (choices, gpus) => {
+  const items = choices.map((n) => ({
+    label: n === 1 ? '1 process' : `${n} processes`,
+    description: n === 1 ? 'on one GPU' : n === gpus ? `one GPU each: all ${gpus} (torchrun)` : `one GPU each (torchrun)`,
+    n,
+  }));
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `HBPO: ${gpus} GPUs are visible. Train with how many processes?`,
+    placeHolder: 'Counts that share the step\'s queries evenly; set hbpo.training.processes to stop asking',
+    ignoreFocusOut: true,
+  });
+  return picked?.n;
+};
 
 async function launch(host: Host, folder: vscode.WorkspaceFolder, config: vscode.Uri): Promise<StartResult | undefined> {
   const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === config.toString());
@@ -134,6 +153,7 @@ async function launch(host: Host, folder: vscode.WorkspaceFolder, config: vscode
       () => startTraining({ python, cwd: folder.uri.fsPath, configPath: config.fsPath, runsDir, processes: processesSetting(folder), ...session.callbacks }),
     );
   } catch (err) {
+    if (err instanceof StartCancelled) return undefined;
     // Set-up fixes a missing trainer; then this start goes on.
     await reportStartError(host, config, err, () => launch(host, folder, config));
     return undefined;

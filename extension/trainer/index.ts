@@ -6,6 +6,8 @@ export { TrainerProcess } from './process';
 export type { StopOptions, StopResult, TrainerCallbacks, TrainerExit } from './process';
 export { InvalidConfigError, liveTrainerPid, resumeTraining, startTraining } from './start';
 export type { ResumeOptions, StartOptions } from './start';
+export { processChoices, StartCancelled } from './processes';
+export type { AskProcesses } from './processes';
 export { TrainerUnavailableError, validateConfig } from './validate';
 export type { ValidationResult } from './validate';
 export { locateField, locateProblems, splitProblem } from './yamlLocate';

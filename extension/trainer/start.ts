@@ -5,6 +5,7 @@ import { judgeRun } from '../runs/judge';
 import { isTrainerAlive } from '../runs/pid';
 import { readRunMarks } from '../runs/runIndex';
 import { isNonEmptyDir, TrainerProcess, type TrainerCallbacks } from './process';
+import { processChoices, StartCancelled, type AskProcesses } from './processes';
 import { validateConfig } from './validate';
 
 /** The config (or the resume request) was refused; `problems` are `field: message` strings. */
@@ -26,8 +27,12 @@ export interface StartOptions extends TrainerCallbacks {
   runsDir?: string;
   /** Extra environment variables for the trainer. */
   env?: NodeJS.ProcessEnv;
-  /** Processes to train with (torchrun: `--nproc`); default 1. */
-  processes?: number;
+  /**
+   * Processes to train with (torchrun: `--nproc`); default 1. A function: asked, once the config is
+   * valid, with the counts the trainer takes on the GPUs it sees, when there is more than one such
+   * count; undefined from it cancels the start (StartCancelled).
+   */
+  processes?: number | AskProcesses;
 }
 
 export interface ResumeOptions extends TrainerCallbacks {
@@ -70,7 +75,13 @@ export async function startTraining(opts: StartOptions): Promise<TrainerProcess>
     throw new InvalidConfigError(
       [`run.name: ${join(runsDir, run.name)} already exists; resume it or choose another name`], configPath);
   }
-  const args = ['-m', 'hbpo', 'train', '--config', configPath, ...setArgs(overrides), ...nprocArgs(opts.processes), '--events-stdout'];
+  let processes = opts.processes;
+  if (typeof processes === 'function') {
+    const choices = processChoices(verdict.cudaDevices ?? 0, verdict.config);
+    processes = choices.length > 1 ? await processes(choices, verdict.cudaDevices ?? 0) : 1;
+    if (processes === undefined) throw new StartCancelled();
+  }
+  const args = ['-m', 'hbpo', 'train', '--config', configPath, ...setArgs(overrides), ...nprocArgs(processes), '--events-stdout'];
   return new TrainerProcess({ python: opts.python, args, cwd, env: opts.env, runsDir }, opts);
 }
 

@@ -7,6 +7,8 @@ export interface ValidationResult {
   problems: string[];
   /** The resolved config, when ok. */
   config?: Record<string, unknown>;
+  /** CUDA devices the trainer's torch sees (CUDA_VISIBLE_DEVICES applied), when ok. */
+  cudaDevices?: number;
 }
 
 /** The interpreter or the trainer package could not be run; `message` says how to fix it. */
@@ -42,10 +44,11 @@ function parseVerdict(stdout: string): ValidationResult | undefined {
   const lines = stdout.trim().split(/\r?\n/).reverse();
   for (const line of lines) {
     try {
-      const v = JSON.parse(line) as { ok?: unknown; problems?: unknown; config?: unknown };
+      const v = JSON.parse(line) as { ok?: unknown; problems?: unknown; config?: unknown; cuda_devices?: unknown };
       if (typeof v !== 'object' || v === null || typeof v.ok !== 'boolean' || !Array.isArray(v.problems)) continue;
       const result: ValidationResult = { ok: v.ok, problems: v.problems.map(String) };
       if (v.config && typeof v.config === 'object') result.config = v.config as Record<string, unknown>;
+      if (Number.isInteger(v.cuda_devices) && (v.cuda_devices as number) >= 0) result.cudaDevices = v.cuda_devices as number;
       return result;
     } catch {
       // not the verdict line

@@ -94,8 +94,11 @@ describe('trainer supervisor', { skip }, () => {
       const stderr: string[] = [];
       const stdout: string[] = [];
       let announced: string | undefined;
+      const asked: number[][] = [];
       const proc = await startTraining({
         python, cwd: tmp, configPath: 'tiny.yaml', runsDir: 'runs', env,
+        // No GPU here (or CUDA_VISIBLE_DEVICES hides them): nothing to choose, so no question, one process.
+        processes: async (choices) => { asked.push(choices); return choices[0]; },
         onEvent: (e) => events.push(e), onStderr: (l) => stderr.push(l), onStdout: (l) => stdout.push(l),
         onRunDir: (d) => { announced = d; },
       });
@@ -117,6 +120,8 @@ describe('trainer supervisor', { skip }, () => {
         assert.equal(start.pid, proc.pid);
         assert.equal(start.run_id, runDir.split(/[\\/]/).pop());
         assert.equal(start.resumed_from_step, null);
+        assert.deepEqual(asked, [], 'one process needs no question');
+        assert.equal(start.world_size ?? 1, 1);
         assert.deepEqual(proc.runStart, start);
         assert.equal(events[0].type, 'run_start');
         assert.ok(events.some((e) => e.type === 'rollout'));
