@@ -102,3 +102,9 @@ test('eval modes are spelled canonically: tier:512, not tier:0512 or tier:0', ()
     assert.match(!r.ok ? r.error : 'accepted', /^line 2 \(eval\): \/mode must match pattern/, mode);
   }
 });
+
+test('the compiled validator is what scripts/gen-validators.mjs makes of the schema today (npm run gen:validators)', async () => {
+  const { generate, OUT } = await import('../../scripts/gen-validators.mjs');
+  const { readFileSync } = await import('node:fs');
+  assert.ok(readFileSync(OUT, 'utf8') === generate(), `${OUT} is stale: the schema changed since it was generated; run npm run gen:validators`);
+});
