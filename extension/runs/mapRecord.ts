@@ -25,7 +25,9 @@ const MAX_INT32 = 2147483647;
 const COMMA = 0x2c;
 const [OPEN, CLOSE, QUOTE, BACKSLASH, MINUS, DOT, ZERO, NINE] = [0x5b, 0x5d, 0x22, 0x5c, 0x2d, 0x2e, 0x30, 0x39];
 /** 10^k for k <= 15: exact doubles, so digits / 10^k is one correctly rounded division (Clinger's fast path). */
-const POW10 = Array.from({ length: 16 }, (_, k) => 10 ** k);
+const POW10 = Float64Array.from({ length: 16 }, (_, k) => 10 ** k);
+/** 2^s for s <= 52. */
+const POW2 = Float64Array.from({ length: 53 }, (_, s) => 2 ** s);
 
 /** CRC-32 (IEEE, zlib's) tables for slicing by 4: T[k][b] is the CRC of byte b followed by k zero bytes. */
 const CRC_TABLES = (() => {
@@ -50,6 +52,34 @@ export function crc32Range(bytes: Uint8Array, start: number, end: number): numbe
   }
   for (; i < end; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
+}
+
+/**
+ * The double nearest to whole + frac / 10^k (ties to even), as JSON.parse gives, for 1 <= whole < 2^53,
+ * frac < 10^k and k <= 15; NaN where the integers below would not be exact (then the caller parses
+ * the text). Between 2^e and 2^(e+1) doubles are 2^-s apart, s = 52 - e, so the answer is whole +
+ * a / 2^s with a = frac * 2^s / 10^k rounded: integers below 2^53, so every step is exact.
+ */
+export function nearestDouble(whole: number, frac: number, k: number): number {
+  if (!(whole >= 1 && whole < 2 ** 53) || k > 15) return NaN;
+  const e = whole >= 4294967296 ? 63 - Math.clz32(whole / 4294967296) : 31 - Math.clz32(whole);
+  const s = 52 - e;
+  const scale = POW2[s];
+  const p = POW10[k];
+  if (frac * scale >= 2 ** 53 - p) return NaN; // frac * 2^s (exact: a power of two) + p must stay below 2^53
+  const q = frac * scale;
+  let a = Math.floor(q / p);
+  let rem = q - a * p;
+  if (rem < 0) { // the division rounded up to an integer: a was one too many
+    a--;
+    rem += p;
+  } else if (rem >= p) {
+    a++;
+    rem -= p;
+  }
+  const odd = (s === 0 ? whole + a : a) % 2 === 1; // the last bit of the double whole + a / 2^s
+  if (2 * rem > p || (2 * rem === p && odd)) a++;
+  return whole + a / scale;
 }
 
 // The fields of the record being read, in typed arrays reused from record to record: a field's kind,
@@ -108,14 +138,15 @@ function readCanonical(b: Buffer, start: number, end: number): number {
       const neg = c === MINUS;
       let j = neg ? i + 1 : i;
       const first = j;
-      let m = 0;
-      for (let d = b[j] - ZERO; d >= 0 && d <= 9; d = b[++j] - ZERO) m = m * 10 + d;
+      let whole = 0;
+      for (let d = b[j] - ZERO; d >= 0 && d <= 9; d = b[++j] - ZERO) whole = whole * 10 + d;
       const digits = j - first;
       if (digits === 0 || (digits > 1 && b[first] === ZERO)) return 0; // JSON has no leading zeros
+      let frac = 0;
       let k = 0;
       if (b[j] === DOT) {
         const f = ++j;
-        for (let d = b[j] - ZERO; d >= 0 && d <= 9; d = b[++j] - ZERO) m = m * 10 + d;
+        for (let d = b[j] - ZERO; d >= 0 && d <= 9; d = b[++j] - ZERO) frac = frac * 10 + d;
         k = j - f;
         if (k === 0) return 0;
       }
@@ -127,13 +158,12 @@ function readCanonical(b: Buffer, start: number, end: number): number {
         while (b[j] >= ZERO && b[j] <= NINE) j++;
         if (j === e) return 0;
       }
-      // Exact while the digits fit a double's mantissa and 10^k is exact (one correctly rounded
-      // division); else the text, checked as a JSON number above, through Number(), as JSON.parse would.
-      if (exponent || digits + k > 15) num[n] = Number((b as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(i, j));
-      else {
-        const v = k === 0 ? m : m / POW10[k];
-        num[n] = neg ? -v : v;
-      }
+      // Up to 15 digits: exact integers, one correctly rounded division (Clinger's fast path). More (a
+      // Unix time is 17): the nearest double worked out in exact integers. Else the text, checked as a
+      // JSON number above, through Number(), as JSON.parse would.
+      let v = exponent ? NaN : digits + k <= 15 ? (whole * POW10[k] + frac) / POW10[k] : nearestDouble(whole, frac, k);
+      if (Number.isNaN(v)) v = Number((b as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(first, j)); // unsigned
+      num[n] = neg ? -v : v;
       kind[n++] = NUM;
       i = j;
     } else if (c === 0x74 && b[i + 1] === 0x72 && b[i + 2] === 0x75 && b[i + 3] === 0x65) { // true

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32 } from 'node:zlib';
-import { crc32Range, parseRecord, type LineRecord } from '../../../extension/runs/mapRecord';
+import { crc32Range, nearestDouble, parseRecord, type LineRecord } from '../../../extension/runs/mapRecord';
 import { mapRecord } from '../../../scripts/genRun.mjs';
 import { stepLines } from './fixtures';
 
@@ -66,7 +66,8 @@ const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs
 /** A rollout record's fields as the trainer might write them: every kind of value a real run has. */
 function randomFields(r: () => number): unknown[] {
   const strings = ['deepscaler-7919', 'aime/2024/II/15', 'ψ-Ωμέγα', '数学题 12', '🧮 sum', '', 'x'.repeat(300), 'a"b', 'tab\there', 'back\\slash', 'ctl\u0007'];
-  const floats = [0, -0, 1.5, -0.503716, 1796033069.1299999, 1764523512.3456788, 1e-5, 3.2e-7, 1e21, 123456789012345.6, 0.1 + 0.2, Number.MIN_VALUE, -1e300];
+  const floats = [0, -0, 1.5, -0.503716, 1796033069.1299999, 1764523512.3456788, 1e-5, 3.2e-7, 1e21, 123456789012345.6, 0.1 + 0.2,
+    Number.MIN_VALUE, -1e300, 4503599627370496.5, 2 ** 52 + 1, 1764523512 + r(), 1 + r(), -(2 ** 40 + r())];
   return [
     pick(r, [0, 638, 2 ** 32 + 5, 2 ** 53 - 1, Math.floor(r() * 1e12)]), pick(r, [1, 14680, 256 * 1024 * 1024]), Math.floor(r() * 2 ** 32),
     pick(r, floats), Math.floor(r() * 700), Math.floor(r() * 64), Math.floor(r() * 4), pick(r, [512, 2560, null]),
@@ -82,6 +83,39 @@ test('crc32Range is zlib crc32 over any range of any bytes', () => {
     const end = start + Math.floor(r() * (4096 - start));
     assert.equal(crc32Range(bytes, start, end), crc32(bytes.subarray(start, end)), `bytes [${start}, ${end})`);
   }
+});
+
+test('nearestDouble is the double JSON.parse gives: random decimals, around powers of two, exact ties', () => {
+  const r = rng(3);
+  const cases: [number, number, number][] = [];
+  for (let i = 0; i < 100_000; i++) {
+    const digits = 1 + Math.floor(r() * 16);
+    const whole = r() < 0.2 ? 2 ** Math.floor(r() * 53) + Math.floor(r() * 3) - 1 : Math.max(1, Math.floor(r() * 10 ** digits));
+    const k = 1 + Math.floor(r() * 15);
+    cases.push([whole, Math.floor(r() * 10 ** k), k]);
+  }
+  // Halfway between two doubles: whole + (2j + 1) / 2^(s + 1), written out exactly in decimal.
+  for (let e = 40; e <= 52; e++) {
+    for (const whole of [2 ** e, 2 ** e + 1, 2 ** e + 2, 2 ** (e + 1) - 1]) {
+      const s = 52 - e;
+      for (const j of [0, 1, 2, 2 ** s - 1].filter((x) => x >= 0 && x < 2 ** s || s === 0)) {
+        const k = s + 1;
+        const frac = ((2 * j + 1) * 5 ** k) % 10 ** k; // (2j + 1) / 2^k = (2j + 1) * 5^k / 10^k
+        if (k <= 15 && whole < 2 ** 53) cases.push([whole, frac, k]);
+      }
+    }
+  }
+  let exact = 0;
+  for (const [whole, frac, k] of cases) {
+    if (whole >= 2 ** 53) continue;
+    const text = `${whole}.${String(frac).padStart(k, '0')}`;
+    const got = nearestDouble(whole, frac, k);
+    if (Number.isNaN(got)) continue; // left to Number() of the text
+    exact++;
+    assert.equal(got, JSON.parse(text), text);
+  }
+  assert.ok(exact > 50_000, `most cases are worked out, not left to Number() (${exact})`);
+  assert.equal(nearestDouble(1796033069, 1299999, 7), 1796033069.1299999);
 });
 
 test('records written as the trainer writes them read as JSON.parse reads them: strings, floats, nulls', () => {
