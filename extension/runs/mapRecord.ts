@@ -216,14 +216,14 @@ export function parseRecord(bytes: Buffer, start: number, end: number): LineReco
   if (comma === 0) comma = readAnyJson(bytes, start, end);
   if (comma <= start || (count !== 4 && count !== 16) || !int(count - 1, 0, 0xffffffff) || num[count - 1] !== crc32Range(bytes, start, comma)) return undefined;
   if (!int(0, 0, Number.MAX_SAFE_INTEGER) || !int(1, 1, MAX_LINE_BYTES) || !int(2, 0, 0xffffffff)) return undefined;
-  const [offset, length, crc] = [num[0], num[1], num[2]];
+  const offset = num[0], length = num[1], crc = num[2]; // not destructured: no array a record
   if (count === 4) return { offset, length, crc };
   // 3 time, 4 step, 5 query_index, 6 sample, 7 tier, 8 n_gen, 9 correct, 10 truncated, 11 reward, 12 case, 13 query_id, 14 difficulty
   if (kind[3] !== NUM || !int(4, 0, MAX_INT32) || !int(5, 0, MAX_INT32) || !int(6, 0, MAX_INT32)) return undefined;
   if (!(kind[7] === NULL_ || int(7, 1, MAX_INT32)) || !int(8, 0, MAX_INT32)) return undefined;
   if ((kind[9] !== TRUE_ && kind[9] !== FALSE_) || (kind[10] !== TRUE_ && kind[10] !== FALSE_) || kind[11] !== NUM) return undefined;
-  const rewardCase = CASES.find((c) => c === str[12]);
-  if (kind[12] !== STR || rewardCase === undefined || kind[13] !== STR || (kind[14] !== NULL_ && kind[14] !== STR)) return undefined;
+  const rewardCase = kind[12] === STR ? CASES[CASES.indexOf(str[12] as RolloutEvent['reward']['case'])] : undefined;
+  if (rewardCase === undefined || kind[13] !== STR || (kind[14] !== NULL_ && kind[14] !== STR)) return undefined;
   return {
     offset, length, crc,
     rollout: liteRollout(num[3], num[4], str[13], num[5], num[6], kind[7] === NULL_ ? null : num[7], kind[14] === NULL_ ? null : str[14],
