@@ -4,11 +4,14 @@
         model/               weights (or LoRA adapter) and tokenizer, save_pretrained format
         trainer_state.pt     step, optimizer, scheduler, RNG states, data position
         config.yaml          the run's resolved config (a checkpoint is evaluable on its own)
+        sharded/             train.parallel fsdp only: weights and optimizer state as every rank held
+                             them (torch.distributed.checkpoint); trainer_state.pt then has no optimizer
     runs/<id>/checkpoints/latest   name of the newest complete checkpoint
 
 A checkpoint is written under a temporary name and renamed into place, then `latest` is replaced
 atomically: a crash at any moment leaves the previous checkpoint intact and `latest` pointing at
-a complete one.
+a complete one. Under fsdp every rank writes its shard into the same temporary folder (rank 0's,
+`temporary_folder`) before rank 0 completes and renames it (hbpo/sharding.py).
 """
 
 from __future__ import annotations
@@ -109,19 +112,28 @@ def clean_stale_temporaries(run_dir: Path) -> list[str]:
     return handled
 
 
+def temporary_folder(run_dir: Path, step: int) -> Path:
+    """Where checkpoint `step` is written before it is renamed into place (this process's)."""
+    return Path(run_dir) / "checkpoints" / f".step-{step:06d}.tmp-{os.getpid()}"
+
+
 def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, state: dict[str, Any],
-                    config: dict, keep: int) -> Path:
+                    config: dict, keep: int, weights: dict[str, torch.Tensor] | None = None,
+                    started: bool = False) -> Path:
     """Write checkpoint `step` atomically; prune to the newest `keep`. Returns its folder.
     A save that fails leaves no temporary behind; one that fails for lack of space raises
-    `DiskFullError` saying where, how much it needs and that the previous checkpoint is intact."""
+    `DiskFullError` saying where, how much it needs and that the previous checkpoint is intact.
+    `weights`: the state dict `model/` gets instead of the model's own (the whole weights an fsdp
+    run gathers); `started`: the ranks have already written their shards into `temporary_folder`."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:06d}"
     final = root / name
-    tmp = root / f".{name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = temporary_folder(run_dir, step)
+    if not started:
+        shutil.rmtree(tmp, ignore_errors=True)
     try:
-        model.save_pretrained(tmp / "model")
+        model.save_pretrained(tmp / "model", **({} if weights is None else {"state_dict": weights}))
         tokenizer.save_pretrained(tmp / "model")
         torch.save({"step": step, **state}, tmp / STATE_FILE)
         write_text_atomic(tmp / "config.yaml", yaml.safe_dump(config, sort_keys=False))
@@ -129,7 +141,7 @@ def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, state: dict[s
         free, written = free_bytes(root), folder_bytes(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, Exception) and is_disk_full(exc, root):
-            raise DiskFullError(_no_space_message(run_dir, final, written, free, model, state)) from exc
+            raise DiskFullError(no_space_message(run_dir, final, written, free, model, state)) from exc
         raise
     if final.exists():  # re-saving a step (a resumed run stopping at once): swap, then drop
         old = root / f".{name}.old-{os.getpid()}"
@@ -151,7 +163,7 @@ def save_checkpoint(run_dir: Path, step: int, *, model, tokenizer, state: dict[s
     return final
 
 
-def _no_space_message(run_dir: Path, final: Path, written: int, free: int | None, model, state) -> str:
+def no_space_message(run_dir: Path, final: Path, written: int, free: int | None, model, state) -> str:
     previous = latest_checkpoint(run_dir)
     if previous is not None:
         need, basis = folder_bytes(previous), f"the size of {previous.name}"

@@ -49,6 +49,8 @@ METHODS: dict[str, tuple[str, str, str]] = {
     "cosine": ("cosine", "grpo", "natural"),
     "l1-exact": ("l1-exact", "grpo", "target"),
 }
+# train.parallel: how a run's processes hold the model (hbpo/sharding.py).
+PARALLEL = ("ddp", "fsdp")
 # The rewards that score a rollout against a length (a tier or a target): they need one per rollout.
 LENGTH_REWARDS = ("hbpo", "l1-exact")
 # L1's deviation penalty per token (LCPO, alpha = 0.0003), the l1-exact reward's default alpha.
@@ -160,6 +162,10 @@ class TrainConfig:
     steps: int | None = None  # default: one epoch over the training data
     checkpoint_every: int = 50
     keep_checkpoints: int = 3
+    # How the processes of a run hold the model (hbpo/sharding.py): `ddp`, each the whole model
+    # (DistributedDataParallel; one process: plain); `fsdp`, FSDP2 shards weights, gradients and
+    # optimizer state over them (with one process too), for models whose training state does not fit one GPU.
+    parallel: str = "ddp"
 
 
 @dataclass
@@ -766,6 +772,9 @@ def validate(cfg: Config, *, check_files: bool = True, source: str | None = None
         for i, name in enumerate(cfg.model.lora.target_modules):
             if not name.strip():
                 p.append(f"model.lora.target_modules[{i}]: must not be empty")
+    if cfg.train.parallel not in PARALLEL:
+        p.append(f"train.parallel: unknown strategy {short(cfg.train.parallel)} (ddp: every process holds the "
+                 f"whole model; fsdp: FSDP2 shards it over the processes)")
     if cfg.model.dtype not in ("auto", "float32", "bfloat16", "float16"):
         p.append(f"model.dtype: unknown dtype {short(cfg.model.dtype)} (auto, float32, bfloat16, float16)")
     if not re.fullmatch(r"auto|cpu|cuda(:[0-9]{1,3})?", cfg.run.device):

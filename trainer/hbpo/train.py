@@ -21,8 +21,8 @@ import torch
 import yaml
 
 from . import __version__
-from .checkpoint import (clean_stale_temporaries, latest_checkpoint, load_state, rng_state, save_checkpoint,
-                         set_rng_state, write_text_atomic)
+from .checkpoint import (clean_stale_temporaries, latest_checkpoint, load_state, rng_state, set_rng_state,
+                         write_text_atomic)
 from .config import Config, ConfigError, resolved, short, to_dict
 from .diskfull import DiskFullError, is_disk_full
 from .dist import World, all_sum, any_rank, barrier, broadcast, gather, shard
@@ -33,10 +33,11 @@ from .model import count_parameters, load_policy, pick_device, pick_dtype
 from .modes import parse_mode
 from .rollout import hierarchical_rollouts
 from .scoring import score
+from .sharding import load_device, parallelize
 from .testbed.build import BuildStopped
 from .data import DataError
 from .sources import load_source, source_name
-from .update import LogprobModule, ppo_update
+from .update import ppo_update
 
 
 class QuerySampler:
@@ -117,7 +118,7 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
     if resume and world.main:
         check_resume_config(run_dir, config_dict)
     events = EventLog(run_dir / "events.jsonl", stdout=cfg.events_stdout) if world.main else RankLog(world.rank)
-    step, last_ckpt = 0, None
+    step, last_ckpt, par = 0, None, None
     stop.install()
     try:
         if world.main:
@@ -145,12 +146,15 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         total_steps = cfg.train.steps or math.ceil(len(problems) / cfg.train.queries_per_step)
 
         checkpoint = latest_checkpoint(run_dir) if resume else None
+        state = load_state(checkpoint) if checkpoint else None
+        if state is not None:
+            _check_saved_world(checkpoint.name, state, cfg, world)
         # The first run on a machine builds the testbed model (minutes): its progress goes to the
         # run's events too, so the editor shows what the run is doing before run_start.
         try:
             if not world.main:
                 barrier(world)  # rank 0 builds the testbed model into the cache first, if it must
-            model, tokenizer = load_policy(cfg.model, device, dtype, seed=cfg.run.seed,
+            model, tokenizer = load_policy(cfg.model, *load_device(cfg, device, dtype), seed=cfg.run.seed,
                                            weights_from=checkpoint / "model" if checkpoint else None,
                                            log=lambda message: events.log(step, message), should_stop=stop)
             if world.main:
@@ -159,25 +163,18 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
             events.log(step, str(exc))
             events.emit("run_end", step, status="stopped", reason=f"received {stop.signal_name}", checkpoint=last_ckpt)
             return "stopped"
+        # ddp: DistributedDataParallel for the update (or the plain model); fsdp: the model sharded (sharding.py).
+        par = parallelize(model, cfg, world, device, dtype)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                       betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         warmup = cfg.optim.warmup_steps
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (warmup + 1)))
-        if checkpoint:
-            state = load_state(checkpoint)
-            saved_world = state.get("world_size", 1)
-            if saved_world != world.size:
-                raise ConfigError([f"--nproc: {checkpoint.name} was saved by a run of {saved_world} process(es); "
-                                   f"resume it with --nproc {saved_world} (this start has {world.size})"])
-            optimizer.load_state_dict(state["optimizer"])
+        if state is not None:
+            par.load(checkpoint, state, optimizer)
             scheduler.load_state_dict(state["scheduler"])
             sampler.load(state["sampler"])
             set_rng_state(state["rng_ranks"][world.rank] if "rng_ranks" in state else state["rng"])
             step, last_ckpt = state["step"], str(checkpoint.relative_to(run_dir))
-        ddp = None
-        if world.distributed:  # the update's forward, its gradients averaged over ranks; generation uses `model`
-            ddp = torch.nn.parallel.DistributedDataParallel(LogprobModule(model, cfg.generation.temperature),
-                                                            device_ids=[device.index] if device.type == "cuda" else None)
 
         params, trainable = count_parameters(model)
         events.emit("run_start", step, run_id=run_dir.name, config=config_dict, method=cfg.method,
@@ -191,20 +188,21 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
                     advantage={"name": cfg.advantage.name, "eps": cfg.advantage.eps},
                     versions={"hbpo": __version__, "torch": torch.__version__},
                     world_size=world.size, devices=gather(str(device), world) or [])
+        sharded = " (weights sharded: fsdp)" if cfg.train.parallel == "fsdp" else ""
         events.log(step, f"{'resuming at' if resume else 'starting'} step {step} of {total_steps} on "
-                         f"{device} ({dtype}), {len(problems)} problems, tiers {cfg.rollout_tiers}")
+                         f"{device} ({dtype}){sharded}, {len(problems)} problems, tiers {cfg.rollout_tiers}")
 
         def save(reason: str) -> str | None:
             # Every rank's RNG state (rank 0 saves them all): a resume at the same world size goes
-            # on exactly. Weights and optimizer state are the same on every rank (DDP).
+            # on exactly. The weights and optimizer state: once (ddp) or every rank's shard (fsdp).
             rng_ranks = gather(rng_state(), world)
+            state = {"scheduler": scheduler.state_dict(), "sampler": sampler.state(), "rng": rng_ranks[0],
+                     "rng_ranks": rng_ranks, "world_size": world.size,
+                     "parallel": cfg.train.parallel} if world.main else None
+            path = par.save(run_dir, step, tokenizer=tokenizer, optimizer=optimizer, state=state,
+                            config=config_dict, keep=cfg.train.keep_checkpoints)
             rel = None
             if world.main:
-                state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                         "sampler": sampler.state(), "rng": rng_ranks[0], "rng_ranks": rng_ranks,
-                         "world_size": world.size}
-                path = save_checkpoint(run_dir, step, model=model, tokenizer=tokenizer, state=state,
-                                       config=config_dict, keep=cfg.train.keep_checkpoints)
                 rel = str(path.relative_to(run_dir))
                 events.emit("checkpoint", step, path=rel, reason=reason)
             # Every rank knows the checkpoint (and waits for it to be complete before going on).
@@ -218,8 +216,9 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
             t0 = time.perf_counter()
             _injected_failure(world, step + 1)
             batch = [problems[i] for i in sampler.draw(cfg.train.queries_per_step)]
-            rollouts, gen = hierarchical_rollouts(model, tokenizer, batch, cfg, should_stop=stop, queries=mine,
-                                                  seed=cfg.run.seed * 100_003 + step)
+            with par.gathered():  # fsdp: the whole weights for generation; ddp: nothing to do
+                rollouts, gen = hierarchical_rollouts(par.policy, tokenizer, batch, cfg, should_stop=stop,
+                                                      queries=mine, seed=cfg.run.seed * 100_003 + step)
             if any_rank(stop(), world):  # generation was cut short: the step is abandoned, nothing was updated
                 stop.requested = True
                 sampler.load(resume_point["sampler"])
@@ -228,7 +227,7 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
             scored = score(rollouts, cfg)
             t1 = time.perf_counter()
             update = ppo_update(model, optimizer, scheduler, rollouts, [s["advantage"]["total"] for s in scored],
-                                cfg, tokenizer.pad_token_id, device, world=world, ddp=ddp)
+                                cfg, tokenizer.pad_token_id, device, world=world, wrapped=par.module)
             t2 = time.perf_counter()
             step += 1
             # Rank 0 writes every rank's rollouts, in query order (as one process would).
@@ -246,8 +245,10 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
                 events.emit("step", step, metrics=metrics, per_tier=per_tier)
 
             if cfg.eval.every and (step % cfg.eval.every == 0 or step == total_steps):
-                if world.main:
-                    run_evals(model, tokenizer, cfg, events, step, stop)
+                # Rank 0 evaluates; the others wait (under fsdp they gather the weights with it first).
+                with par.gathered():
+                    if world.main:
+                        run_evals(par.policy, tokenizer, cfg, events, step, stop)
                 barrier(world)
             if step % cfg.train.checkpoint_every == 0 and step < total_steps:
                 last_ckpt = save("periodic")
@@ -269,7 +270,21 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         events.finish("run_end", step, status="failed", reason=message, checkpoint=last_ckpt)
         raise
     finally:
+        if par is not None:
+            par.close()
         events.close()
+
+
+def _check_saved_world(name: str, state: dict, cfg: Config, world: World) -> None:
+    """Refuse to resume a checkpoint with another world size or another train.parallel: its RNG
+    states (and, under fsdp, its shards) are one per rank of the run that saved it."""
+    saved_world, saved_parallel = state.get("world_size", 1), state.get("parallel", "ddp")
+    if saved_world != world.size:
+        raise ConfigError([f"--nproc: {name} was saved by a run of {saved_world} process(es); "
+                           f"resume it with --nproc {saved_world} (this start has {world.size})"])
+    if saved_parallel != cfg.train.parallel:
+        raise ConfigError([f"train.parallel: {name} was saved with train.parallel {saved_parallel}; resume it "
+                           f"with the same (this start has {cfg.train.parallel})"])
 
 
 def _injected_failure(world: World, step: int) -> None:

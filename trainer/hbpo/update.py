@@ -85,14 +85,19 @@ def forward_logprobs(model, seqs: Sequences, temperature: float) -> tuple[torch.
 
 
 @torch.no_grad()
-def rollout_logprobs(model, rollouts: Sequence[Rollout], cfg: Config, pad_id: int, device) -> list[torch.Tensor]:
-    """log pi_old of each rollout's tokens, computed once before any update (micro-batched)."""
+def rollout_logprobs(model, rollouts: Sequence[Rollout], cfg: Config, pad_id: int, device,
+                     wrapped=None) -> list[torch.Tensor]:
+    """log pi_old of each rollout's tokens, computed once before any update (micro-batched);
+    through `wrapped` (see ppo_update) when given: sharded weights are gathered only in its forward."""
     model.eval()
     out = []
     mb = cfg.ppo.micro_batch_size
     for start in range(0, len(rollouts), mb):
         seqs = pack(rollouts[start:start + mb], pad_id, device)
-        logp, _ = forward_logprobs(model, seqs, cfg.generation.temperature)
+        if wrapped is None:
+            logp, _ = forward_logprobs(model, seqs, cfg.generation.temperature)
+        else:
+            logp, _ = wrapped(seqs.tokens, seqs.attention, seqs.response)
         out += [row for row in logp]
     model.train()
     return out
@@ -109,8 +114,9 @@ def has_dropout(model) -> bool:
 
 
 class LogprobModule(torch.nn.Module):
-    """`forward_logprobs` as a module, for DistributedDataParallel to wrap: DDP syncs gradients only
-    for what runs through its own forward, and the log-probs call the decoder and head apart."""
+    """`forward_logprobs` as a module, for DistributedDataParallel to wrap (or FSDP2 to shard as its
+    root, hbpo/sharding.py): DDP syncs gradients, and FSDP gathers the weights outside the decoder
+    layers, only for what runs through its own forward, and the log-probs call the decoder and head apart."""
 
     def __init__(self, model, temperature: float):
         super().__init__()
@@ -121,15 +127,17 @@ class LogprobModule(torch.nn.Module):
 
 
 def ppo_update(model, optimizer, scheduler, rollouts: Sequence[Rollout], advantages: Sequence[float],
-               cfg: Config, pad_id: int, device, *, world: World = World(), ddp=None,
+               cfg: Config, pad_id: int, device, *, world: World = World(), wrapped=None,
                _force_old_forward: bool = False) -> dict[str, float]:
     """Run `ppo.epochs` passes of clipped updates; return the step's update metrics.
 
-    With several ranks (`world`), `rollouts` are this rank's share of the step and `ddp` is the
-    DistributedDataParallel of a LogprobModule of `model`: each mini-batch is every rank's share of
-    it, and the loss stays a token-mean over the whole mini-batch (the token count all-reduced; DDP
-    averages gradients over ranks, so each rank's sum is scaled by world size / tokens), so N ranks
-    make the update one process makes of the same global batch. Metrics cover every rank.
+    With several ranks (`world`), `rollouts` are this rank's share of the step and `wrapped` is the
+    DistributedDataParallel of a LogprobModule of `model`, or its FSDP2 root (sharding.py; with one
+    rank too): each mini-batch is every rank's share of it, and the loss stays a token-mean over the
+    whole mini-batch (the token count all-reduced; DDP and FSDP average gradients over ranks, so each
+    rank's sum is scaled by world size / tokens), so N ranks make the update one process makes of the
+    same global batch. Metrics cover every rank. Both have `no_sync()`: gradients are reduced once a
+    mini-batch, on its last micro-batch's backward.
     `_force_old_forward` (tests only) runs the old log-probs' forward even where it is skipped."""
     per_query = cfg.rollouts_per_query
     mini_queries = cfg.ppo.mini_batch_queries or cfg.train.queries_per_step
@@ -141,7 +149,7 @@ def ppo_update(model, optimizer, scheduler, rollouts: Sequence[Rollout], advanta
     # update's time). Not so with dropout: the train-mode forward then differs from the eval-mode one.
     reuse = (cfg.ppo.epochs == 1 and mini >= len(rollouts) and not has_dropout(model)
              and not _force_old_forward)
-    old_logp = None if reuse else rollout_logprobs(model, rollouts, cfg, pad_id, device)
+    old_logp = None if reuse else rollout_logprobs(model, rollouts, cfg, pad_id, device, wrapped)
     totals = dict(loss=0.0, entropy=0.0, tokens=0.0, clipped_low=0.0, clipped_high=0.0, kl=0.0, grad_norm=0.0)
     updates = 0
     model.train()
@@ -154,12 +162,12 @@ def ppo_update(model, optimizer, scheduler, rollouts: Sequence[Rollout], advanta
                 part = idx[u_start:u_start + mb]
                 seqs = pack([rollouts[i] for i in part], pad_id, device)
                 # Gradients are all-reduced once a mini-batch, on its last micro-batch's backward.
-                sync = ddp is None or u_start + mb >= len(idx)
-                with contextlib.nullcontext() if sync else ddp.no_sync():
-                    if ddp is None:
+                sync = wrapped is None or u_start + mb >= len(idx)
+                with contextlib.nullcontext() if sync else wrapped.no_sync():
+                    if wrapped is None:
                         logp, entropy = forward_logprobs(model, seqs, cfg.generation.temperature)
                     else:
-                        logp, entropy = ddp(seqs.tokens, seqs.attention, seqs.response)
+                        logp, entropy = wrapped(seqs.tokens, seqs.attention, seqs.response)
                     width = logp.shape[1]
                     old = logp.detach() if old_logp is None else torch.stack([
                         old_logp[i][:width] if old_logp[i].shape[0] >= width else

@@ -137,6 +137,7 @@ KEYS: dict[str, Key] = {
     "train.steps": Key(2),
     "train.checkpoint_every": Key(5, TWO_STEPS),
     "train.keep_checkpoints": Key(1, TWO_STEPS),
+    "train.parallel": Key("fsdp"),  # FSDP2 over a group of one: sharded/ in every checkpoint
     "eval.every": Key(0),
     "eval.data": Key(["test"]),
     "eval.modes": Key(["natural"]),
@@ -239,8 +240,9 @@ def checkpoints_fingerprint(run_dir: Path) -> dict:
         files = {str(p.relative_to(ckpt)): _digest(p.read_bytes())
                  for p in sorted((ckpt / "model").rglob("*")) if p.is_file()}
         state = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=False)
+        # not param_groups: lr, betas... (train.parallel fsdp keeps the optimizer in sharded/, in `layout`)
         kept = {"step": state["step"], "sampler": state["sampler"], "rng": _plain(state["rng"]),
-                "optimizer_state": _plain(state["optimizer"]["state"])}  # not param_groups: lr, betas...
+                "optimizer_state": _plain(state["optimizer"]["state"]) if "optimizer" in state else "sharded/"}
         out[ckpt.name] = {"model": files, "state": kept}
     return out
 
