@@ -151,12 +151,12 @@ def judge(first: dict, error: str | None, resumed: dict | None) -> list[str]:
     return bad
 
 
-def run_case(base: Path, index: int, size: int) -> dict:
+def run_case(base: Path, index: int, size: int, parallel: str = "ddp") -> dict:
     where = base / f"case-{index}"
     where.mkdir()
     mount(where, size)
     try:
-        cfg = tiny_config(train__steps=STEPS)
+        cfg = tiny_config(train__steps=STEPS, train__parallel=parallel)
         cfg["run"] |= {"dir": str(where / "runs"), "name": "r"}
         config_path = base / f"config-{index}.yaml"
         config_path.write_text(json.dumps(cfg))
@@ -189,13 +189,14 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=0, help="number of sizes (default: every page in range)")
     ap.add_argument("--pages", default="12:260", help="range of tmpfs sizes in 4 KiB pages, lo:hi")
+    ap.add_argument("--parallel", default="ddp", help="train.parallel of the runs (fsdp: a sharded checkpoint)")
     args = ap.parse_args()
     lo, hi = (int(x) for x in args.pages.split(":"))
     pages = list(range(lo, hi + 1))
     if args.cases:
         pages = sorted({lo + round(i * (hi - lo) / max(args.cases - 1, 1)) for i in range(args.cases)})
     with tempfile.TemporaryDirectory(prefix="hbpo-diskfull-") as tmp:
-        cases = [run_case(Path(tmp), i, p * PAGE) for i, p in enumerate(pages)]
+        cases = [run_case(Path(tmp), i, p * PAGE, args.parallel) for i, p in enumerate(pages)]
     summary = {
         "cases": len(cases),
         "failed_disk_full": sum(1 for c in cases if (c["first"]["last"] or {}).get("status") == "failed"),
