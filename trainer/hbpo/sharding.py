@@ -70,8 +70,12 @@ class Replicated:
         self.world = world
         self.module = None
         if world.distributed:  # the update's forward; generation uses the model itself
+            # No buffer broadcast before each forward: the model's buffers (rotary frequencies) are
+            # the same on every rank by construction, and a collective per forward is one more place
+            # for ranks to wait on each other.
             self.module = torch.nn.parallel.DistributedDataParallel(
-                LogprobModule(model, temperature), device_ids=[device.index] if device.type == "cuda" else None)
+                LogprobModule(model, temperature), device_ids=[device.index] if device.type == "cuda" else None,
+                broadcast_buffers=False)
 
     def gathered(self):
         return contextlib.nullcontext()
