@@ -4,7 +4,6 @@
 // no string for the line, no JSON.parse, no Buffer for the CRC. Anything else JSON allows (spaces, an
 // exponent, an escape in a string, a long number) goes through JSON.parse, and both ways give the
 // same fields: test/unit/runs/mapRecord.test.ts compares them on generated and mutated records.
-import * as zlib from 'node:zlib';
 import type { RolloutEvent } from '../events';
 import { MAX_LINE_BYTES } from './lineReader';
 import { CASES } from './rolloutIndex';
@@ -16,10 +15,6 @@ export interface LineRecord {
   crc: number;
   rollout?: RolloutEvent;
 }
-
-type Crc32 = (data: Uint8Array, value?: number) => number;
-/** zlib.crc32 came with Node 20.15 / 22.2: without it there is no map reading (the file is read as usual). */
-export const crc32: Crc32 | undefined = (zlib as { crc32?: Crc32 }).crc32;
 
 const MAX_INT32 = 2147483647;
 const COMMA = 0x2c;
