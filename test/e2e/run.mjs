@@ -41,6 +41,12 @@ const venvPython = join(root, '.venv', 'bin', 'python');
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
 const log = (msg) => console.log(`[e2e ${elapsed()}] ${msg}`);
+// Each failure's first lines, repeated after the verdict: CI shows only the tail of a long log.
+const failures = [];
+function failure(label, err) {
+  log(`${label} FAILED: ${err.stack ?? err.message}`);
+  failures.push(`${label}: ${String(err.message ?? err).split('\n').slice(0, 3).join(' | ').slice(0, 600)}`);
+}
 
 function skipOrFail(reason) {
   if (CI) {
@@ -1066,7 +1072,7 @@ try {
       log('UI: stopped, with a checkpoint');
       uiPassed = true;
     } catch (err) {
-      log(`UI scenario FAILED: ${err.stack ?? err.message}`);
+      failure('UI scenario', err);
       await shot(page, 'ui-failure');
       try {
         await palette(page, 'Notifications: Show Notifications');
@@ -1093,7 +1099,7 @@ try {
         payloadPassed = true;
       }
     } catch (err) {
-      log(`Compare/payload scenario FAILED: ${err.stack ?? err.message}`);
+      failure('Compare/payload scenario', err);
       await shot(page, 'compare-failure');
     }
     await page.close();
@@ -1104,7 +1110,7 @@ try {
     try {
       await bigRunScenario(page, base);
     } catch (err) {
-      log(`Big run scenario FAILED: ${err.stack ?? err.message}`);
+      failure('Big run scenario', err);
       await shot(page, 'big-run-failure');
     } finally {
       rmSync(join(dirs.wsBig, 'runs'), { recursive: true, force: true }); // half a gigabyte
@@ -1117,7 +1123,7 @@ try {
     try {
       await mainJobScenario(page);
     } catch (err) {
-      log(`Main job scenario FAILED: ${err.stack ?? err.message}`);
+      failure('Main job scenario', err);
       await shot(page, 'main-job-failure');
     }
     await page.close();
@@ -1129,7 +1135,7 @@ try {
     try {
       await setupScenario(page);
     } catch (err) {
-      log(`Set-up scenario FAILED: ${err.stack ?? err.message}`);
+      failure('Set-up scenario', err);
       await shot(page, 'setup-failure');
     }
     await page.close();
@@ -1152,7 +1158,7 @@ try {
       log('Restricted Mode: Start and Resume refused with the reason; nothing started');
       trustPassed = true;
     } catch (err) {
-      log(`Restricted Mode scenario FAILED: ${err.stack ?? err.message}`);
+      failure('Restricted Mode scenario', err);
       await shot(page, 'restricted-failure');
     }
     await page.close();
@@ -1177,4 +1183,5 @@ log(`${failed ? 'FAILED' : 'passed'} (${verdict('host', hostPassed)}, ${verdict(
   `${verdict('payload', payloadPassed)}, ${verdict('main', mainPassed)}, ${verdict('setup', setupPassed)}, ${verdict('trust', trustPassed)}, ` +
   `${verdict('bigrun', bigPassed)}); ` +
   `screenshots in ${screenshots}`);
+for (const f of failures) console.log(`[e2e] why: ${f}`);
 process.exit(failed ? 1 : 0);
