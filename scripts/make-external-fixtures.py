@@ -1,0 +1,279 @@
+"""Make the external-run fixtures in test/fixtures/external/ with the real tools.
+
+Each part runs in its own virtual environment (their pins differ from the trainer's; none of them
+is installed into the project's .venv):
+
+    uv venv /tmp/trl-venv && VIRTUAL_ENV=/tmp/trl-venv uv pip install trl==1.16.0 torch==2.15.0 \
+        transformers==5.23.0 accelerate==1.15.0 datasets pyarrow math-verify==0.9.0 pyyaml
+    VIRTUAL_ENV=/tmp/trl-venv uv pip install --no-deps lm-eval==0.4.13
+    uv venv /tmp/verl-venv && VIRTUAL_ENV=/tmp/verl-venv uv pip install --no-deps verl==0.9.1
+    VIRTUAL_ENV=/tmp/verl-venv uv pip install torch==2.15.0 transformers==5.23.0 ray omegaconf \
+        hydra-core tensordict torchdata codetiming pandas pyarrow datasets dill peft accelerate \
+        orjson pillow cachetools uvicorn fastapi math-verify==0.9.0 pyyaml
+
+    PYTHONPATH=trainer /tmp/trl-venv/bin/python scripts/make-external-fixtures.py trl
+    PYTHONPATH=trainer /tmp/verl-venv/bin/python scripts/make-external-fixtures.py verl
+    PYTHONPATH=trainer /tmp/trl-venv/bin/python scripts/make-external-fixtures.py eval
+
+The model is the testbed's base model (~/.cache/hbpo-studio/testbed/<key>/, built by
+`python -m hbpo testbed build`), on the CPU; problems are the testbed's `train` split; prompts are
+built by hbpo.prompts.build_prompt (the budget sentence after `<think>`), at several budgets, with
+several completions each, and some prompts carry non-ASCII text. Every file is written by the tool's
+own writer:
+
+- trl/: GRPOTrainer (log_completions=True) for 2 steps: `completions/completions_{step:05d}.parquet`
+  as TRL's GRPOTrainer.log writes them (pandas DataFrame.to_parquet).
+- verl/: verl 0.9.1's RayPPOTrainer._log_rollout_data -> _dump_generations -> _write_generations on a DataProto of real
+  generations (prompts left-padded, responses right-padded, token-level scores): `{step}.jsonl`.
+  Then one line of 2.jsonl is cut short, as a copy taken while the file was written would have it
+  (the malformed line the adapter must report).
+- eval/: lm-evaluation-harness's EvaluationTracker.save_results_samples
+  (`samples_<task>_<date>.jsonl`), and SkyThought's per-sample results written as its
+  `skythought/evals/inference_and_check.py` writes them (a JSON object keyed by problem id, each
+  with `responses` [{content, correctness, reason, num_tokens?}], `token_usages`, the problem's own
+  fields). SkyThought is not installed (its pins need vLLM): its writer is `json.dump(results,
+  f, indent=4, cls=NumpyEncoder)` of that structure; the file here follows it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "test" / "fixtures" / "external"
+TIERS = [32, 64, 128]
+SEED = 1234
+
+
+def model_dir() -> Path:
+    from hbpo.testbed.build import testbed_status
+
+    status = testbed_status()
+    if not status["cached"]:
+        sys.exit("the testbed model is not built: python -m hbpo testbed build")
+    return Path(status["path"])
+
+
+def problems(n: int, offset: int = 0):
+    from hbpo.testbed.problems import generate
+
+    return generate("train", n + offset)[offset:]
+
+
+NON_ASCII = [
+    "Réfléchis étape par étape — réponse finale dans \\boxed{}.",
+    "请逐步推理，并把最终答案写在 \\boxed{} 中。",
+]
+
+
+def prompt_for(tokenizer, problem: str, budget, k: int) -> str:
+    from hbpo.config import PromptConfig
+    from hbpo.prompts import build_prompt
+
+    cfg = PromptConfig()
+    if k % 3 == 2:  # some prompts in another language (non-ASCII text through every writer)
+        cfg = PromptConfig(question_template="{problem}\n" + NON_ASCII[k % 2])
+    return build_prompt(tokenizer, problem, budget, cfg)
+
+
+def grade(text: str, answer: str) -> float:
+    from hbpo.grading import extract_answer
+
+    got = extract_answer(text)
+    return 1.0 if got is not None and got.strip() == answer.strip() else 0.0
+
+
+# ---------------------------------------------------------------- TRL
+
+
+def make_trl() -> None:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    torch.manual_seed(SEED)
+    path = model_dir()
+    tok = AutoTokenizer.from_pretrained(path)
+    rows = []
+    for k, p in enumerate(problems(4)):
+        for b in TIERS:
+            rows.append({"prompt": prompt_for(tok, p.problem, b, k), "answer": p.answer})
+    ds = Dataset.from_list(rows)
+
+    def accuracy(completions, answer, **_):
+        return [grade(c, a) for c, a in zip(completions, answer)]
+
+    def budget_sentence_kept(prompts, completions, **_):  # a second reward column, as users add
+        return [-0.001 * len(c) for c in completions]
+
+    out = OUT / "trl"
+    work = Path("/tmp/hbpo-trl-fixture")
+    shutil.rmtree(work, ignore_errors=True)
+    args = GRPOConfig(
+        output_dir=str(work), max_steps=2, logging_steps=1, log_completions=True, report_to="none",
+        use_cpu=True, num_generations=4, per_device_train_batch_size=12, max_completion_length=160,
+        learning_rate=1e-5, save_strategy="no", seed=SEED, temperature=1.0, bf16=False,
+        num_completions_to_print=0,
+    )
+    model = AutoModelForCausalLM.from_pretrained(path)
+    trainer = GRPOTrainer(model=model, reward_funcs=[accuracy, budget_sentence_kept], args=args,
+                          train_dataset=ds, processing_class=tok)
+    trainer.train()
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "completions").mkdir(parents=True)
+    for f in sorted((work / "completions").glob("*.parquet")):
+        shutil.copy(f, out / "completions" / f.name)
+        print("wrote", out / "completions" / f.name, f.stat().st_size)
+
+
+# ---------------------------------------------------------------- verl
+
+
+def make_verl() -> None:
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from verl import DataProto
+    from verl.trainer.ppo.ray_trainer import RayPPOTrainer
+
+    torch.manual_seed(SEED)
+    path = model_dir()
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    out = OUT / "verl"
+    shutil.rmtree(out, ignore_errors=True)
+    trainer = object.__new__(RayPPOTrainer)  # only the dump path: no Ray workers
+    trainer.tokenizer = tok
+    trainer._init_dump_executor()  # verl 0.9 writes dumps on a background thread
+    per_tier = 2
+    max_new = 160
+    for step in (1, 2):
+        items = []
+        for k, p in enumerate(problems(3, offset=3 * (step - 1))):
+            for b in TIERS:
+                prompt = prompt_for(tok, p.problem, b, k)
+                # verl repeats each prompt rollout.n times, interleaved (batch.repeat(interleave=True))
+                for _ in range(per_tier):
+                    items.append((prompt, p.answer))
+        enc = [tok(p, add_special_tokens=False)["input_ids"] for p, _ in items]
+        width = max(map(len, enc))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        prompts = torch.full((len(enc), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(prompts)
+        for i, ids in enumerate(enc):  # left padding, as verl's RL dataset pads prompts
+            prompts[i, width - len(ids):] = torch.tensor(ids)
+            mask[i, width - len(ids):] = 1
+        with torch.no_grad():
+            gen = model.generate(input_ids=prompts, attention_mask=mask, do_sample=True, temperature=1.0,
+                                 max_new_tokens=max_new, pad_token_id=pad)
+        responses = gen[:, width:]
+        responses = torch.nn.functional.pad(responses, (0, max_new - responses.shape[1]), value=pad)
+        texts = tok.batch_decode(responses, skip_special_tokens=True)
+        scores = torch.zeros(responses.shape, dtype=torch.float32)
+        acc, pred = [], []
+        from hbpo.grading import extract_answer
+        for i, ((_, answer), text) in enumerate(zip(items, texts)):
+            s = grade(text, answer)
+            length = int((responses[i] != pad).sum())
+            scores[i, max(length - 1, 0)] = s  # reward on the last response token
+            acc.append(bool(s))
+            pred.append(extract_answer(text) or "")
+        batch = DataProto.from_dict(
+            tensors={"prompts": prompts, "responses": responses, "token_level_scores": scores},
+            non_tensors={"reward_model": np.array([{"ground_truth": a, "style": "rule"} for _, a in items], dtype=object),
+                         "data_source": np.array(["testbed"] * len(items), dtype=object)},
+        )
+        trainer.global_steps = step
+        RayPPOTrainer._log_rollout_data(trainer, batch, {"acc": acc, "pred": pred}, {}, str(out))
+    trainer._shutdown_dump_executor()
+    # A copy taken while verl was writing 2.jsonl: its last line cut short.
+    f = out / "2.jsonl"
+    lines = f.read_text(encoding="utf-8").split("\n")
+    lines[-2] = lines[-2][: len(lines[-2]) // 2]
+    f.write_text("\n".join(lines[:-1]), encoding="utf-8")
+    for f in sorted(out.glob("*.jsonl")):
+        print("wrote", f, f.stat().st_size)
+
+
+# ---------------------------------------------------------------- evaluation samples
+
+
+def make_eval() -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(SEED)
+    path = model_dir()
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    out = OUT / "eval"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    probs = problems(4, offset=20)
+    modes = [32, 128]
+    n = 3
+
+    def sample(prompt: str, k: int) -> list[str]:
+        ids = tok(prompt, add_special_tokens=False, return_tensors="pt")
+        with torch.no_grad():
+            g = model.generate(**ids, do_sample=True, temperature=1.0, max_new_tokens=160, num_return_sequences=k,
+                               pad_token_id=tok.eos_token_id)
+        return tok.batch_decode(g[:, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    # lm-evaluation-harness: EvaluationTracker.save_results_samples writes one JSON line per doc,
+    # `resps` [[each repeat's text]], `filtered_resps`, the metric (`exact_match`), `arguments`.
+    from lm_eval.loggers import EvaluationTracker
+
+    tracker = EvaluationTracker(output_path=str(out / "lm-eval"))
+    tracker.general_config_tracker.model_name_sanitized = "testbed-base"
+    tracker.date_id = "2026-11-30T12-00-00.000000"  # set by save_results_aggregated in a full run
+    samples = []
+    for i, p in enumerate(probs):
+        for b in modes:
+            prompt = prompt_for(tok, p.problem, b, i)
+            texts = sample(prompt, n)
+            from hbpo.grading import extract_answer
+            filtered = [extract_answer(t) or "[invalid]" for t in texts]
+            em = sum(grade(t, p.answer) for t in texts) / n
+            samples.append({
+                "doc_id": len(samples), "doc": {"question": p.problem, "answer": p.answer, "budget": b},
+                "target": p.answer,
+                # as lm-eval's evaluator hands them over: one (context, gen_kwargs) tuple per request
+                "arguments": [(prompt, {"until": ["</answer>"], "do_sample": True, "temperature": 1.0,
+                                        "max_gen_toks": 160})],
+                "resps": [texts], "filtered_resps": [filtered[0]], "filter": "none", "metrics": ["exact_match"],
+                "doc_hash": "", "prompt_hash": "", "target_hash": "", "exact_match": em,
+            })
+    tracker.save_results_samples(task_name="testbed_budget", samples=samples)
+
+    # SkyThought (NovaSky-AI/SkyThought, skythought/evals/inference_and_check.py): results keyed by the
+    # problem's id, each holding the problem's fields and `responses` with `content` and
+    # `correctness`, and `token_usages`.
+    results = {}
+    for i, p in enumerate(probs):
+        prompt = prompt_for(tok, p.problem, 64, i)
+        texts = sample(prompt, n)
+        results[str(i)] = {
+            "problem": p.problem, "answer": p.answer, "difficulty": p.difficulty, "prompt": prompt,
+            "responses": [{"content": t, "correctness": bool(grade(t, p.answer)), "reason": ""} for t in texts],
+            "token_usages": [{"completion_tokens": len(tok(t, add_special_tokens=False)["input_ids"]),
+                              "prompt_tokens": len(tok(prompt, add_special_tokens=False)["input_ids"])} for t in texts],
+        }
+    sky = out / "skythought"
+    sky.mkdir()
+    with open(sky / "testbed-base_testbed_test_None_False_0_-1.json", "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=4, ensure_ascii=False)
+    for f in sorted(out.rglob("*.json*")):
+        print("wrote", f, f.stat().st_size)
+
+
+if __name__ == "__main__":
+    what = sys.argv[1:] or ["trl"]
+    for w in what:
+        {"trl": make_trl, "verl": make_verl, "eval": make_eval}[w]()
