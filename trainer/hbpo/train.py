@@ -26,6 +26,8 @@ from .checkpoint import (clean_stale_temporaries, latest_checkpoint, load_state,
 from .config import Config, ConfigError, resolved, short, to_dict
 from .diskfull import DiskFullError, is_disk_full
 from .dist import World, all_sum, any_rank, barrier, broadcast, gather, shard
+from .engines import make_engine
+from .launch import ONE_VLLM_PROCESS
 from .evaluate import evaluate
 from .events import EventLog, RankLog, read_events
 from .metrics import rollout_metrics
@@ -114,11 +116,13 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
     cfg = resolved(cfg)
     stop = stop or StopFlag()
     world = world or World()
+    if world.distributed and cfg.generation.engine == "vllm":
+        raise ConfigError([ONE_VLLM_PROCESS])
     config_dict = to_dict(cfg)
     if resume and world.main:
         check_resume_config(run_dir, config_dict)
     events = EventLog(run_dir / "events.jsonl", stdout=cfg.events_stdout) if world.main else RankLog(world.rank)
-    step, last_ckpt, par = 0, None, None
+    step, last_ckpt, par, engine = 0, None, None, None
     stop.install()
     try:
         if world.main:
@@ -165,6 +169,7 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
             return "stopped"
         # ddp: DistributedDataParallel for the update (or the plain model); fsdp: the model sharded (sharding.py).
         par = parallelize(model, cfg, world, device, dtype)
+        engine = make_engine(cfg, par, tokenizer, device, dtype)  # hf, or vllm with the policy's weights
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                       betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         warmup = cfg.optim.warmup_steps
@@ -216,8 +221,8 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
             t0 = time.perf_counter()
             _injected_failure(world, step + 1)
             batch = [problems[i] for i in sampler.draw(cfg.train.queries_per_step)]
-            with par.gathered():  # fsdp: the whole weights for generation; ddp: nothing to do
-                rollouts, gen = hierarchical_rollouts(par.policy, tokenizer, batch, cfg, should_stop=stop,
+            with engine.generating():  # hf under fsdp: the whole weights gathered; vllm on CUDA: awake
+                rollouts, gen = hierarchical_rollouts(engine, tokenizer, batch, cfg, should_stop=stop,
                                                       queries=mine, seed=cfg.run.seed * 100_003 + step)
             if any_rank(stop(), world):  # generation was cut short: the step is abandoned, nothing was updated
                 stop.requested = True
@@ -228,6 +233,7 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
             t1 = time.perf_counter()
             update = ppo_update(model, optimizer, scheduler, rollouts, [s["advantage"]["total"] for s in scored],
                                 cfg, tokenizer.pad_token_id, device, world=world, wrapped=par.module)
+            engine.policy_changed()  # vllm: the new weights into the engine
             t2 = time.perf_counter()
             step += 1
             # Rank 0 writes every rank's rollouts, in query order (as one process would).
@@ -246,9 +252,9 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
 
             if cfg.eval.every and (step % cfg.eval.every == 0 or step == total_steps):
                 # Rank 0 evaluates; the others wait (under fsdp they gather the weights with it first).
-                with par.gathered():
+                with engine.generating():
                     if world.main:
-                        run_evals(par.policy, tokenizer, cfg, events, step, stop)
+                        run_evals(engine, tokenizer, cfg, events, step, stop)
                 barrier(world)
             if step % cfg.train.checkpoint_every == 0 and step < total_steps:
                 last_ckpt = save("periodic")
@@ -270,6 +276,8 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
         events.finish("run_end", step, status="failed", reason=message, checkpoint=last_ckpt)
         raise
     finally:
+        if engine is not None:
+            engine.close()
         if par is not None:
             par.close()
         events.close()
@@ -349,11 +357,11 @@ def check_resume_config(run_dir: Path, config_dict: dict) -> None:
                              f"config.yaml or start a new run"], source=str(run_dir / "config.yaml"))
 
 
-def run_evals(model, tokenizer, cfg: Config, events: EventLog, step: int, stop: StopFlag) -> None:
+def run_evals(engine, tokenizer, cfg: Config, events: EventLog, step: int, stop: StopFlag) -> None:
     for spec in cfg.eval.data:
         problems = load_source(spec, limit=cfg.eval.limit)
         for mode in cfg.eval.modes:
-            result = evaluate(model, tokenizer, problems, parse_mode(mode), cfg, dataset=source_name(spec),
+            result = evaluate(engine, tokenizer, problems, parse_mode(mode), cfg, dataset=source_name(spec),
                               should_stop=stop)
             if stop():
                 return

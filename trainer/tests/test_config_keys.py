@@ -20,6 +20,7 @@ difference is the field's doing, never noise.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import copy
 import dataclasses
 import hashlib
@@ -46,6 +47,7 @@ from hbpo.rollout import Rollout
 from hbpo.scoring import score
 
 CUDA = torch.cuda.is_available()
+VLLM = importlib.util.find_spec("vllm") is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +124,10 @@ KEYS: dict[str, Key] = {
     "generation.top_p": Key(0.5),
     "generation.top_k": Key(5),
     "generation.batch_size": Key(3),
+    # Without vLLM in this Python (the main venv) `vllm` is refused naming the install command;
+    # tests/test_vllm.py runs it where vLLM is installed.
+    "generation.engine": Key("vllm", refused=not VLLM),
+    "generation.vllm_gpu_memory": Key(0.5, refused=True),  # refused with engine hf (and on CPU with vllm)
     "optim.lr": Key(2e-2),
     "optim.weight_decay": Key(0.1),
     "optim.betas": Key([0.8, 0.99]),
@@ -290,8 +296,7 @@ class Spy:
             self.model, tokenizer = real_load(*args, **kw)
             return self.model, tokenizer
 
-        monkeypatch.setattr(hbpo.rollout, "generate", generate)
-        monkeypatch.setattr(hbpo.evaluate, "generate", generate)
+        monkeypatch.setattr(hbpo.rollout, "generate", generate)  # the hf engine's, rollouts and evaluation
         monkeypatch.setattr(hbpo.update, "forward_logprobs", forward)
         monkeypatch.setattr(hbpo.train, "load_policy", load)
 
@@ -430,6 +435,26 @@ def test_a_kl_coefficient_is_refused_naming_the_field(write_config):
 ])
 def test_keys_a_run_would_ignore_or_fail_on_are_refused(write_config, overrides, needle):
     assert needle in refusal(write_config, **overrides)
+
+
+def test_an_unknown_engine_or_a_missing_vllm_is_refused_with_what_to_do(write_config, monkeypatch):
+    assert "generation.engine: unknown engine 'sglang'" in refusal(write_config, generation__engine="sglang")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    message = refusal(write_config, generation__engine="vllm")
+    assert "generation.engine: vllm is not installed in this Python" in message
+    assert "npm run setup -- --vllm" in message and ".venv-vllm/bin/python" in message
+
+
+def test_vllm_is_refused_with_several_processes_before_any_starts():
+    from hbpo.launch import check_world
+
+    cfg = Config()
+    cfg.train.queries_per_step = 4
+    cfg.generation.engine = "vllm"
+    with pytest.raises(ConfigError, match="generation.engine: vllm runs in one trainer process"):
+        check_world(cfg, 2)
+    check_world(cfg, 1)
 
 
 def test_a_config_without_data_train_trains_on_the_testbed_split(tmp_path):

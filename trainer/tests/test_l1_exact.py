@@ -110,21 +110,22 @@ def test_a_resumed_l1_run_draws_the_same_targets(write_config):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_an_l1_runs_tier_evaluation_asks_for_the_target(write_config, monkeypatch):
+def test_an_l1_runs_tier_evaluation_asks_for_the_target(write_config):
     cfg = load_config(write_config(tiny_config(**L1)))
     seen = []
 
-    def generate(model, tokenizer, prompts, **kw):
-        seen.extend(prompts)
-        return [([], [tokenizer.eos_token_id]) for _ in prompts], type("S", (), {"tokens": 1, "seconds": 1.0})()
-
-    monkeypatch.setattr(hbpo.evaluate, "generate", generate)
     tok = build_tokenizer(320)
+
+    class Recorder:  # an engine that records its prompts (engines.py)
+        def generate(self, prompts, **kw):
+            seen.extend(prompts)
+            return [([], [tok.eos_token_id]) for _ in prompts], type("S", (), {"tokens": 1, "seconds": 1.0})()
+
     from hbpo.sources import load_source
 
     problems = load_source("testbed:val", limit=2)
-    hbpo.evaluate.evaluate(None, tok, problems, 12, cfg, dataset="val")
+    hbpo.evaluate.evaluate(Recorder(), tok, problems, 12, cfg, dataset="val")
     assert all(p.endswith("<think>\n") and "Think for 12 tokens." in p for p in seen) and len(seen) == 2
     seen.clear()
-    hbpo.evaluate.evaluate(None, tok, problems, "natural", cfg, dataset="val")
+    hbpo.evaluate.evaluate(Recorder(), tok, problems, "natural", cfg, dataset="val")
     assert not any("Think for" in p for p in seen)

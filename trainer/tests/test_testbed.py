@@ -374,6 +374,7 @@ def test_a_short_hbpo_run_pulls_the_smallest_tier_towards_its_budget(base_model,
     from hbpo.checkpoint import latest_checkpoint
     from hbpo.config import default_config_path
     from hbpo.config import load_config
+    from hbpo.engines import HFEngine
     from hbpo.evaluate import evaluate
     from hbpo.model import load_policy
     from hbpo.train import new_run_dir, train
@@ -389,6 +390,7 @@ def test_a_short_hbpo_run_pulls_the_smallest_tier_towards_its_budget(base_model,
     lengths = {}
     for name, model in (("base", base_model[0]), ("trained", trained)):
         torch.manual_seed(7)
-        lengths[name] = evaluate(model, base_model[1], problems, 32, cfg, dataset="val")["mean_tokens"]
+        lengths[name] = evaluate(HFEngine.of(model, base_model[1]), base_model[1], problems, 32, cfg,
+                                 dataset="val")["mean_tokens"]
     assert lengths["base"] > 80, lengths
     assert lengths["trained"] <= 0.8 * lengths["base"], lengths

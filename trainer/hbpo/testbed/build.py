@@ -88,6 +88,17 @@ class Recipe:
         return out
 
 
+# The testbed model in a shape vLLM's CPU build runs, for the rollout-engine tests and benchmarks
+# (tests/test_vllm.py, scripts/bench-engines.py): its CPU attention takes head sizes of 32 and up, and
+# the base model's is 16 (128 / 8 heads); this one's is 64 (128 / 2). Trained briefly (about 2 minutes
+# on 2 cores, cached like the base model): it writes the testbed's step lines and varies from problem
+# to problem, but rarely boxes the right answer. Not for experiments.
+ENGINE_RECIPE = Recipe(
+    model=TinyModelConfig(hidden_size=128, layers=2, heads=2, kv_heads=2, intermediate_size=256,
+                          vocab_size=768, max_position_embeddings=512),
+    examples=2000, drill_examples=6000, eval_per_difficulty=4, eval_max_tokens=64)
+
+
 # Prompt fields the base model's SFT data never uses: they stay out of the key, so adding one
 # (L1's target sentence) does not rebuild every machine's testbed model.
 _UNUSED_BY_BUILD = ("target_sentence",)

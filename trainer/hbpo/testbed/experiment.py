@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config, default_config_path, load_config
+from ..engines import make_engine
 from ..evaluate import evaluate
 from ..modes import mode_label
 from ..events import read_events
@@ -54,7 +55,11 @@ def spread_over_training(run_dir: Path) -> dict[str, dict[str, float]]:
 def evaluate_policy(cfg: Config, weights: Path | None, problems, label: str) -> dict:
     device = torch.device("cpu")
     model, tok = load_policy(cfg.model, device, torch.float32, seed=cfg.run.seed, weights_from=weights)
-    return {mode: evaluate(model, tok, problems, mode, cfg, dataset=label) for mode in MODES}
+    engine = make_engine(cfg, model, tok, device, torch.float32)
+    try:
+        return {mode: evaluate(engine, tok, problems, mode, cfg, dataset=label) for mode in MODES}
+    finally:
+        engine.close()
 
 
 def row(result: dict, base: dict | None) -> dict:
