@@ -37,14 +37,23 @@ export function formatTraceDocument(e: RolloutEvent, runLabel: string): TraceLay
   const budget = e.tier === null ? 'natural (no budget)' : `${e.tier} tokens`;
   const vs = e.tier === null ? '' : e.n_gen > e.tier ? ` (${e.n_gen - e.tier} over budget)` : ' (within budget)';
   const r = e.reward;
+  // A run read from another tool (runs/sources): token counts may be estimates, reward terms and
+  // advantages are recomputed, and the file's own columns are shown as it recorded them.
+  const x = e as RolloutEvent & { n_gen_source?: string; recomputed?: string[]; recorded?: Record<string, unknown>; source?: { file?: string; where?: string } };
+  const est = x.n_gen_source === 'estimate' ? ' (estimate)' : x.n_gen_source === 'recorded' ? ' (as recorded)' : '';
+  const rec = x.recomputed?.length ? ' (recomputed)' : '';
   const header = [
     `HBPO rollout · ${oneLine(runLabel)} · read-only`,
     `step ${e.step} · query ${e.query_index} (${oneLine(e.query_id)}${e.difficulty ? `, ${oneLine(e.difficulty)}` : ''}) · sample ${e.sample}`,
-    `tier: ${budget} · tokens: ${e.n_gen}${vs} · truncated: ${e.truncated ? 'yes' : 'no'}`,
+    `tier: ${budget} · tokens: ${e.n_gen}${est}${vs} · truncated: ${e.truncated ? 'yes' : 'no'}`,
     `correct: ${e.correct ? 'yes' : 'no'} · answer: ${e.answer === null ? '—' : oneLine(e.answer)} · ground truth: ${oneLine(e.ground_truth)}`,
-    `reward: ${num(r.reward)} (case ${r.case}) · f1 ${num(r.f1)} · f2 ${num(r.f2)} · cos ${num(r.cos)} · penalty ${num(r.penalty, 6)}`,
-    `advantage: intra ${num(e.advantage.intra)} · inter ${num(e.advantage.inter)} · total ${num(e.advantage.total)}`,
+    `reward${rec}: ${num(r.reward)} (case ${r.case}) · f1 ${num(r.f1)} · f2 ${num(r.f2)} · cos ${num(r.cos)} · penalty ${num(r.penalty, 6)}`,
+    `advantage${rec}: intra ${num(e.advantage.intra)} · inter ${num(e.advantage.inter)} · total ${num(e.advantage.total)}`,
   ];
+  if (x.recorded && typeof x.recorded === 'object') {
+    const cols = Object.entries(x.recorded).map(([k, v]) => `${oneLine(k, 40)} ${typeof v === 'number' ? num(v) : oneLine(String(v), 60)}`);
+    header.push(`recorded by ${oneLine(runLabel)}: ${cols.join(' · ') || '—'}${x.source?.file ? ` · ${oneLine(x.source.file)} ${oneLine(x.source.where ?? '')}` : ''}`);
+  }
   return layoutTrace(header, e.problem, e.prompt, e.text, `${e.n_gen} tokens`);
 }
 

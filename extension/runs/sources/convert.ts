@@ -1,0 +1,299 @@
+// An external source (formats.ts) as the events of a native run (schema version 2), so the
+// dashboard, rollout inspector, reward explorer and trace documents open it unchanged. No `vscode`.
+//
+// - Tier: from the prompt's budget sentence (HBPO's "within/with N tokens", L1's "Think for N
+//   tokens", or the user's pattern, whose first group is the budget); none: natural mode (null).
+// - Groups: the rollouts of one prompt at one step, the prompt with its budget sentence taken out,
+//   so a problem's tiers are one query as in HBPO. verl and TRL carry no group id: two dataset rows
+//   with the same text at one step become one group (counted in `source.merged_groups`).
+// - Tokens: the model's tokenizer when given (token_marks as the trainer writes them), else the
+//   file's own count, else an estimate (characters / 4); `source.tokens` and each rollout's
+//   `n_gen_source` say which. Estimated rollouts carry no token_marks: nothing is placed by guess.
+// - Correctness: the file's field when present, else `grade` (the project's grader) against the
+//   ground truth, else wrong with an issue.
+// - Reward and advantages: recomputed with common/budgetMath (HBPO, paper variant) where the budget
+//   is known (`source.recomputed`); the file's own columns ride along as `recorded` on each rollout
+//   and as `recorded/<column>` step metrics.
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { advantages, rewardBreakdown, type RewardBreakdown } from '../../../common/budgetMath';
+import type { RolloutEvent, RunEvent, RunStartEvent, StepEvent } from '../../../common/events';
+import { SOURCE_LABELS, type ExternalSample, type SourceIssue, type SourceRead } from './formats';
+import type { TokenCounter } from './tokens';
+
+export const BUDGET_PATTERNS: readonly RegExp[] = [
+  /I will answer the question (?:within|with) (\d+) tokens\.?/,
+  /Think for (\d+) tokens\.?/,
+];
+const EFFICIENCY = /I will answer the question with minimal tokens\.?/;
+const BEAM = 32; // token_marks every 32 tokens, as the trainer
+
+export interface ConvertOptions {
+  /** The user's pattern (hbpo.external.budgetPattern): its first capture group is the budget. */
+  budgetPattern?: string;
+  tokenizer?: TokenCounter;
+  /** L_max for the recomputed reward; default: the largest tier x 1.6 (the paper's 2560 of 4096), at least the longest rollout. */
+  maxResponseTokens?: number;
+  /** The project's grader, for samples without a verdict but with a ground truth. */
+  grade?: (items: { text: string; groundTruth: string }[]) => Promise<(boolean | null)[]>;
+}
+
+export interface ConvertReport {
+  events: RunEvent[];
+  issues: SourceIssue[];
+  rollouts: number;
+  steps: number[];
+  tiers: number[];
+  groups: number;
+  mergedGroups: number;
+  tokens: 'tokenizer' | 'recorded' | 'estimate';
+}
+
+export function budgetOf(prompt: string, userPattern?: string): { budget: number | null; sentence?: string; efficiency?: boolean } {
+  const patterns = userPattern ? [new RegExp(userPattern), ...BUDGET_PATTERNS] : BUDGET_PATTERNS;
+  for (const re of patterns) {
+    const m = re.exec(prompt);
+    if (m && m[1] !== undefined && /^\d+$/.test(m[1]) && Number(m[1]) >= 1) return { budget: Number(m[1]), sentence: m[0] };
+  }
+  const e = EFFICIENCY.exec(prompt);
+  if (e) return { budget: null, sentence: e[0], efficiency: true };
+  return { budget: null };
+}
+
+/** The answer the trainer's grader would extract first: the last \boxed{...}. */
+export function boxedAnswer(text: string): string | null {
+  const i = text.lastIndexOf('\\boxed{');
+  if (i < 0) return null;
+  let depth = 0;
+  for (let j = i + 6; j < text.length; j++) {
+    if (text[j] === '{') depth++;
+    else if (text[j] === '}' && --depth === 0) return text.slice(i + 7, j);
+  }
+  return null;
+}
+
+function issueText(i: SourceIssue): string {
+  const where = i.line !== undefined ? `line ${i.line}` : i.row !== undefined ? `row ${i.row}` : '';
+  return `${i.file}${where ? `: ${where}` : ''}: ${i.field}: ${i.message}`;
+}
+
+function mean(xs: number[]): number | null {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+}
+function pstd(xs: number[]): number | null {
+  const m = mean(xs);
+  return m === null ? null : Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length);
+}
+function metricName(k: string): string {
+  return k.replace(/[^A-Za-z0-9_./:-]/g, '_');
+}
+
+interface Row {
+  s: ExternalSample;
+  budget: number | null;
+  key: string;
+  nGen: number;
+  nGenSource: 'tokenizer' | 'recorded' | 'estimate';
+  marks?: [number, number][];
+  correct: boolean;
+}
+
+export async function convertSource(read: SourceRead, options: ConvertOptions = {}): Promise<ConvertReport> {
+  const issues = [...read.issues];
+  const rows: Row[] = [];
+  for (const s of read.samples) {
+    const b = budgetOf(s.prompt, options.budgetPattern);
+    const key = (b.sentence ? s.prompt.replace(b.sentence, '') : s.prompt).trim();
+    let nGen: number;
+    let nGenSource: Row['nGenSource'];
+    let marks: [number, number][] | undefined;
+    if (options.tokenizer) {
+      const ids = options.tokenizer.encode(s.completion);
+      nGen = ids.length;
+      nGenSource = 'tokenizer';
+      const at = new Set<number>([nGen]);
+      for (let k = BEAM; k < nGen; k += BEAM) at.add(k);
+      marks = [...at].sort((a, x) => a - x).map((k) => [k, Math.min(s.completion.length, options.tokenizer!.decode(ids.slice(0, k)).length)]);
+    } else if (s.tokens !== undefined) {
+      nGen = s.tokens;
+      nGenSource = 'recorded';
+    } else {
+      nGen = Math.ceil(s.completion.length / 4);
+      nGenSource = 'estimate';
+    }
+    rows.push({ s, budget: b.budget, key, nGen, nGenSource, marks, correct: false });
+  }
+  // tier budgets need marks too (the trace's ⟨b⟩ markers)
+  const tiers = [...new Set(rows.map((r) => r.budget).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+  if (options.tokenizer) {
+    for (const r of rows) {
+      if (!r.marks) continue;
+      const ids = options.tokenizer.encode(r.s.completion);
+      const have = new Set(r.marks.map((m) => m[0]));
+      for (const t of tiers) if (t < r.nGen && !have.has(t)) r.marks.push([t, Math.min(r.s.completion.length, options.tokenizer.decode(ids.slice(0, t)).length)]);
+      r.marks.sort((a, b) => a[0] - b[0]);
+    }
+  }
+  // correctness: the file's verdict, else the grader, else an issue
+  const toGrade = rows.filter((r) => r.s.correct === undefined && r.s.groundTruth !== undefined);
+  const graded = toGrade.length && options.grade ? await options.grade(toGrade.map((r) => ({ text: r.s.completion, groundTruth: r.s.groundTruth! }))) : [];
+  const gradedOf = new Map(toGrade.map((r, i) => [r, graded[i]] as const));
+  for (const r of rows) {
+    if (r.s.correct !== undefined) r.correct = r.s.correct;
+    else if (gradedOf.get(r) !== undefined && gradedOf.get(r) !== null) r.correct = gradedOf.get(r)!;
+    else {
+      r.correct = false;
+      issues.push({ file: r.s.file, line: r.s.line, row: r.s.row, field: 'correct',
+        message: r.s.groundTruth === undefined ? 'no correctness field and no ground truth: counted wrong' : 'no correctness field and no grader: counted wrong' });
+    }
+  }
+
+  const maxN = Math.max(0, ...rows.map((r) => r.nGen));
+  const lMax = options.maxResponseTokens ?? Math.max(tiers.length ? Math.ceil(tiers[tiers.length - 1] * 1.6) : 0, maxN, 1);
+  const allTiered = rows.length > 0 && rows.every((r) => r.budget !== null);
+  const rewardName = tiers.length ? 'hbpo' : 'binary';
+  const params = { lMax, alpha: 1 / lMax, beta: 4 };
+  const tokens: ConvertReport['tokens'] = options.tokenizer ? 'tokenizer' : rows.every((r) => r.nGenSource === 'recorded') && rows.length ? 'recorded' : 'estimate';
+
+  // groups: (step, prompt without its budget sentence), first seen first
+  const steps = [...new Set(rows.map((r) => r.s.step))].sort((a, b) => a - b);
+  const time = read.mtime || Date.now() / 1000;
+  const label = SOURCE_LABELS[read.kind];
+  const recordedCols = [...new Set(rows.flatMap((r) => Object.keys(r.s.recorded).filter((k) => typeof r.s.recorded[k] === 'number')))];
+  const start: RunStartEvent = {
+    v: 2, type: 'run_start', time, step: 0, run_id: `${read.kind}:${read.path}`,
+    config: {
+      source: {
+        kind: read.kind, label, path: read.path, files: read.files.length, tokens,
+        tokenizer: options.tokenizer?.path ?? null,
+        budget_pattern: options.budgetPattern ?? null,
+        grouping: 'rollouts of one prompt (budget sentence removed) at one step',
+        recomputed: ['reward', 'advantage'], recorded: recordedCols,
+      },
+      tiers, max_response_tokens: lMax,
+    },
+    method: tiers.length ? 'hbpo' : 'grpo', tiers, max_response_tokens: lMax, total_steps: steps.length ? steps[steps.length - 1] : 0,
+    device: `${label} (external)`, dtype: 'unknown', pid: 0, resumed_from_step: null,
+    reward: { name: rewardName, variant: 'paper', alpha: params.alpha, beta: params.beta, max_response_tokens: lMax },
+    advantage: { name: allTiered ? 'hbpo' : 'grpo', eps: 1e-6 },
+  };
+  const events: RunEvent[] = [start];
+  for (const i of issues) events.push({ v: 2, type: 'log', time, step: 0, level: 'warning', message: issueText(i) });
+  let groupCount = 0;
+  let merged = 0;
+  const usual = usualTierCount(rows);
+  for (const step of steps) {
+    const inStep = rows.filter((r) => r.s.step === step);
+    const byKey = new Map<string, Row[]>();
+    for (const r of inStep) {
+      const g = byKey.get(r.key);
+      if (g) g.push(r);
+      else byKey.set(r.key, [r]);
+    }
+    const stepRollouts: RolloutEvent[] = [];
+    let q = 0;
+    for (const [key, group] of byKey) {
+      groupCount++;
+      // Two dataset rows with the same text at one step cannot be told apart: a (group, tier) with
+      // more rollouts than the run's usual count is counted as possibly merged.
+      const perTier = new Map<number | null, number>();
+      for (const r of group) perTier.set(r.budget, (perTier.get(r.budget) ?? 0) + 1);
+      if ([...perTier.values()].some((c) => c > usual)) merged++;
+      const breakdowns: RewardBreakdown[] = group.map((r) => rewardBreakdown({
+        ...params, reward: r.budget === null ? (rewardName === 'hbpo' ? 'cosine' : 'binary') : 'hbpo', variant: 'paper',
+        nGen: r.nGen, budget: r.budget, correct: r.correct, truncated: false,
+      }));
+      const adv = advantages({
+        estimator: group.every((r) => r.budget !== null) ? 'hbpo' : 'grpo', budgets: group.map((r) => r.budget),
+        rewards: breakdowns.map((b) => b.reward), beta: params.beta, lMax, eps: 1e-6,
+      });
+      const samples = new Map<number | null, number>();
+      group.forEach((r, i) => {
+        const sample = samples.get(r.budget) ?? 0;
+        samples.set(r.budget, sample + 1);
+        const where = r.s.line !== undefined ? `line ${r.s.line}` : `row ${r.s.row ?? 0}`;
+        const ev: RolloutEvent & Record<string, unknown> = {
+          v: 2, type: 'rollout', time, step, query_id: `${step}:${q}`, query_index: q, sample, tier: r.budget,
+          problem: r.s.problem ?? key, difficulty: r.s.difficulty ?? null, prompt: r.s.prompt, text: r.s.completion,
+          n_gen: r.nGen, truncated: false, correct: r.correct, answer: boxedAnswer(r.s.completion),
+          ground_truth: r.s.groundTruth ?? '', reward: breakdowns[i],
+          advantage: { intra: adv.intra[i], inter: adv.inter[i], total: adv.total[i] },
+          n_gen_source: r.nGenSource, recomputed: ['reward', 'advantage'], recorded: r.s.recorded,
+          source: { file: r.s.file, where },
+        };
+        if (r.marks) ev.token_marks = r.marks;
+        stepRollouts.push(ev);
+      });
+      q++;
+    }
+    events.push(...stepRollouts);
+    events.push(stepEvent(step, time, inStep, stepRollouts));
+  }
+  events.push({ v: 2, type: 'run_end', time, step: steps.length ? steps[steps.length - 1] : 0, status: 'finished',
+    reason: `read from ${label} files`, checkpoint: null });
+  return { events, issues, rollouts: rows.length, steps, tiers, groups: groupCount, mergedGroups: merged, tokens };
+}
+
+/** The most common number of rollouts a (step, prompt, tier) has. */
+function usualTierCount(rows: Row[]): number {
+  const counts = new Map<string, number>();
+  for (const r of rows) {
+    const k = `${r.s.step}\u0000${r.key}\u0000${r.budget}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const freq = new Map<number, number>();
+  for (const c of counts.values()) freq.set(c, (freq.get(c) ?? 0) + 1);
+  let best = 1;
+  let bestF = 0;
+  for (const [c, f] of freq) if (f > bestF || (f === bestF && c < best)) (best = c), (bestF = f);
+  return best;
+}
+
+function stepEvent(step: number, time: number, rows: Row[], rollouts: RolloutEvent[]): StepEvent {
+  const byTier = new Map<number | null, RolloutEvent[]>();
+  for (const r of rollouts) {
+    const g = byTier.get(r.tier) ?? [];
+    g.push(r);
+    byTier.set(r.tier, g);
+  }
+  const perTier = [...byTier.keys()].sort((a, b) => (a === null ? -1 : b === null ? 1 : a - b)).map((tier) => {
+    const g = byTier.get(tier)!;
+    const lengths = g.map((r) => r.n_gen);
+    const m: Record<string, number | null> = {
+      mean_length: mean(lengths), length_std: pstd(lengths), min_length: Math.min(...lengths), max_length: Math.max(...lengths),
+      accuracy: mean(g.map((r) => Number(r.correct))), reward: mean(g.map((r) => r.reward.reward)), truncated: 0,
+    };
+    if (tier !== null) {
+      m['reward/f1'] = mean(g.map((r) => r.reward.f1 as number));
+      m['reward/f2'] = g[0].reward.f2;
+      m.over_budget = mean(g.map((r) => Number(r.n_gen > tier)));
+    }
+    m['advantage/intra'] = mean(g.map((r) => r.advantage.intra));
+    m['advantage/inter'] = mean(g.map((r) => r.advantage.inter));
+    return { tier, metrics: m };
+  });
+  const rewards = rollouts.map((r) => r.reward.reward);
+  const metrics: Record<string, number | null> = {
+    'reward/mean': mean(rewards), 'reward/std': pstd(rewards), accuracy: mean(rollouts.map((r) => Number(r.correct))),
+    'length/mean': mean(rollouts.map((r) => r.n_gen)), 'length/std': pstd(rollouts.map((r) => r.n_gen)),
+  };
+  // the file's own numeric columns, as recorded
+  const cols = new Map<string, number[]>();
+  for (const r of rows) for (const [k, v] of Object.entries(r.s.recorded)) if (typeof v === 'number' && Number.isFinite(v)) {
+    const c = cols.get(k) ?? [];
+    c.push(v);
+    cols.set(k, c);
+  }
+  for (const [k, v] of cols) metrics[`recorded/${metricName(k)}/mean`] = mean(v);
+  return { v: 2, type: 'step', time, step, metrics, per_tier: perTier };
+}
+
+/** Write the events as `<dir>/events.jsonl` (a temporary file renamed into place). */
+export async function writeRunFolder(dir: string, events: RunEvent[]): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, 'events.jsonl');
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, events.map((e) => JSON.stringify(e)).join('\n') + '\n', 'utf8');
+  await rename(tmp, path);
+  return path;
+}

@@ -1,0 +1,192 @@
+// Runs from other tools: the committed fixtures in test/fixtures/external/ (made by TRL's
+// GRPOTrainer, verl's own dump function, lm-evaluation-harness's tracker; see
+// scripts/make-external-fixtures.py) open through the same path as a native run (events.jsonl
+// read by loadRunModel, rollouts read back by byte range, a trace laid out and annotated).
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { TrainerGrader } from '../../../extension/compare/grader';
+import { readGroup } from '../../../extension/panels/rolloutData';
+import { loadRunModel } from '../../../extension/runs/runFile';
+import { budgetOf, detectSource, loadTokenizer, openExternalRun, sourceLabel, type TokenCounter } from '../../../extension/runs/sources';
+import { annotate, specOfRollout } from '../../../extension/traces/annotate';
+import { formatTraceDocument } from '../../../extension/traces/traceText';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const FIX = join(ROOT, 'test', 'fixtures', 'external');
+const tmp = mkdtempSync(join(tmpdir(), 'hbpo-sources-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** The testbed model's tokenizer when it is built on this machine (the fixtures were made with it). */
+function testbedTokenizerDir(): string | undefined {
+  const root = join(process.env.HBPO_CACHE_DIR ?? join(homedir(), '.cache', 'hbpo-studio'), 'testbed');
+  if (!existsSync(root)) return undefined;
+  const dirs = readdirSync(root).map((n) => join(root, n)).filter((d) => existsSync(join(d, 'tokenizer.json')));
+  return dirs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+}
+const TOK_DIR = testbedTokenizerDir();
+
+test('budget sentences: HBPO within/with, L1, a user pattern, efficiency and none', () => {
+  assert.equal(budgetOf('<think>\nI will answer the question within 512 tokens.\n').budget, 512);
+  assert.equal(budgetOf('<think>\nI will answer the question with 64 tokens.\n').budget, 64);
+  assert.equal(budgetOf('What is 2+2? Think for 1234 tokens.').budget, 1234);
+  assert.equal(budgetOf('Budget: 300 tok', 'Budget: (\\d+) tok').budget, 300);
+  assert.deepEqual(budgetOf('I will answer the question with minimal tokens.'), { budget: null, sentence: 'I will answer the question with minimal tokens.', efficiency: true });
+  assert.deepEqual(budgetOf('no sentence here'), { budget: null });
+});
+
+test('each fixture is detected as its tool', async () => {
+  assert.equal(await detectSource(join(FIX, 'verl')), 'verl');
+  assert.equal(await detectSource(join(FIX, 'verl', '1.jsonl')), 'verl');
+  assert.equal(await detectSource(join(FIX, 'trl')), 'trl');
+  assert.equal(await detectSource(join(FIX, 'trl', 'completions', 'completions_00001.parquet')), 'trl');
+  assert.equal(await detectSource(join(FIX, 'eval', 'lm-eval')), 'lm-eval');
+  assert.equal(await detectSource(join(FIX, 'eval', 'skythought')), 'skythought');
+  assert.equal(await detectSource(join(ROOT, 'test', 'fixtures', 'runs')), undefined);
+});
+
+test('verl dump folder: counts, tiers, groups, the torn line reported, nothing written beside it', async () => {
+  const before = readdirSync(join(FIX, 'verl')).sort();
+  const r = await openExternalRun(join(FIX, 'verl'), tmp);
+  assert.deepEqual(readdirSync(join(FIX, 'verl')).sort(), before);
+  assert.ok(r.dir.startsWith(tmp));
+  // 2 steps x 3 problems x 3 tiers x 2 samples, less the line cut short in 2.jsonl
+  assert.equal(r.rollouts, 35);
+  assert.deepEqual(r.steps, [1, 2]);
+  assert.deepEqual(r.tiers, [32, 64, 128]);
+  assert.equal(r.groups, 6);
+  assert.equal(r.tokens, 'estimate');
+  const torn = r.issues.filter((i) => i.field === '(line)');
+  assert.equal(torn.length, 1);
+  assert.match(torn[0].file, /verl\/2\.jsonl$/);
+  assert.equal(torn[0].line, 18);
+  assert.match(torn[0].message, /not JSON/);
+
+  const model = await loadRunModel(r.dir, { worker: 'never', index: false });
+  assert.equal(model.errorCount, 0, JSON.stringify(model.errors));
+  assert.equal(model.rolloutCount, 35);
+  assert.equal(model.status(() => false), 'finished');
+  assert.equal(sourceLabel(model.info?.config), 'verl');
+  assert.deepEqual(model.info?.tiers, [32, 64, 128]);
+  assert.ok(model.logs.some((l) => /2\.jsonl: line 18: \(line\): not JSON/.test(l.message)), 'the torn line is in the run log');
+  assert.deepEqual(model.queryIndices(1), [0, 1, 2]);
+  const group = model.rolloutGroup(1, 0);
+  assert.deepEqual(group.map((g) => [g.tier, g.sample]), [[32, 0], [32, 1], [64, 0], [64, 1], [128, 0], [128, 1]]);
+  assert.deepEqual(model.queryIndices(2), [0, 1, 2]);
+  assert.equal(model.rolloutGroup(2, 2).length, 5); // the torn line's group
+
+  // per-tier step metrics and the file's own score, as recorded
+  assert.deepEqual(model.tierModes().map((m) => (m as { budget?: number }).budget), [32, 64, 128]);
+  assert.ok(model.metricKeys().includes('recorded/score/mean'));
+
+  const view = await readGroup(model, 1, 0);
+  assert.equal(view.rows.length, 6);
+  assert.deepEqual(view.errors, []);
+  assert.equal(view.groundTruth, '9');
+});
+
+test('verl with the testbed tokenizer: exact counts and token marks, a trace annotated', { skip: TOK_DIR ? false : 'the testbed model is not built here' }, async () => {
+  const tok: TokenCounter = await loadTokenizer(TOK_DIR!);
+  const r = await openExternalRun(join(FIX, 'verl'), tmp, { tokenizer: tok });
+  assert.equal(r.tokens, 'tokenizer');
+  const model = await loadRunModel(r.dir, { worker: 'never', index: false });
+  const read = await model.readRolloutGroup(1, 0);
+  const events = read.rollouts;
+  assert.equal(events.length, 6);
+  for (const e of events) {
+    assert.equal(e.n_gen, tok.encode(e.text).length);
+    const marks = e.token_marks!;
+    assert.deepEqual(marks[marks.length - 1], [e.n_gen, e.text.length]);
+  }
+  // a rollout over its budget: the ⟨32⟩ crossing sits where the first 32 tokens end
+  const over = events.find((e) => e.tier === 32 && e.n_gen > 32)!;
+  assert.ok(over, 'a tier-32 rollout went over budget');
+  const spec = specOfRollout(over, model.info);
+  const markup = annotate(spec);
+  assert.equal(markup.marksMissing, false);
+  const c32 = markup.crossings.find((c) => c.tier === 32)!;
+  assert.equal(over.text.slice(0, c32.char), tok.decode(tok.encode(over.text).slice(0, 32)));
+  assert.ok(markup.overBudget && markup.overBudget.exact);
+  assert.match(markup.lenses[0], new RegExp(`tier 32 · ${over.n_gen} tokens \\(${over.n_gen - 32} over budget\\)`));
+  // reward recomputed with HBPO's formula (case over, f1), shown as recomputed, the file's score as recorded
+  assert.equal(over.reward.case, over.correct ? 'over' : 'wrong');
+  const doc = formatTraceDocument(over, 'verl').content;
+  assert.match(doc, /reward \(recomputed\)/);
+  assert.match(doc, /recorded by verl: .*score/);
+});
+
+test('TRL parquet: 2 steps, groups of one problem across its tiers, advantage as recorded', async () => {
+  const r = await openExternalRun(join(FIX, 'trl'), tmp);
+  assert.equal(r.kind, 'trl');
+  assert.equal(r.rollouts, 24);
+  assert.deepEqual(r.steps, [1, 2]);
+  assert.deepEqual(r.tiers, [32, 64, 128]);
+  assert.equal(r.issues.length, 0, JSON.stringify(r.issues));
+  const model = await loadRunModel(r.dir, { worker: 'never', index: false });
+  assert.equal(model.rolloutCount, 24);
+  let n = 0;
+  for (const step of [1, 2]) for (const q of model.queryIndices(step)) {
+    const g = model.rolloutGroup(step, q);
+    n += g.length;
+    // 4 completions per prompt (num_generations) per tier the problem had at that step
+    const perTier = new Map<number | null, number>();
+    for (const x of g) perTier.set(x.tier, (perTier.get(x.tier) ?? 0) + 1);
+    for (const c of perTier.values()) assert.equal(c, 4);
+  }
+  assert.equal(n, 24);
+  const ev = (await model.readRolloutGroup(1, 0)).rollouts[0] as unknown as { recorded: Record<string, number>; n_gen_source: string; prompt: string };
+  assert.equal(typeof ev.recorded.advantage, 'number');
+  assert.equal(typeof ev.recorded.accuracy, 'number');
+  assert.equal(ev.n_gen_source, 'estimate');
+  assert.ok(model.metricKeys().includes('recorded/advantage/mean'));
+  // non-ASCII prompts come through intact
+  const all = await Promise.all([1, 2].flatMap((s) => model.queryIndices(s).map((q) => model.readRolloutGroup(s, q))));
+  assert.ok(all.flatMap((g) => g.rollouts).some((e) => /Réfléchis|请逐步推理/.test(e.prompt)));
+});
+
+test('lm-eval samples: repeats per doc, tiers from the prompt, correctness needs the grader', async () => {
+  const r = await openExternalRun(join(FIX, 'eval', 'lm-eval'), tmp);
+  assert.equal(r.rollouts, 24); // 8 docs x 3 repeats
+  assert.deepEqual(r.tiers, [32, 128]);
+  assert.equal(r.groups, 4); // a problem's two budgets are one group
+  const noVerdict = r.issues.filter((i) => i.field === 'correct');
+  assert.equal(noVerdict.length, 24);
+  assert.equal(noVerdict[0].line, 1);
+  const python = join(ROOT, '.venv', 'bin', 'python');
+  if (!existsSync(python)) return;
+  const grader = new TrainerGrader(python, ROOT);
+  try {
+    const graded = await openExternalRun(join(FIX, 'eval', 'lm-eval'), tmp, {
+      grade: (items) => Promise.all(items.map((i) => grader.grade(i.text, i.groundTruth).then((v) => v.correct))),
+    });
+    assert.equal(graded.issues.filter((i) => i.field === 'correct').length, 0);
+    const model = await loadRunModel(graded.dir, { worker: 'never', index: false });
+    const events = (await Promise.all(model.queryIndices(1).map((q) => model.readRolloutGroup(1, q)))).flatMap((g) => g.rollouts);
+    // each doc's exact_match is the mean of its repeats' verdicts
+    const byPrompt = new Map<string, boolean[]>();
+    for (const e of events) byPrompt.set(e.prompt, [...(byPrompt.get(e.prompt) ?? []), e.correct]);
+    for (const e of events) {
+      const em = (e as unknown as { recorded: { exact_match: number } }).recorded.exact_match;
+      const v = byPrompt.get(e.prompt)!;
+      assert.equal(v.filter(Boolean).length / v.length, em);
+    }
+  } finally {
+    grader.dispose();
+  }
+});
+
+test('SkyThought results: correctness and token counts as recorded', async () => {
+  const r = await openExternalRun(join(FIX, 'eval', 'skythought'), tmp);
+  assert.equal(r.rollouts, 12);
+  assert.equal(r.tokens, 'recorded');
+  assert.deepEqual(r.tiers, [64]);
+  assert.equal(r.groups, 4);
+  const model = await loadRunModel(r.dir, { worker: 'never', index: false });
+  const g = await model.readRolloutGroup(1, 0);
+  assert.equal(g.rollouts.length, 3);
+  for (const e of g.rollouts) assert.equal((e as unknown as { recorded: { completion_tokens: number } }).recorded.completion_tokens, e.n_gen);
+  assert.equal(g.rollouts[0].difficulty, 'hard');
+});
