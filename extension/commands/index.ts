@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import type { Host } from '../host/host';
 import { compareBudgetsCommand } from './compare';
 import {
-  openDashboardCommand, openRewardExplorerCommand, openRolloutInspectorCommand, revealRunFolderCommand, showTrainerOutputCommand,
+  openDashboardCommand, openRewardExplorerCommand, openRunCommand, openRolloutInspectorCommand, revealRunFolderCommand, showTrainerOutputCommand,
 } from './runs';
 import { setupTrainerCommand } from './setup';
 import { newConfigCommand, resumeRunCommand, startTrainingCommand, stopTrainingCommand } from './training';
@@ -11,7 +11,7 @@ import { newConfigCommand, resumeRunCommand, startTrainingCommand, stopTrainingC
 export const COMMANDS = [
   'hbpo.startTraining', 'hbpo.startTrainingWithConfig', 'hbpo.stopTraining', 'hbpo.resumeRun', 'hbpo.newConfig',
   'hbpo.openDashboard', 'hbpo.openRolloutInspector', 'hbpo.openRewardExplorer', 'hbpo.showTrainerOutput',
-  'hbpo.revealRunFolder', 'hbpo.refreshRuns', 'hbpo.compareBudgets', 'hbpo.setupTrainer',
+  'hbpo.revealRunFolder', 'hbpo.refreshRuns', 'hbpo.compareBudgets', 'hbpo.setupTrainer', 'hbpo.openRun',
 ] as const;
 
 export function registerCommands(host: Host): vscode.Disposable[] {
@@ -31,6 +31,7 @@ export function registerCommands(host: Host): vscode.Disposable[] {
     r('hbpo.showTrainerOutput', (arg?) => showTrainerOutputCommand(host, arg)),
     r('hbpo.revealRunFolder', (arg?) => revealRunFolderCommand(host, arg)),
     r('hbpo.refreshRuns', () => host.registry.refresh()),
+    r('hbpo.openRun', (arg?: vscode.Uri | string) => openRunCommand(host, arg)),
     r('hbpo.compareBudgets', (input?: unknown) => compareBudgetsCommand(host, input)),
     r('hbpo.setupTrainer', () => setupTrainerCommand(host)),
   ];

@@ -6,6 +6,10 @@ import { paramsOfRun } from '../runs/runReward';
 import { workspaceFolder, type Host } from '../host/host';
 import { isInside } from '../host/pure';
 import { pickRun, runFromArg, type RunArg } from './pick';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TrainerGrader } from '../compare/grader';
+import { detectSource, loadTokenizer, openExternalRun, SOURCE_LABELS, type TokenCounter } from '../runs/sources';
 
 const any = () => true;
 
@@ -90,6 +94,76 @@ export async function revealRunFolderCommand(host: Host, arg?: RunArg): Promise<
   } catch {
     void vscode.window.showInformationMessage(`HBPO: the run folder is ${run.dir}`, 'Copy Path')
       .then((c) => c && vscode.env.clipboard.writeText(run.dir));
+    return false;
+  }
+}
+
+/**
+ * HBPO: Open Run...: a run folder from anywhere, or a run trained or evaluated elsewhere (a verl
+ * dump folder, TRL's completions parquet, lm-evaluation-harness samples, SkyThought results). A
+ * foreign run is read into a run folder in the extension's storage (nothing is written beside the
+ * user's files) and shows in the Runs view with its source's badge.
+ */
+export async function openRunCommand(host: Host, arg?: vscode.Uri | string): Promise<boolean> {
+  let path = typeof arg === 'string' ? arg : arg?.fsPath;
+  if (!path) {
+    const picked = await vscode.window.showOpenDialog({
+      title: 'Open a run: an HBPO run folder, a verl dump folder, TRL completions, lm-eval samples or SkyThought results',
+      canSelectFiles: true, canSelectFolders: true, canSelectMany: false,
+    });
+    path = picked?.[0]?.fsPath;
+  }
+  if (!path) return false;
+  try {
+    if (statSync(path).isDirectory() && existsSync(join(path, 'events.jsonl'))) {
+      const entry = await host.registry.addExternal(path);
+      if (!entry) throw new Error('not a run folder');
+      return openDashboardCommand(host, entry);
+    }
+    const kind = await detectSource(path);
+    if (!kind) {
+      void vscode.window.showErrorMessage(`HBPO: ${path} is not a run folder, a verl dump, TRL completions, lm-eval samples or SkyThought results.`);
+      return false;
+    }
+    const cfg = vscode.workspace.getConfiguration('hbpo.external', workspaceFolder()?.uri);
+    const tokPath = cfg.get<string>('tokenizer')?.trim();
+    const pattern = cfg.get<string>('budgetPattern')?.trim() || undefined;
+    const lMax = cfg.get<number>('maxResponseTokens') || undefined;
+    let tokenizer: TokenCounter | undefined;
+    if (tokPath) {
+      try {
+        tokenizer = await loadTokenizer(tokPath);
+      } catch (err) {
+        void vscode.window.showWarningMessage(`HBPO: the tokenizer ${tokPath} could not be read (${(err as Error).message}); token counts are estimates.`);
+      }
+    }
+    let grader: TrainerGrader | undefined;
+    if (vscode.workspace.isTrusted) {
+      const folder = workspaceFolder();
+      const { python } = await host.python.resolve(folder);
+      if ((await host.python.check(python, folder?.uri.fsPath)).ok) grader = new TrainerGrader(python, folder?.uri.fsPath);
+    }
+    const storage = host.ctx.globalStorageUri.fsPath;
+    const opened = await Promise.resolve(vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `HBPO: reading ${SOURCE_LABELS[kind]} run` },
+      () => openExternalRun(path, storage, {
+        kind, tokenizer, budgetPattern: pattern, maxResponseTokens: lMax,
+        grade: grader ? (items) => Promise.all(items.map((i) => grader.grade(i.text, i.groundTruth).then((v) => v.correct, () => null))) : undefined,
+      }),
+    )).finally(() => grader?.dispose());
+    const entry = await host.registry.addExternal(opened.dir);
+    if (!entry) throw new Error('the converted run could not be listed');
+    const est = opened.tokens === 'estimate' ? ' Token counts are estimates (set hbpo.external.tokenizer to the model\'s tokenizer.json).' : '';
+    if (opened.issues.length) {
+      void vscode.window.showWarningMessage(
+        `HBPO: ${SOURCE_LABELS[kind]} run: ${opened.rollouts} rollouts read; ${opened.issues.length} fields missing or malformed (first: ${opened.issues[0].file}${opened.issues[0].line !== undefined ? ` line ${opened.issues[0].line}` : opened.issues[0].row !== undefined ? ` row ${opened.issues[0].row}` : ''}: ${opened.issues[0].field}: ${opened.issues[0].message}); all are in Show Trainer Output.${est}`,
+      );
+    } else if (est) {
+      void vscode.window.showInformationMessage(`HBPO: ${SOURCE_LABELS[kind]} run: ${opened.rollouts} rollouts read.${est}`);
+    }
+    return openDashboardCommand(host, entry);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`HBPO: could not open ${path}: ${(err as Error)?.message ?? String(err)}`);
     return false;
   }
 }

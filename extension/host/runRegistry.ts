@@ -6,7 +6,9 @@
 // and a tailer's first full parse of a big file runs in the run store's worker thread.
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { RunHandle } from '../panels';
 import { RunIndex, RunTailer, type RunSummary } from '../runs';
@@ -14,6 +16,7 @@ import { judgeRun, latestOfModel, type ChildFacts } from '../runs/judge';
 import { Rerun } from '../runs/rerun';
 import type { RunModel } from '../runs/runModel';
 import { loadedModel } from '../runs/sharedModels';
+import { sourceLabel } from '../runs/sources';
 import { LoadingNotice } from './loadingNotice';
 import type { DisplayStatus } from './pure';
 
@@ -38,6 +41,10 @@ export interface RunEntry {
   reason: string;
   /** Started (or resumed) from this window: its output is captured and Stop goes through the process. */
   owned: boolean;
+  /** The tool a run opened from elsewhere came from (verl, TRL, lm-eval, SkyThought), for its badge. */
+  source?: string;
+  /** Opened with Open Run... from outside the runs folder. */
+  external?: boolean;
 }
 
 export interface RegistryOptions {
@@ -48,6 +55,7 @@ export interface RegistryOptions {
 }
 
 const FAILED_KEY = 'hbpo.failedRuns';
+const EXTERNAL_KEY = 'hbpo.openedRuns';
 const WATCH_DEBOUNCE_MS = 300;
 const CHANGE_DEBOUNCE_MS = 200;
 const LIVENESS_MS = 3000;
@@ -62,6 +70,8 @@ export class RunRegistry implements vscode.Disposable {
   private runsDir: string | undefined;
   private index: RunIndex | undefined;
   private summaries = new Map<string, RunSummary>(); // by dir
+  /** Run folders opened from outside the runs folder (Open Run...), with their source's label. */
+  private externals = new Map<string, { summary: RunSummary; source?: string }>();
   private readonly tailers = new Map<string, { tailer: RunTailer; pinned: boolean; sub: { dispose(): void } }>();
   /** Runs a trainer process of this window writes: what the judge needs to know about it. */
   private readonly owned = new Map<string, () => ChildFacts | undefined>();
@@ -80,6 +90,33 @@ export class RunRegistry implements vscode.Disposable {
   constructor(private readonly options: RegistryOptions = {}) {
     this.failed = { ...(options.memento?.get<Record<string, string>>(FAILED_KEY) ?? {}) };
     this.livenessTimer = setInterval(() => this.checkLiveness(), LIVENESS_MS);
+    for (const d of options.memento?.get<string[]>(EXTERNAL_KEY) ?? []) if (existsSync(d)) void this.addExternal(d, { remember: false });
+  }
+
+  /**
+   * Show a run folder from outside the runs folder (a native run from elsewhere, or one a source
+   * adapter wrote into the extension's storage) in the list, remembered across reloads.
+   */
+  async addExternal(dir: string, { remember = true }: { remember?: boolean } = {}): Promise<RunEntry | undefined> {
+    const d = resolve(dir);
+    if (this.runsDir && resolve(d, '..') === this.runsDir) {
+      await this.refresh();
+      return this.get(d);
+    }
+    const summary = await new RunIndex(dirname(d)).summarize(basename(d));
+    if (!summary || this.disposed) return undefined;
+    const source = sourceLabel(await firstConfig(join(d, 'events.jsonl')));
+    this.externals.set(d, { summary, source });
+    if (remember) void this.options.memento?.update(EXTERNAL_KEY, [...this.externals.keys()]);
+    this.scheduleChange();
+    return this.entry(summary);
+  }
+
+  /** Forget a run added by addExternal (its folder stays). */
+  removeExternal(dir: string): void {
+    if (!this.externals.delete(resolve(dir))) return;
+    void this.options.memento?.update(EXTERNAL_KEY, [...this.externals.keys()]);
+    this.scheduleChange();
   }
 
   get directory(): string | undefined {
@@ -111,14 +148,15 @@ export class RunRegistry implements vscode.Disposable {
   }
 
   private entries(): RunEntry[] {
-    return [...this.summaries.values()]
+    return [...this.summaries.values(), ...[...this.externals.values()].map((x) => x.summary)]
       .sort((a, b) => b.startTime - a.startTime || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((s) => this.entry(s));
   }
 
   /** A run by folder (absolute) or folder name. */
   get(key: string): RunEntry | undefined {
-    const s = this.summaries.get(resolve(this.runsDir ?? '.', key)) ?? [...this.summaries.values()].find((x) => x.id === key);
+    const s = this.summaries.get(resolve(this.runsDir ?? '.', key)) ?? this.externals.get(resolve(key))?.summary
+      ?? [...this.summaries.values()].find((x) => x.id === key);
     return s ? this.entry(s) : undefined;
   }
 
@@ -218,6 +256,12 @@ export class RunRegistry implements vscode.Disposable {
 
   /** Re-read one run's summary (after its tailer saw a change or its process exited). */
   private async refreshOne(dir: string): Promise<void> {
+    const ext = this.externals.get(resolve(dir));
+    if (ext) {
+      const s = await new RunIndex(dirname(resolve(dir))).summarize(basename(dir));
+      if (s && !this.disposed && this.externals.has(resolve(dir))) this.externals.set(resolve(dir), { ...ext, summary: s });
+      return this.scheduleChange();
+    }
     if (!this.index || !this.runsDir || resolve(dir, '..') !== this.runsDir) return void this.refresh();
     const s = await this.index.summarize(basename(dir));
     if (this.disposed) return;
@@ -258,7 +302,7 @@ export class RunRegistry implements vscode.Disposable {
   private pruneTailers(): void {
     for (const [d, t] of this.tailers) {
       if (t.pinned || this.owned.has(d)) continue;
-      const s = this.summaries.get(d);
+      const s = this.summaries.get(d) ?? this.externals.get(d)?.summary;
       const status = s ? this.entry(s).status : undefined;
       if (status === 'running' || status === 'pending') continue;
       t.sub.dispose();
@@ -274,6 +318,11 @@ export class RunRegistry implements vscode.Disposable {
       method: s.method, tiers: s.tiers, pid: s.pid, startTime: s.startTime, endReason: s.endReason, error: s.error,
       owned: child !== undefined,
     };
+    const ext = this.externals.get(s.dir);
+    if (ext) {
+      e.external = true;
+      e.source = ext.source;
+    }
     const tailer = this.tailers.get(s.dir)?.tailer;
     // The live model knows the file better than the summary once it has read a run_start; not while
     // a first load has read only part of the file (no run_end yet: a finished run would look stale).
@@ -367,5 +416,23 @@ export class RunRegistry implements vscode.Disposable {
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.watchTimer) clearTimeout(this.watchTimer);
     this.pollTimer = this.watchTimer = undefined;
+  }
+}
+
+/** The config of a run's first line (its run_start), read from the head of the file only. */
+async function firstConfig(eventsPath: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const f = await open(eventsPath, 'r');
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      const { bytesRead } = await f.read(buf, 0, buf.length, 0);
+      const text = buf.subarray(0, bytesRead).toString('utf8');
+      const e = JSON.parse(text.slice(0, text.indexOf('\n') < 0 ? text.length : text.indexOf('\n'))) as { type?: string; config?: Record<string, unknown> };
+      return e.type === 'run_start' ? e.config : undefined;
+    } finally {
+      await f.close();
+    }
+  } catch {
+    return undefined;
   }
 }

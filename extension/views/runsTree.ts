@@ -31,12 +31,12 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunEntry>, vsco
   getTreeItem(e: RunEntry): vscode.TreeItem {
     const item = new vscode.TreeItem(e.id, vscode.TreeItemCollapsibleState.None);
     item.id = e.dir;
-    item.description = describeRun(e);
+    item.description = e.source ? `${e.source} · ${describeRun(e)}` : describeRun(e);
     item.iconPath = statusIcon(e.status);
     item.contextValue = `hbpoRun:${e.status}${e.owned ? ':owned' : ''}`;
     item.tooltip = tooltip(e);
     item.command = { command: 'hbpo.openDashboard', title: 'Open Run Dashboard', arguments: [e] };
-    item.accessibilityInformation = { label: `${e.id}, ${describeRun(e)}` };
+    item.accessibilityInformation = { label: `${e.id}, ${e.source ? `from ${e.source}, ` : ''}${describeRun(e)}` };
     return item;
   }
 
