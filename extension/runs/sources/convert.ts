@@ -77,6 +77,13 @@ function issueText(i: SourceIssue): string {
   return `${i.file}${where ? `: ${where}` : ''}: ${i.field}: ${i.message}`;
 }
 
+/** Characters as the trainer counts them in token_marks: code points, not UTF-16 units. */
+function cpLength(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
 function mean(xs: number[]): number | null {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
 }
@@ -95,6 +102,7 @@ interface Row {
   nGen: number;
   nGenSource: 'tokenizer' | 'recorded' | 'estimate';
   marks?: [number, number][];
+  ids?: number[];
   correct: boolean;
 }
 
@@ -107,13 +115,15 @@ export async function convertSource(read: SourceRead, options: ConvertOptions = 
     let nGen: number;
     let nGenSource: Row['nGenSource'];
     let marks: [number, number][] | undefined;
+    let ids: number[] | undefined;
     if (options.tokenizer) {
-      const ids = options.tokenizer.encode(s.completion);
+      ids = options.tokenizer.encode(s.completion);
       nGen = ids.length;
       nGenSource = 'tokenizer';
       const at = new Set<number>([nGen]);
       for (let k = BEAM; k < nGen; k += BEAM) at.add(k);
-      marks = [...at].sort((a, x) => a - x).map((k) => [k, Math.min(s.completion.length, options.tokenizer!.decode(ids.slice(0, k)).length)]);
+      const len = cpLength(s.completion);
+      marks = [...at].sort((a, x) => a - x).map((k) => [k, Math.min(len, cpLength(options.tokenizer!.decode(ids!.slice(0, k))))]);
     } else if (s.tokens !== undefined) {
       nGen = s.tokens;
       nGenSource = 'recorded';
@@ -121,17 +131,19 @@ export async function convertSource(read: SourceRead, options: ConvertOptions = 
       nGen = Math.ceil(s.completion.length / 4);
       nGenSource = 'estimate';
     }
-    rows.push({ s, budget: b.budget, key, nGen, nGenSource, marks, correct: false });
+    rows.push({ s, budget: b.budget, key, nGen, nGenSource, marks, ids, correct: false });
   }
   // tier budgets need marks too (the trace's ⟨b⟩ markers)
   const tiers = [...new Set(rows.map((r) => r.budget).filter((b): b is number => b !== null))].sort((a, b) => a - b);
   if (options.tokenizer) {
     for (const r of rows) {
-      if (!r.marks) continue;
-      const ids = options.tokenizer.encode(r.s.completion);
+      if (!r.marks || !r.ids) continue;
+      const ids = r.ids;
       const have = new Set(r.marks.map((m) => m[0]));
-      for (const t of tiers) if (t < r.nGen && !have.has(t)) r.marks.push([t, Math.min(r.s.completion.length, options.tokenizer.decode(ids.slice(0, t)).length)]);
+      const len = cpLength(r.s.completion);
+      for (const t of tiers) if (t < r.nGen && !have.has(t)) r.marks.push([t, Math.min(len, cpLength(options.tokenizer.decode(ids.slice(0, t))))]);
       r.marks.sort((a, b) => a[0] - b[0]);
+      r.ids = undefined;
     }
   }
   // correctness: the file's verdict, else the grader, else an issue
@@ -182,8 +194,14 @@ export async function convertSource(read: SourceRead, options: ConvertOptions = 
   let groupCount = 0;
   let merged = 0;
   const usual = usualTierCount(rows);
+  const rowsByStep = new Map<number, Row[]>();
+  for (const r of rows) {
+    const g = rowsByStep.get(r.s.step);
+    if (g) g.push(r);
+    else rowsByStep.set(r.s.step, [r]);
+  }
   for (const step of steps) {
-    const inStep = rows.filter((r) => r.s.step === step);
+    const inStep = rowsByStep.get(step)!;
     const byKey = new Map<string, Row[]>();
     for (const r of inStep) {
       const g = byKey.get(r.key);

@@ -3,7 +3,7 @@
 // scripts/make-external-fixtures.py) open through the same path as a native run (events.jsonl
 // read by loadRunModel, rollouts read back by byte range, a trace laid out and annotated).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
@@ -99,7 +99,8 @@ test('verl with the testbed tokenizer: exact counts and token marks, a trace ann
   for (const e of events) {
     assert.equal(e.n_gen, tok.encode(e.text).length);
     const marks = e.token_marks!;
-    assert.deepEqual(marks[marks.length - 1], [e.n_gen, e.text.length]);
+    assert.deepEqual(marks[marks.length - 1], [e.n_gen, [...e.text].length]); // code points, as the trainer writes them
+    for (let i = 1; i < marks.length; i++) assert.ok(marks[i][0] > marks[i - 1][0] && marks[i][1] >= marks[i - 1][1]);
   }
   // a rollout over its budget: the ⟨32⟩ crossing sits where the first 32 tokens end
   const over = events.find((e) => e.tier === 32 && e.n_gen > 32)!;
@@ -189,4 +190,59 @@ test('SkyThought results: correctness and token counts as recorded', async () =>
   assert.equal(g.rollouts.length, 3);
   for (const e of g.rollouts) assert.equal((e as unknown as { recorded: { completion_tokens: number } }).recorded.completion_tokens, e.n_gen);
   assert.equal(g.rollouts[0].difficulty, 'hard');
+});
+
+test('a verl line without `output` and one with a string step: reported with file, line and field; the rest loads', async () => {
+  const dir = join(tmp, 'verl-bad');
+  mkdirSync(dir, { recursive: true });
+  const lines = readFileSync(join(FIX, 'verl', '1.jsonl'), 'utf8').split('\n').filter((l) => l);
+  const a = JSON.parse(lines[2]);
+  delete a.output;
+  lines[2] = JSON.stringify(a);
+  const b = JSON.parse(lines[5]);
+  b.step = 'one';
+  lines[5] = JSON.stringify(b);
+  writeFileSync(join(dir, '1.jsonl'), lines.join('\n') + '\n');
+  const r = await openExternalRun(dir, tmp);
+  assert.equal(r.rollouts, 17);
+  const missing = r.issues.find((i) => i.field === 'output')!;
+  assert.equal(missing.line, 3);
+  assert.match(missing.file, /verl-bad\/1\.jsonl$/);
+  const step = r.issues.find((i) => i.field === 'step')!;
+  assert.equal(step.line, 6);
+  assert.match(step.message, /file name's step 1/);
+  assert.deepEqual(r.steps, [1]);
+  const model = await loadRunModel(r.dir, { worker: 'never', index: false });
+  assert.equal(model.rolloutCount, 17);
+  assert.ok(model.logs.some((l) => /verl-bad\/1\.jsonl: line 3: output: missing/.test(l.message)));
+});
+
+test('TRL: a torn parquet file is reported and the other step loads; rows missing a field are reported by row', async () => {
+  const dir = join(tmp, 'trl-bad', 'completions');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(FIX, 'trl', 'completions', 'completions_00001.parquet'), join(dir, 'completions_00001.parquet'));
+  const whole = readFileSync(join(FIX, 'trl', 'completions', 'completions_00002.parquet'));
+  writeFileSync(join(dir, 'completions_00002.parquet'), whole.subarray(0, whole.length >> 1));
+  const r = await openExternalRun(join(tmp, 'trl-bad'), tmp);
+  assert.equal(r.rollouts, 12);
+  assert.deepEqual(r.steps, [1]);
+  const torn = r.issues.filter((i) => i.field === '(file)');
+  assert.equal(torn.length, 1);
+  assert.match(torn[0].file, /completions_00002\.parquet$/);
+
+  // the same table exported as JSON (W&B's {columns, data}), two rows damaged
+  const model = await loadRunModel(r.dir, { worker: 'never', index: false });
+  const rows = (await Promise.all(model.queryIndices(1).map((q) => model.readRolloutGroup(1, q)))).flatMap((g) => g.rollouts);
+  const columns = ['step', 'prompt', 'completion', 'accuracy', 'advantage'];
+  const data: unknown[][] = rows.map((e) => {
+    const rec = (e as unknown as { recorded: Record<string, number> }).recorded;
+    return [1, e.prompt, e.text, rec.accuracy, rec.advantage];
+  });
+  data[4][2] = null;
+  data[7][4] = 'n/a';
+  const json = join(tmp, 'trl-table.json');
+  writeFileSync(json, JSON.stringify({ columns, data }));
+  const t = await openExternalRun(json, tmp, { kind: 'trl' });
+  assert.equal(t.rollouts, 11);
+  assert.deepEqual(t.issues.map((i) => [i.row, i.field]), [[4, 'completion'], [7, 'advantage']]);
 });
