@@ -9,7 +9,10 @@ import { pickRun, runFromArg, type RunArg } from './pick';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TrainerGrader } from '../compare/grader';
-import { detectSource, loadTokenizer, openExternalRun, SOURCE_LABELS, type TokenCounter } from '../runs/sources';
+import { detectSource, loadTokenizer, openExternalRun, SOURCE_LABELS, SourceFollower, type TokenCounter } from '../runs/sources';
+
+/** Source folders opened in this window, followed while their tool writes on (verl, TRL). */
+const followers = new Map<string, SourceFollower>();
 
 const any = () => true;
 
@@ -153,6 +156,15 @@ export async function openRunCommand(host: Host, arg?: vscode.Uri | string): Pro
     )).finally(() => grader?.dispose());
     const entry = await host.registry.addExternal(opened.dir);
     if (!entry) throw new Error('the converted run could not be listed');
+    if ((kind === 'verl' || kind === 'trl') && statSync(path).isDirectory() && !followers.has(path)) {
+      // no grader here: it was for this read; a later step's samples carry verl's score / TRL's columns
+      const follower = new SourceFollower(path, storage, {
+        kind, tokenizer, budgetPattern: pattern, maxResponseTokens: lMax, pollMs: 5000,
+        onUpdate: () => void host.registry.addExternal(opened.dir, { remember: false }),
+      });
+      followers.set(path, follower);
+      host.ctx.subscriptions.push({ dispose: () => (follower.dispose(), followers.delete(path)) });
+    }
     const est = opened.tokens === 'estimate' ? ' Token counts are estimates (set hbpo.external.tokenizer to the model\'s tokenizer.json).' : '';
     if (opened.issues.length) {
       void vscode.window.showWarningMessage(

@@ -10,6 +10,7 @@ import { readSource, SOURCE_LABELS, type SourceKind } from './formats';
 export { budgetOf, BUDGET_PATTERNS, convertSource, writeRunFolder, type ConvertOptions, type ConvertReport } from './convert';
 export { detectSource, readSource, SOURCE_LABELS, type ExternalSample, type SourceIssue, type SourceKind, type SourceRead } from './formats';
 export { loadTokenizer, type TokenCounter } from './tokens';
+export { SourceFollower, type FollowOptions } from './follow';
 
 export const EXTERNAL_RUNS_DIR = 'external-runs';
 

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { TrainerGrader } from '../../../extension/compare/grader';
 import { readGroup } from '../../../extension/panels/rolloutData';
 import { loadRunModel } from '../../../extension/runs/runFile';
-import { budgetOf, detectSource, loadTokenizer, openExternalRun, sourceLabel, type TokenCounter } from '../../../extension/runs/sources';
+import { RunTailer } from '../../../extension/runs/runTailer';
+import { budgetOf, detectSource, loadTokenizer, openExternalRun, SourceFollower, sourceLabel, type TokenCounter } from '../../../extension/runs/sources';
 import { annotate, specOfRollout } from '../../../extension/traces/annotate';
 import { formatTraceDocument } from '../../../extension/traces/traceText';
 
@@ -245,4 +246,31 @@ test('TRL: a torn parquet file is reported and the other step loads; rows missin
   const t = await openExternalRun(json, tmp, { kind: 'trl' });
   assert.equal(t.rollouts, 11);
   assert.deepEqual(t.issues.map((i) => [i.row, i.field]), [[4, 'completion'], [7, 'advantage']]);
+});
+
+test('a verl folder still being written: a new step file is read into the same run folder, and its tailer sees it', async () => {
+  const dir = join(tmp, 'verl-live');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(FIX, 'verl', '1.jsonl'), join(dir, '1.jsonl'));
+  const first = await openExternalRun(dir, tmp);
+  assert.deepEqual(first.steps, [1]);
+  const tailer = new RunTailer(first.dir, { worker: 'never' });
+  await tailer.start();
+  assert.equal(tailer.model.rolloutCount, 18);
+  const updates: number[][] = [];
+  const follower = new SourceFollower(dir, tmp, { kind: 'verl', debounceMs: 50, pollMs: 100, onUpdate: (o) => updates.push(o.steps) });
+  try {
+    copyFileSync(join(FIX, 'verl', '2.jsonl'), join(dir, '2.jsonl'));
+    const deadline = Date.now() + 10_000;
+    while (updates.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await follower.idle();
+    assert.deepEqual(updates.at(-1), [1, 2]);
+    const count = (): number => tailer.model.rolloutCount;
+    while (count() !== 35 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(tailer.model.rolloutCount, 35);
+    assert.deepEqual(tailer.model.rolloutSteps(), [1, 2]);
+  } finally {
+    follower.dispose();
+    tailer.dispose();
+  }
 });
