@@ -105,7 +105,13 @@ export class RunRegistry implements vscode.Disposable {
     }
     const summary = await new RunIndex(dirname(d)).summarize(basename(d));
     if (!summary || this.disposed) return undefined;
-    const source = sourceLabel(await firstConfig(join(d, 'events.jsonl')));
+    const config = await firstConfig(join(d, 'events.jsonl'));
+    const source = sourceLabel(config);
+    const src = config?.source as { path?: unknown; tokens?: unknown } | undefined;
+    if (source && typeof src?.path === 'string') {
+      // The name every panel shows: the folder the user opened, its tool, and whether counts are estimates.
+      summary.id = `${basename(src.path)} · ${source}${src.tokens === 'estimate' ? ' · token counts estimated' : ''}`;
+    }
     this.externals.set(d, { summary, source });
     if (remember) void this.options.memento?.update(EXTERNAL_KEY, [...this.externals.keys()]);
     this.scheduleChange();
@@ -259,7 +265,7 @@ export class RunRegistry implements vscode.Disposable {
     const ext = this.externals.get(resolve(dir));
     if (ext) {
       const s = await new RunIndex(dirname(resolve(dir))).summarize(basename(dir));
-      if (s && !this.disposed && this.externals.has(resolve(dir))) this.externals.set(resolve(dir), { ...ext, summary: s });
+      if (s && !this.disposed && this.externals.has(resolve(dir))) this.externals.set(resolve(dir), { ...ext, summary: { ...s, id: ext.summary.id } });
       return this.scheduleChange();
     }
     if (!this.index || !this.runsDir || resolve(dir, '..') !== this.runsDir) return void this.refresh();
