@@ -55,3 +55,12 @@ def test_a_reward_or_estimator_name_is_registered_once():
     with pytest.raises(ValueError, match="advantage estimator 'grpo' is already registered"):
         advantage.register_estimator("grpo")(lambda *a: None)
     assert reward.REWARDS["hbpo"] is reward.hbpo_reward
+
+
+def test_the_engines_config_accepts_are_the_registered_ones():
+    from hbpo import engines
+    from hbpo.config import ENGINE_NAMES
+
+    assert tuple(engines.ENGINES) == ENGINE_NAMES
+    with pytest.raises(ValueError, match="engine 'hf' is registered twice"):
+        engines.register_engine("hf")(type("Again", (), {}))
