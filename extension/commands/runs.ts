@@ -6,10 +6,9 @@ import { paramsOfRun } from '../runs/runReward';
 import { workspaceFolder, type Host } from '../host/host';
 import { isInside } from '../host/pure';
 import { pickRun, runFromArg, type RunArg } from './pick';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { TrainerGrader } from '../compare/grader';
-import { detectSource, loadTokenizer, openExternalRun, SOURCE_LABELS, SourceFollower, type TokenCounter } from '../runs/sources';
+import { detectSource, isRunFolder, loadTokenizer, openExternalRun, SOURCE_LABELS, SourceFollower, type TokenCounter } from '../runs/sources';
 
 /** Source folders opened in this window, followed while their tool writes on (verl, TRL). */
 const followers = new Map<string, SourceFollower>();
@@ -118,7 +117,7 @@ export async function openRunCommand(host: Host, arg?: vscode.Uri | string): Pro
   }
   if (!path) return false;
   try {
-    if (statSync(path).isDirectory() && existsSync(join(path, 'events.jsonl'))) {
+    if (isRunFolder(path)) {
       const entry = await host.registry.addExternal(path);
       if (!entry) throw new Error('not a run folder');
       return openDashboardCommand(host, entry);

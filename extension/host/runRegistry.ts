@@ -7,7 +7,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import type { RunHandle } from '../panels';
@@ -16,7 +15,7 @@ import { judgeRun, latestOfModel, type ChildFacts } from '../runs/judge';
 import { Rerun } from '../runs/rerun';
 import type { RunModel } from '../runs/runModel';
 import { loadedModel } from '../runs/sharedModels';
-import { sourceLabel } from '../runs/sources';
+import { runStartConfig, sourceLabel } from '../runs/sources';
 import { LoadingNotice } from './loadingNotice';
 import type { DisplayStatus } from './pure';
 
@@ -105,7 +104,7 @@ export class RunRegistry implements vscode.Disposable {
     }
     const summary = await new RunIndex(dirname(d)).summarize(basename(d));
     if (!summary || this.disposed) return undefined;
-    const config = await firstConfig(join(d, 'events.jsonl'));
+    const config = await runStartConfig(d);
     const source = sourceLabel(config);
     const src = config?.source as { path?: unknown; tokens?: unknown } | undefined;
     if (source && typeof src?.path === 'string') {
@@ -422,23 +421,5 @@ export class RunRegistry implements vscode.Disposable {
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.watchTimer) clearTimeout(this.watchTimer);
     this.pollTimer = this.watchTimer = undefined;
-  }
-}
-
-/** The config of a run's first line (its run_start), read from the head of the file only. */
-async function firstConfig(eventsPath: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    const f = await open(eventsPath, 'r');
-    try {
-      const buf = Buffer.alloc(1 << 20);
-      const { bytesRead } = await f.read(buf, 0, buf.length, 0);
-      const text = buf.subarray(0, bytesRead).toString('utf8');
-      const e = JSON.parse(text.slice(0, text.indexOf('\n') < 0 ? text.length : text.indexOf('\n'))) as { type?: string; config?: Record<string, unknown> };
-      return e.type === 'run_start' ? e.config : undefined;
-    } finally {
-      await f.close();
-    }
-  } catch {
-    return undefined;
   }
 }

@@ -3,9 +3,12 @@
 // (convert.ts) and written as `events.jsonl` into a folder of the extension's own storage, never
 // into the user's folder. No `vscode`.
 import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { convertSource, writeRunFolder, type ConvertOptions, type ConvertReport } from './convert';
 import { readSource, SOURCE_LABELS, type SourceKind } from './formats';
+import { EVENTS_FILE } from '../runFile';
 
 export { budgetOf, BUDGET_PATTERNS, convertSource, writeRunFolder, type ConvertOptions, type ConvertReport } from './convert';
 export { detectSource, readSource, SOURCE_LABELS, type ExternalSample, type SourceIssue, type SourceKind, type SourceRead } from './formats';
@@ -41,4 +44,28 @@ export async function openExternalRun(source: string, storage: string, options: 
 export function sourceLabel(config: Record<string, unknown> | undefined): string | undefined {
   const s = config?.source as { kind?: unknown } | undefined;
   return typeof s?.kind === 'string' && Object.hasOwn(SOURCE_LABELS, s.kind) ? SOURCE_LABELS[s.kind as SourceKind] : undefined;
+}
+
+/** Whether `path` is a run folder (it holds an events.jsonl), as Open Run... tells one from a source. */
+export function isRunFolder(path: string): boolean {
+  return statSync(path).isDirectory() && existsSync(join(path, EVENTS_FILE));
+}
+
+/** The config of a run folder's first line (its run_start), read from the head of the file only. */
+export async function runStartConfig(dir: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const f = await open(join(dir, EVENTS_FILE), 'r');
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      const { bytesRead } = await f.read(buf, 0, buf.length, 0);
+      const text = buf.subarray(0, bytesRead).toString('utf8');
+      const end = text.indexOf('\n');
+      const e = JSON.parse(end < 0 ? text : text.slice(0, end)) as { type?: string; config?: Record<string, unknown> };
+      return e.type === 'run_start' ? e.config : undefined;
+    } finally {
+      await f.close();
+    }
+  } catch {
+    return undefined;
+  }
 }
