@@ -59,6 +59,16 @@ def model_dir() -> Path:
     return Path(status["path"])
 
 
+def seeded_model():
+    """(tokenizer, model in eval mode) of the testbed, with torch seeded: what each tool generates with."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(SEED)
+    path = model_dir()
+    return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
+
+
 def problems(n: int, offset: int = 0):
     from hbpo.testbed.problems import generate
 
@@ -138,14 +148,10 @@ def make_trl() -> None:
 def make_verl() -> None:
     import numpy as np
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from verl import DataProto
     from verl.trainer.ppo.ray_trainer import RayPPOTrainer
 
-    torch.manual_seed(SEED)
-    path = model_dir()
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tok, model = seeded_model()
     out = OUT / "verl"
     shutil.rmtree(out, ignore_errors=True)
     trainer = object.__new__(RayPPOTrainer)  # only the dump path: no Ray workers
@@ -206,12 +212,8 @@ def make_verl() -> None:
 
 def make_eval() -> None:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.manual_seed(SEED)
-    path = model_dir()
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path).eval()
+    tok, model = seeded_model()
     out = OUT / "eval"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
