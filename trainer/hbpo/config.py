@@ -805,9 +805,13 @@ def validate(cfg: Config, *, check_files: bool = True, source: str | None = None
                  f"generate; vllm: a vLLM engine in the trainer's process)")
     elif cfg.generation.engine == "vllm" and (missing := vllm_missing()):
         p.append(missing)
-    if cfg.generation.engine != "vllm" and cfg.generation.vllm_gpu_memory != VLLM_GPU_MEMORY_DEFAULT:
-        p.append(f"generation.vllm_gpu_memory: applies only to generation.engine: vllm "
-                 f"(engine here: {short(cfg.generation.engine)})")
+    if cfg.generation.vllm_gpu_memory != VLLM_GPU_MEMORY_DEFAULT:
+        if cfg.generation.engine != "vllm":
+            p.append(f"generation.vllm_gpu_memory: applies only to generation.engine: vllm "
+                     f"(engine here: {short(cfg.generation.engine)})")
+        elif cfg.run.device == "cpu":  # run.device auto without CUDA: the engine refuses it at start
+            p.append("generation.vllm_gpu_memory: applies to a CUDA device; this run is on cpu (vLLM's CPU KV "
+                     "cache is VLLM_CPU_KVCACHE_SPACE GiB, default 1 here)")
     if cfg.model.dtype not in ("auto", "float32", "bfloat16", "float16"):
         p.append(f"model.dtype: unknown dtype {short(cfg.model.dtype)} (auto, float32, bfloat16, float16)")
     if not re.fullmatch(r"auto|cpu|cuda(:[0-9]{1,3})?", cfg.run.device):

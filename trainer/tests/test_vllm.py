@@ -206,3 +206,11 @@ def test_a_five_step_hbpo_run_on_vllm_writes_events_that_recompute(folder, write
     assert len({round(r["advantage"]["intra"], 9) for r in rollouts}) >= len(TIERS)
     assert {e["mode"] for e in events if e["type"] == "eval"} == {"natural", "tier:32"}
     assert [e["status"] for e in events if e["type"] == "run_end"] == ["finished"]
+
+
+def test_a_gpu_memory_share_is_refused_for_a_cpu_run_before_anything_loads(write_config):
+    from hbpo.config import ConfigError
+
+    with pytest.raises(ConfigError, match="generation.vllm_gpu_memory: applies to a CUDA device; this run is on cpu"):
+        load_config(write_config(tiny_config(generation={"engine": "vllm", "vllm_gpu_memory": 0.5})))
+    load_config(write_config(tiny_config(generation={"engine": "vllm"})))  # the default is fine
