@@ -36,6 +36,10 @@ from .config import VLLM_GPU_MEMORY_DEFAULT, Config, ConfigError, GenerationConf
 
 ENGINES: dict[str, type] = {}
 
+# vLLM logs to stdout unless told otherwise, and stdout is where `--events-stdout` events and `hbpo
+# eval`'s JSON go: its logs go to stderr, with the trainer's own (set before vLLM is first imported).
+os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+
 
 def register_engine(name: str):
     def add(cls):
