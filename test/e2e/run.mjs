@@ -484,7 +484,13 @@ async function checkAnnotations(page, editor, event) {
   const lastLine = await lines.evaluateAll((els) => els.map((e, i) => ({ i, top: Number.parseFloat(e.style.top) || 0, t: (e.textContent ?? '').trim() }))
     .filter((x) => x.t.length > 0).sort((a, b) => b.top - a.top)[0]?.i);
   if (lastLine === undefined) throw new Error('the trace editor shows no text to hover');
-  const target = lines.nth(lastLine).locator('span span').last();
+  // The last word of the trace's own text: not a tier marker (⟨b⟩, injected text with no hover of
+  // ours) nor blank; each retry takes the word before, in case the layout put something over it.
+  const words = lines.nth(lastLine).locator('span span').filter({ hasText: /^[^⟨]*\S[^⟨]*$/ });
+  const count = await words.count();
+  if (count === 0) throw new Error('the trace\'s last line holds no word to hover');
+  let pick = count - 1;
+  let target = words.nth(pick);
   await target.hover();
   const hover = page.locator('.monaco-hover:visible').first();
   // A hover that came too early (the provider not ready, the editor still laying out) never fills
@@ -495,6 +501,8 @@ async function checkAnnotations(page, editor, event) {
     if (/tokens/.test(t) && /tier \d+:/.test(t)) return t;
     if (Date.now() - hovered > 3000) {
       await page.mouse.move(0, 0);
+      pick = pick > 0 ? pick - 1 : count - 1;
+      target = words.nth(pick);
       await target.hover({ timeout: 5_000 }).catch(() => undefined);
       hovered = Date.now();
     }
