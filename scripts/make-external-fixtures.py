@@ -27,12 +27,18 @@ own writer:
   generations (prompts left-padded, responses right-padded, token-level scores): `{step}.jsonl`.
   Then one line of 2.jsonl is cut short, as a copy taken while the file was written would have it
   (the malformed line the adapter must report).
-- eval/: lm-evaluation-harness's EvaluationTracker.save_results_samples
-  (`samples_<task>_<date>.jsonl`), and SkyThought's per-sample results written as its
-  `skythought/evals/inference_and_check.py` writes them (a JSON object keyed by problem id, each
-  with `responses` [{content, correctness, reason, num_tokens?}], `token_usages`, the problem's own
-  fields). SkyThought is not installed (its pins need vLLM): its writer is `json.dump(results,
-  f, indent=4, cls=NumpyEncoder)` of that structure; the file here follows it.
+- eval/lm-eval/: lm-evaluation-harness's EvaluationTracker.save_results_samples
+  (`samples_<task>_<date>.jsonl`).
+- eval/skythought/: two `skythought evaluate` runs (budget 32 and 128 as the model's assistant
+  prefill), driven through SkyThought's own code at SKYTHOUGHT_COMMIT (a checkout's
+  skythought/evals: conversations, generate_and_score's results assembly, scoring through the
+  math handler's update_results, save_results / save_summary, the run folder's name and hash).
+  Its engines (vLLM 0.7, Ray) cannot be installed beside these tools: generation is the testbed
+  model's through transformers, handed over as SkyThought's Response.from_vllm_response would
+  build it, and correctness is hbpo's grader in place of its latex2sympy2 parser. Needs, in
+  /tmp/trl-venv: `uv pip install openai pydantic msgpack xxhash`; then
+      git clone https://github.com/NovaSky-AI/SkyThought /tmp/SkyThought && git -C /tmp/SkyThought checkout 0d190f1
+      PYTHONPATH=trainer /tmp/trl-venv/bin/python scripts/make-external-fixtures.py skythought=/tmp/SkyThought
 """
 
 from __future__ import annotations
@@ -215,8 +221,8 @@ def make_eval() -> None:
 
     tok, model = seeded_model()
     out = OUT / "eval"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    shutil.rmtree(out / "lm-eval", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
     probs = problems(4, offset=20)
     modes = [32, 128]
     n = 3
@@ -254,28 +260,138 @@ def make_eval() -> None:
             })
     tracker.save_results_samples(task_name="testbed_budget", samples=samples)
 
-    # SkyThought (NovaSky-AI/SkyThought, skythought/evals/inference_and_check.py): results keyed by the
-    # problem's id, each holding the problem's fields and `responses` with `content` and
-    # `correctness`, and `token_usages`.
-    results = {}
-    for i, p in enumerate(probs):
-        prompt = prompt_for(tok, p.problem, 64, i)
-        texts = sample(prompt, n)
-        results[str(i)] = {
-            "problem": p.problem, "answer": p.answer, "difficulty": p.difficulty, "prompt": prompt,
-            "responses": [{"content": t, "correctness": bool(grade(t, p.answer)), "reason": ""} for t in texts],
-            "token_usages": [{"completion_tokens": len(tok(t, add_special_tokens=False)["input_ids"]),
-                              "prompt_tokens": len(tok(prompt, add_special_tokens=False)["input_ids"])} for t in texts],
-        }
-    sky = out / "skythought"
-    sky.mkdir()
-    with open(sky / "testbed-base_testbed_test_None_False_0_-1.json", "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=4, ensure_ascii=False)
     for f in sorted(out.rglob("*.json*")):
         print("wrote", f, f.stat().st_size)
+
+
+# ---------------------------------------------------------------- SkyThought
+
+SKYTHOUGHT_COMMIT = "0d190f1"  # NovaSky-AI/SkyThought main, the code this file drives
+
+
+def skythought_modules(src: Path):
+    """SkyThought's own evaluation code (skythought/evals at SKYTHOUGHT_COMMIT, from a checkout at
+    `src`), imported without its engines: vLLM 0.7 and Ray cannot be installed beside the tools here,
+    so `vllm` and `ray` are stand-ins and generation is done by the caller (what SkyThought's
+    `inference` would hand back, built as Response.from_vllm_response builds it). Everything that
+    shapes the files (conversations, results assembly, scoring, summary, writers, run folder name)
+    is SkyThought's code."""
+    import types
+
+    sys.path.insert(0, str(src))
+
+    class SamplingParams:  # vllm.SamplingParams' fields SkyThought reads
+        def __init__(self, n=1, temperature=1.0, top_p=1.0, max_tokens=16, seed=None):
+            self.n, self.temperature, self.top_p, self.max_tokens, self.seed = n, temperature, top_p, max_tokens, seed
+            self.__annotations__ = {"n": int, "temperature": float, "top_p": float, "max_tokens": int, "seed": int}
+
+    def stub(name: str, **attrs):
+        m = types.ModuleType(name)
+        m.__dict__.update(attrs)
+        sys.modules[name] = m
+        return m
+
+    stub("vllm", SamplingParams=SamplingParams, LLM=object)
+    stub("ray")
+    stub("skythought.evals.batch", Pipeline=object, init_engine_from_config=None)
+    stub("skythought.evals.batch.env_config", EnvConfig=object)
+    stub("skythought.evals.batch.workload", EvalWorkload=object)
+    # the math handler's parser needs latex2sympy2 (antlr 4.7, against math-verify's): its
+    # check_correctness is replaced below, so its parser is never called
+    stub("skythought.evals.util.math_parsing_util", extract_answer=None, math_equal=None, strip_answer_string=None)
+    # the task registry imports every benchmark's handler (code execution sandboxes and all): only
+    # the base and the math handler are needed
+    tasks = stub("skythought.evals.tasks")
+    tasks.__path__ = [str(src / "skythought" / "evals" / "tasks")]
+    from skythought.evals.tasks import base
+
+    tasks.__dict__.update(ConversationType=base.ConversationType, TaskHandler=base.TaskHandler,
+                          TaskConfig=base.TaskConfig, NUMINATaskHandler=type("NUMINATaskHandler", (), {}))
+    from skythought.evals import inference_and_check
+    from skythought.evals.common.entities import Backend, SamplingParameters
+    from skythought.evals.models import ModelConfig
+    from skythought.evals.tasks.math.math_handler import MathTaskHandler
+    from skythought.evals.util.cli_util import get_deterministic_hash
+    from skythought.evals.util.response import Response
+
+    return types.SimpleNamespace(iac=inference_and_check, base=base, Backend=Backend, SamplingParameters=SamplingParameters,
+                                 ModelConfig=ModelConfig, MathTaskHandler=MathTaskHandler, Response=Response,
+                                 hash=get_deterministic_hash, SamplingParams=SamplingParams)
+
+
+def make_skythought(src: Path) -> None:
+    """eval/skythought/: two `skythought evaluate` runs of the testbed model on a math task, one at
+    budget 32 and one at 128 (the budget sentence as the model's assistant prefill, after <think>),
+    3 samples a problem: `<model>_<task>_<hash>/results.json` and `summary.json` each."""
+    import torch
+    from datasets import Dataset
+
+    sky = skythought_modules(src)
+    tok, model = seeded_model()
+    out = OUT / "eval" / "skythought"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rows = [{"problem": p.problem + (" — " + NON_ASCII[i % 2] if i == 2 else ""), "answer": p.answer,
+             "difficulty": p.difficulty} for i, p in enumerate(problems(4, offset=40))]
+    task_config = sky.base.TaskConfig(
+        handler="math", dataset_path="hbpo-testbed/train", question_key="problem", answer_key="answer",
+        templating_parameters={"template": "{problem}\nPlease reason step by step, and put your final answer within \\boxed{{}}."})
+
+    def load_and_filter_dataset(self, start, end, split=None, subset=None, difficulty=None):
+        data = Dataset.from_list(rows).map(sky.base.add_idx_map, with_indices=True).to_pandas()
+        return data.iloc[start:end] if end > 0 else data.iloc[start:]
+
+    def check_correctness(self, problem, generation):
+        return grade(generation, problem[self.task_config.answer_key]) > 0
+
+    # at module level: score_responses sends the handler's update_results to a process pool (pickled)
+    global TestbedMath
+    TestbedMath = type("TestbedMath", (sky.MathTaskHandler,), {
+        "load_and_filter_dataset": load_and_filter_dataset, "check_correctness": check_correctness, "__module__": __name__})
+
+    def inference(conversations, backend, backend_params, model_config, sampling_params, **kwargs):
+        """What SkyThought's vLLM path returns: llm.chat(..., continue_final_message=True) on each
+        conversation, n samples each, as Response.from_vllm_response (text without special tokens,
+        completion tokens = the generated ids, EOS included)."""
+        params = sampling_params.params
+        responses = []
+        for conv in conversations:
+            prompt = tok.apply_chat_template(conv, tokenize=False, continue_final_message=True)
+            ids = tok(prompt, add_special_tokens=False, return_tensors="pt")
+            with torch.no_grad():
+                g = model.generate(**ids, do_sample=True, temperature=params.temperature, top_p=params.top_p,
+                                   max_new_tokens=params.max_tokens, num_return_sequences=params.n,
+                                   pad_token_id=tok.eos_token_id)
+            gen = g[:, ids["input_ids"].shape[1]:].tolist()
+            cut = [ids_[: ids_.index(tok.eos_token_id) + 1] if tok.eos_token_id in ids_ else ids_ for ids_ in gen]
+            responses.append(sky.Response(response=tok.batch_decode(cut, skip_special_tokens=True),
+                                          num_completion_tokens=[len(c) for c in cut],
+                                          num_input_tokens=ids["input_ids"].shape[1]))
+        return responses
+
+    sky.iac.inference = inference
+    handler = TestbedMath(task_config)
+    for budget in (32, 128):
+        model_config = sky.ModelConfig(model_id="hbpo-testbed/base",
+                                       assistant_prefill=f"<think>\nI will answer the question within {budget} tokens.")
+        sampling = sky.SamplingParameters(params=sky.SamplingParams(n=3, temperature=1.0, top_p=1.0, max_tokens=160))
+        # cli.get_run_config's layout (cli.py imports every task's handler)
+        run_config = {
+            "task": {"name": "testbed", "config": task_config.model_dump(), "start": 0, "end": -1},
+            "model": {"name": model_config.model_id, "config": model_config.model_dump()},
+            "backend": {"name": sky.Backend.VLLM, "backend_args": {}},
+            "sampling_params": sampling.to_dict(),
+        }
+        run_dir = out / f"{model_config.model_id.replace('/', '_')}_testbed_{sky.hash(run_config)}"
+        run_dir.mkdir()
+        sky.iac.generate_and_score(handler, model_config, sky.Backend.VLLM, None, sampling, run_dir, 0, -1,
+                                   run_config_dict=run_config)
 
 
 if __name__ == "__main__":
     what = sys.argv[1:] or ["trl"]
     for w in what:
-        {"trl": make_trl, "verl": make_verl, "eval": make_eval}[w]()
+        if w.startswith("skythought="):  # skythought=<a SkyThought checkout at SKYTHOUGHT_COMMIT>
+            make_skythought(Path(w.split("=", 1)[1]))
+        else:
+            {"trl": make_trl, "verl": make_verl, "eval": make_eval}[w]()

@@ -5,12 +5,15 @@
 //   column per reward function, `advantage`), and the same table exported as JSON/JSONL;
 // - lm-evaluation-harness `--log_samples`: `samples_<task>_<date>.jsonl` (`doc`, `target`,
 //   `arguments.gen_args_0.arg_0` the prompt, `resps` [[one text per repeat]], the metric fields);
-// - SkyThought results: a JSON object keyed by problem id, each with `responses` [{content,
-//   correctness}] and `token_usages`.
+// - SkyThought `skythought evaluate` runs: `<model>_<task>_<hash>/results.json` (a JSON object
+//   keyed by the row's `_index`: the dataset row's fields, `input_conversation` (the messages, the
+//   model's assistant prefill last), `prompt`, `responses` [{content, correctness, reason}] and
+//   `token_usages` [{completion_tokens, prompt_tokens}]) beside `summary.json` (the run's
+//   configuration); a folder of such runs (one per budget, say), or an older single results file.
 // Each turns into ExternalSample rows; a field that is missing or malformed is an issue with its
 // file, line or row and field, and the rest loads.
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
 
 export type SourceKind = 'verl' | 'trl' | 'lm-eval' | 'skythought';
@@ -77,8 +80,9 @@ export async function detectSource(path: string): Promise<SourceKind | undefined
       const sub = join(path, n);
       if ((await stat(sub)).isDirectory() && (await readdir(sub)).some((x) => LM_EVAL_FILE.test(x))) return 'lm-eval';
     }
-    if (names.some((n) => n.endsWith('.json'))) return (await sniffJson(join(path, names.find((n) => n.endsWith('.json'))!))) ?? undefined;
-    return undefined;
+    for (const f of await skyThoughtFiles(path)) if ((await sniffJson(f)) === 'skythought') return 'skythought';
+    const json = names.find((n) => n.endsWith('.json') && n !== SKY_SUMMARY);
+    return json ? sniffJson(join(path, json)) : undefined;
   }
   const name = basename(path);
   if (name.endsWith('.parquet')) return 'trl';
@@ -120,8 +124,17 @@ export async function readSource(path: string, kind?: SourceKind): Promise<Sourc
   const files = await filesOf(path, k);
   if (files.length === 0) throw new Error(`${path}: no ${SOURCE_LABELS[k]} files in it`);
   const out: SourceRead = { kind: k, path, files, samples: [], issues: [], mtime: 0 };
+  // evaluation files have no steps: a model's files (a run per budget, say) are one "step", so its
+  // budgets sit side by side as tiers of one query; each further model is the next step
+  const models = new Map<string, number>();
   for (const [i, f] of files.entries()) {
     out.mtime = Math.max(out.mtime, (await stat(f)).mtimeMs / 1000);
+    if (k === 'skythought') {
+      const model = await skyThoughtModel(f);
+      if (!models.has(model)) models.set(model, models.size + 1);
+      readSkyThought(f, await readFile(f, 'utf8'), models.get(model)!, out);
+      continue;
+    }
     if (k === 'verl') readVerl(f, await readFile(f, 'utf8'), out);
     else if (k === 'trl') await readTrl(f, out);
     else if (k === 'lm-eval') readLmEval(f, await readFile(f, 'utf8'), i + 1, out);
@@ -147,7 +160,34 @@ async function filesOf(path: string, kind: SourceKind): Promise<string[]> {
     }
     return out;
   }
-  return names.filter((n) => extname(n) === '.json').sort().map((n) => join(dir, n));
+  return skyThoughtFiles(dir);
+}
+
+const SKY_RESULTS = 'results.json';
+const SKY_SUMMARY = 'summary.json';
+
+/** SkyThought results in a folder: its own results.json, each run folder's below it, and older
+ * single results files (any other .json but a summary). */
+async function skyThoughtFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of (await readdir(dir)).sort()) {
+    const p = join(dir, n);
+    const st = await stat(p);
+    if (st.isDirectory()) {
+      if ((await readdir(p)).includes(SKY_RESULTS)) out.push(join(p, SKY_RESULTS));
+    } else if (extname(n) === '.json' && n !== SKY_SUMMARY) out.push(p);
+  }
+  return out;
+}
+
+/** The model a SkyThought results file is of: its run's summary.json names it; else the file. */
+async function skyThoughtModel(file: string): Promise<string> {
+  try {
+    const s = JSON.parse(await readFile(join(dirname(file), SKY_SUMMARY), 'utf8')) as { configuration?: { model?: { name?: unknown } } };
+    const name = s.configuration?.model?.name;
+    if (typeof name === 'string' && name) return name;
+  } catch { /* no summary: the file alone */ }
+  return file;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -315,7 +355,10 @@ function readSkyThought(file: string, text: string, step: number, out: SourceRea
     if (!isObj(item)) { bad('(item)', 'not an object'); continue; }
     if (!Array.isArray(item.responses)) { bad('responses', 'missing or not a list'); continue; }
     const problem = ['problem', 'question', 'prompt'].map((k) => item[k]).find((x) => typeof x === 'string') as string | undefined;
-    const prompt = typeof item.prompt === 'string' ? item.prompt : problem;
+    // SkyThought's `prompt` is one message (the user's, or the assistant prefill that carries a
+    // budget sentence); the conversation is the whole prompt the model saw
+    const conversation = conversationText(item.input_conversation);
+    const prompt = conversation ?? (typeof item.prompt === 'string' ? item.prompt : problem);
     if (prompt === undefined) { bad('problem', 'missing: no problem, question or prompt'); continue; }
     const gt = ['answer', 'solution', 'expected_answer'].map((k) => item[k]).find((x) => typeof x === 'string') as string | undefined;
     const usages = Array.isArray(item.token_usages) ? item.token_usages : [];
@@ -327,9 +370,27 @@ function readSkyThought(file: string, text: string, step: number, out: SourceRea
       out.samples.push({
         file, row: r, step, prompt, completion: resp.content, problem, groundTruth: gt,
         correct: typeof resp.correctness === 'boolean' ? resp.correctness : undefined,
-        difficulty: typeof item.difficulty === 'string' ? item.difficulty : typeof item.level === 'string' ? item.level : null,
+        difficulty: difficultyOf(item.difficulty ?? item.level),
         tokens, recorded: { id, ...(tokens !== undefined ? { completion_tokens: tokens } : {}) },
       });
     });
   }
+}
+
+/** Chat messages ({role, content}) as one text, a `role:` line before each; undefined if not messages. */
+function conversationText(v: unknown): string | undefined {
+  if (!Array.isArray(v) || v.length === 0) return undefined;
+  const parts: string[] = [];
+  for (const m of v) {
+    if (!isObj(m) || typeof m.content !== 'string') return undefined;
+    parts.push(`${typeof m.role === 'string' ? m.role : 'message'}:\n${m.content}`);
+  }
+  return parts.join('\n\n');
+}
+
+/** A difficulty as written (a label, or MATH's level number). */
+function difficultyOf(v: unknown): string | null {
+  if (typeof v === 'string' && v) return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return `level ${v}`;
+  return null;
 }

@@ -180,17 +180,75 @@ test('lm-eval samples: repeats per doc, tiers from the prompt, correctness needs
   }
 });
 
-test('SkyThought results: correctness and token counts as recorded', async () => {
-  const r = await openExternalRun(join(FIX, 'eval', 'skythought'), tmp);
-  assert.equal(r.rollouts, 12);
+test('SkyThought runs (skythought evaluate, one per budget): one query per problem with both budgets as tiers, verdicts and token counts as recorded', async () => {
+  const root = join(FIX, 'eval', 'skythought');
+  const runs = readdirSync(root).sort();
+  assert.equal(runs.length, 2);
+  const results = runs.map((d) => JSON.parse(readFileSync(join(root, d, 'results.json'), 'utf8')) as Record<string, {
+    problem: string; difficulty: string; responses: { content: string; correctness: boolean }[]; token_usages: { completion_tokens: number }[];
+  }>);
+  const r = await openExternalRun(root, tmp);
+  assert.equal(r.issues.length, 0, JSON.stringify(r.issues));
+  assert.equal(r.rollouts, 24);
   assert.equal(r.tokens, 'recorded');
-  assert.deepEqual(r.tiers, [64]);
+  assert.deepEqual(r.tiers, [32, 128]);
+  // one model: one step; each problem is one group holding both runs' samples
+  assert.deepEqual(r.steps, [1]);
   assert.equal(r.groups, 4);
   const model = await loadRunModel(r.dir, { worker: 'never', index: false });
-  const g = await model.readRolloutGroup(1, 0);
-  assert.equal(g.rollouts.length, 3);
-  for (const e of g.rollouts) assert.equal((e as unknown as { recorded: { completion_tokens: number } }).recorded.completion_tokens, e.n_gen);
-  assert.equal(g.rollouts[0].difficulty, 'hard');
+  let correct = 0;
+  for (let q = 0; q < 4; q++) {
+    const g = await model.readRolloutGroup(1, q);
+    assert.equal(g.rollouts.length, 6);
+    assert.deepEqual(g.rollouts.map((e) => e.tier).sort((a, b) => a! - b!), [32, 32, 32, 128, 128, 128]);
+    for (const e of g.rollouts) {
+      const budget = e.tier!;
+      // the run of this budget: SkyThought's `prompt` is its assistant prefill, the budget sentence
+      const item = results.find((x) => (x[String(q)] as unknown as { prompt: string }).prompt.includes(` ${budget} tokens`))![String(q)];
+      const i = item.responses.findIndex((x) => x.content === e.text);
+      assert.ok(i >= 0, `rollout text not in the ${budget}-token run's responses`);
+      assert.equal(e.n_gen, item.token_usages[i].completion_tokens);
+      assert.equal(e.correct, item.responses[i].correctness);
+      assert.equal(e.difficulty, item.difficulty);
+      assert.equal(e.problem, item.problem);
+      // the prompt is the conversation the model saw: the user's message and the budget prefill
+      assert.match(e.prompt, /^user:\n/);
+      assert.ok(e.prompt.includes(item.problem));
+      assert.ok(e.prompt.includes(`I will answer the question within ${budget} tokens.`));
+      correct += Number(e.correct);
+    }
+  }
+  const recordedCorrect = results.flatMap((x) => Object.values(x).flatMap((it) => it.responses.map((y) => Number(y.correctness)))).reduce((a, b) => a + b, 0);
+  assert.equal(correct, recordedCorrect);
+  // one run folder, and its results.json alone, read the same 12 samples; summary.json is no results file
+  assert.equal(await detectSource(join(root, runs[0])), 'skythought');
+  const one = await openExternalRun(join(root, runs[0]), join(tmp, 'sky-one'));
+  const file = await openExternalRun(join(root, runs[0], 'results.json'), join(tmp, 'sky-file'));
+  assert.equal(one.rollouts, 12);
+  assert.equal(file.rollouts, 12);
+  assert.equal(one.issues.length + file.issues.length, 0);
+});
+
+test('SkyThought: two models are two steps; a response without content is reported with its file, row and field', async () => {
+  const root = join(FIX, 'eval', 'skythought');
+  const [a, b] = readdirSync(root).sort();
+  const dir = join(tmp, 'sky-models');
+  for (const [d, name] of [[a, 'org/model-a'], [b, 'org/model-b']] as const) {
+    mkdirSync(join(dir, d), { recursive: true });
+    const summary = JSON.parse(readFileSync(join(root, d, 'summary.json'), 'utf8'));
+    summary.configuration.model.name = name;
+    writeFileSync(join(dir, d, 'summary.json'), JSON.stringify(summary));
+    const res = JSON.parse(readFileSync(join(root, d, 'results.json'), 'utf8'));
+    if (d === b) delete res['1'].responses[2].content;
+    writeFileSync(join(dir, d, 'results.json'), JSON.stringify(res));
+  }
+  const r = await openExternalRun(dir, tmp);
+  assert.deepEqual(r.steps, [1, 2]);
+  assert.equal(r.rollouts, 23);
+  assert.equal(r.issues.length, 1);
+  assert.equal(r.issues[0].field, '1.responses[2].content');
+  assert.equal(r.issues[0].row, 1);
+  assert.ok(r.issues[0].file.endsWith(join(b, 'results.json')));
 });
 
 test('a verl line without `output` and one with a string step: reported with file, line and field; the rest loads', async () => {
