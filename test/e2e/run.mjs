@@ -19,11 +19,14 @@
 //      nothing, and nothing is spawned.
 //  10. a big run (a generated events.jsonl of ~500 MB): its dashboard draws the first chart while the
 //      rest of the file is still being read, says it is loading, and fills in.
-// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,main,setup,trust,bigrun runs some parts.
+//  11. a run trained elsewhere: HBPO: Open Run... on a copy of the TRL fixture (GRPOTrainer's
+//      completions parquet), typed into VS Code's simple file dialog; the Runs view lists it with its
+//      TRL badge and its dashboard shows the source, the tiers and drawn charts.
+// HBPO_E2E_KEEP=1 keeps the temporary folder; HBPO_E2E_ONLY=host,ui,compare,payload,main,setup,trust,bigrun,external runs some parts.
 // The UI scenario reloads the window while the run trains: the run must keep training (the trainer
 // outlives the extension host that read its pipes) and be re-attached. HBPO_E2E_RELOAD=0 skips it.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, openSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -31,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureTools } from '../../scripts/e2e-tools.mjs';
 import { testbedGguf } from '../fixtures/testbedGguf.mjs';
 import { generate, PAPER_SHAPE } from '../../scripts/genRun.mjs';
+import { parquetReadObjects } from 'hyparquet';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CI = ['true', '1'].includes(String(process.env.CI ?? '').toLowerCase());
@@ -92,6 +96,7 @@ const dirs = {
   wsRestricted: join(tmp, 'ws-restricted'),
   wsCompare: join(tmp, 'ws-compare'),
   wsBig: join(tmp, 'ws-big'),
+  wsExternal: join(tmp, 'ws-external'),
   userDataSetup: join(tmp, 'user-data-setup'),
   wsSetup: join(tmp, 'ws-setup'),
   homeSetup: join(tmp, 'home-setup'),
@@ -704,6 +709,171 @@ async function bigRunScenario(page, base) {
   bigPassed = true;
 }
 
+/**
+ * What the TRL fixture holds, read from its parquet files with the reader the extension uses: the
+ * steps, the budget of each completion (HBPO's sentence in the prompt) and rollouts per (step, tier).
+ */
+async function trlFixtureShape(dir) {
+  const rows = [];
+  for (const name of readdirSync(dir).filter((n) => /^completions_\d+\.parquet$/.test(n)).sort()) {
+    const b = readFileSync(join(dir, name));
+    rows.push(...await parquetReadObjects({ file: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) }));
+  }
+  const count = new Map(); // step -> tier -> rollouts
+  for (const r of rows) {
+    const tier = Number(/I will answer the question within (\d+) tokens\./.exec(String(r.prompt))?.[1]);
+    if (!Number.isInteger(tier)) throw new Error(`the TRL fixture has a prompt with no budget sentence: ${String(r.prompt).slice(-120)}`);
+    const step = Number(r.step);
+    if (!count.has(step)) count.set(step, new Map());
+    count.get(step).set(tier, (count.get(step).get(tier) ?? 0) + 1);
+  }
+  const steps = [...count.keys()].sort((a, b) => a - b);
+  const tiers = [...new Set([...count.values()].flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
+  return { rollouts: rows.length, steps, tiers, count };
+}
+
+/** The histogram cards the dashboard shows: "<tier> tokens · step <s>" with "<n> rollouts · ...". */
+async function histogramCards(dashboard) {
+  return dashboard.locator('.grid.small .card:not([hidden])').evaluateAll((cards) => cards.map((c) => ({
+    title: c.querySelector('h3')?.textContent ?? '', stats: c.querySelector('div.muted')?.textContent ?? '',
+  })));
+}
+
+/**
+ * Scenario 11: a run trained elsewhere opens. HBPO: Open Run... on a copy of the TRL fixture,
+ * typed into VS Code's simple file dialog (what showOpenDialog is in code-server); the Runs view
+ * lists it with its TRL badge; its dashboard names the source and shows every tier's rollouts per
+ * step as the parquet files hold them, and draws the per-tier chart in each tier's colour.
+ */
+async function externalScenario(page, base) {
+  const fixture = join(root, 'test', 'fixtures', 'external', 'trl');
+  const shape = await trlFixtureShape(join(fixture, 'completions'));
+  const last = shape.steps[shape.steps.length - 1];
+  // A copy: the fixture is never written to, and a path under the workspace is what a user would pick.
+  const source = join(dirs.wsExternal, 'grpo-output');
+  cpSync(fixture, source, { recursive: true });
+  const filesBefore = readdirSync(source, { recursive: true }).sort().join(', ');
+  const label = `${basename(source)} · TRL · token counts estimated`;
+  log(`External: the TRL fixture: ${shape.rollouts} completions, steps ${shape.steps.join(', ')}, tiers ${shape.tiers.join(', ')}`);
+  await page.goto(`${base}/?folder=${encodeURIComponent(dirs.wsExternal)}`);
+  await waitWorkbench(page);
+  const t0 = Date.now();
+  await palette(page, 'HBPO: Open Run...');
+  // The simple file dialog: a quick input holding a path. Typing a folder path with a trailing slash
+  // goes into it; Enter with no entry active opens the folder on show. The dialog lists folders as
+  // the value changes, and an entry it made active meanwhile takes the Enter instead (a run here once
+  // saw the dialog go back up to the workspace folder): then the path is typed again.
+  const dialog = page.locator('.quick-input-widget', { hasText: 'Open a run' });
+  await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+  await page.mouse.move(150, 600); // not over the dialog's list, where the palette row was clicked
+  const input = dialog.locator('.quick-input-box input');
+  const typed = `${source}/`;
+  for (let attempt = 1; ; attempt++) {
+    await input.fill(typed);
+    await until(page, async () => (await input.inputValue()) === typed &&
+      dialog.locator('.monaco-list-row', { hasText: 'completions' }).first().isVisible(), 15_000, `the open dialog listing ${typed}`)
+      .catch(async (err) => {
+        throw new Error(`${err.message}; its input holds "${await input.inputValue().catch(() => '?')}"`);
+      });
+    const active = (await dialog.locator('.monaco-list-row.focused').allInnerTexts()).join(', ');
+    await input.press('Enter');
+    if (await dialog.waitFor({ state: 'hidden', timeout: 10_000 }).then(() => true, () => false)) break;
+    const now = `its input holds "${await input.inputValue().catch(() => '?')}"; the entry active at Enter: ${active || 'none'}`;
+    if (attempt === 3) throw new Error(`the open dialog did not open ${typed} after ${attempt} tries (${now})`);
+    log(`External: the open dialog is still open after Enter (${now}); typing the path again`);
+  }
+
+  await palette(page, 'HBPO: Focus on Runs View');
+  const rowLabel = `${label}, from TRL, finished · ${last}/${last}`;
+  await waitRow(page, new RegExp(`^${rowLabel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), 60_000, 'the TRL run listed');
+  const description = (await page.locator(`.part.sidebar .monaco-list-row[aria-label="${rowLabel}"] .label-description`).first().innerText()).trim();
+  if (description !== `TRL · finished · ${last}/${last}`) throw new Error(`the Runs view row's description is "${description}", not "TRL · finished · ${last}/${last}"`);
+  log(`External: the Runs view lists "${rowLabel}" (description "${description}") after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  const dashboard = await until(page, () => webviewWith(page, 'h1', label), 60_000, `the dashboard of ${label}`);
+  const header = await until(page, async () => {
+    const t = (await dashboard.locator('header').innerText()).replace(/\s+/g, ' ').trim();
+    return t.includes(`step ${last} / ${last}`) ? t : undefined;
+  }, 30_000, `the dashboard header at step ${last} / ${last}`);
+  for (const want of [label, 'hbpo', 'finished', 'TRL (external)']) {
+    if (!header.includes(want)) throw new Error(`the dashboard header "${header}" lacks "${want}"`);
+  }
+  // Each step's histograms: the latest one as it opens, then each earlier one from the step slider.
+  const expectCards = (step) => shape.tiers.filter((t) => shape.count.get(step).has(t))
+    .map((t) => `${t} tokens · step ${step}: ${shape.count.get(step).get(t)} rollouts`);
+  const cardsAt = async (step) => {
+    const want = expectCards(step);
+    let got = [];
+    await until(page, async () => {
+      got = (await histogramCards(dashboard)).map((c) => `${c.title}: ${c.stats.split(' · ')[0]}`);
+      return got.join(' | ') === want.join(' | ');
+    }, 30_000, `histograms "${want.join(' | ')}" at step ${step}`).catch((err) => {
+      throw new Error(`${err.message}; they show ${got.join(' | ') || 'none'}`);
+    });
+    return got;
+  };
+  const seen = new Set();
+  const seenText = () => [...seen].sort((a, b) => a - b).join(', ');
+  for (const step of [...shape.steps].reverse()) {
+    if (step !== last) {
+      await dashboard.locator('input[aria-label="histogram step"]').evaluate((el, i) => {
+        el.value = String(i);
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      }, shape.steps.indexOf(step));
+    }
+    const got = await cardsAt(step);
+    for (const t of shape.tiers) if (got.some((g) => g.startsWith(`${t} tokens `))) seen.add(t);
+    // Each card's histogram is drawn: coloured pixels (its tier's outline and fill; axes and text are grey).
+    const coloured = await until(page, async () => {
+      const n = await dashboard.locator('.grid.small .card:not([hidden]) canvas').evaluateAll((canvases) => canvases.map((c) => {
+        const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+        let k = 0;
+        for (let p = 0; p < data.length; p += 4) if (data[p + 3] > 100 && Math.max(data[p], data[p + 1], data[p + 2]) - Math.min(data[p], data[p + 1], data[p + 2]) > 60) k++;
+        return k;
+      }));
+      return n.length === got.length && n.every((k) => k >= 50) ? n : undefined;
+    }, 15_000, `a drawn histogram in each of the ${got.length} cards at step ${step}`);
+    log(`External: step ${step}: ${got.join(' | ')} (coloured pixels ${coloured.join(' / ')})`);
+  }
+  if (seen.size !== shape.tiers.length) throw new Error(`the histograms showed tiers ${seenText()}, not ${shape.tiers.join(', ')}`);
+  // The per-tier length chart is drawn: each tier's colour (the theme's chart palette, in tier order) on its canvas.
+  const drawn = await until(page, async () => {
+    const px = await dashboard.locator('.card', { has: dashboard.locator('h3', { hasText: 'Mean length per tier' }) }).locator('canvas')
+      .evaluate((canvas, n) => {
+        const probe = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+        const vars = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
+        const fallbacks = ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'];
+        const colours = vars.slice(0, n).map((v, i) => {
+          probe.clearRect(0, 0, 1, 1);
+          probe.fillStyle = getComputedStyle(document.documentElement).getPropertyValue(v).trim() || fallbacks[i];
+          probe.fillRect(0, 0, 1, 1);
+          return [...probe.getImageData(0, 0, 1, 1).data];
+        });
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        const counts = colours.map(() => 0);
+        for (let p = 0; p < data.length; p += 4) {
+          if (data[p + 3] < 200) continue;
+          colours.forEach((c, i) => {
+            if (Math.abs(data[p] - c[0]) <= 12 && Math.abs(data[p + 1] - c[1]) <= 12 && Math.abs(data[p + 2] - c[2]) <= 12) counts[i]++;
+          });
+        }
+        return counts;
+      }, shape.tiers.length);
+    return px.every((c) => c >= 50) ? px : undefined;
+  }, 30_000, `the "Mean length per tier" chart drawn in ${shape.tiers.length} tier colours`);
+  log(`External: the dashboard shows "${header.slice(0, 120)}", tiers ${seenText()}; ` +
+    `"Mean length per tier" has ${drawn.join(' / ')} pixels of the tiers' colours`);
+  // Off the tab the dialog's OK button was over: no tab tooltip over the heading in the screenshot.
+  await page.mouse.move(150, 600);
+  await page.locator('.workbench-hover-container:visible, .monaco-hover:visible').first().waitFor({ state: 'hidden', timeout: 3_000 }).catch(() => {});
+  await shot(page, 'external-dashboard');
+  await waitNotification(page, new RegExp(`HBPO: TRL run: ${shape.rollouts} rollouts read\\. Token counts are estimates`), 30_000);
+  const filesAfter = readdirSync(source, { recursive: true }).sort().join(', ');
+  if (filesAfter !== filesBefore) throw new Error(`opening the TRL folder wrote beside it: ${filesBefore} became ${filesAfter}`);
+  log(`External: ${shape.rollouts} rollouts read, nothing written beside the source (${((Date.now() - t0) / 1000).toFixed(1)} s from the command)`);
+  externalPassed = true;
+}
+
 /** Scenario 4: a rollout whose text carries HTML and script payloads shows them as text, everywhere. */
 async function payloadScenario(page) {
   log('Payload: HBPO: Open Rollout Inspector on fx-payload');
@@ -880,6 +1050,7 @@ let payloadPassed = false;
 let mainPassed = false;
 let setupPassed = false;
 let bigPassed = false;
+let externalPassed = false;
 try {
   // Bundle the in-host tests (CommonJS, `vscode` external), as the test runner loads them.
   const esbuild = await import('esbuild');
@@ -1138,6 +1309,17 @@ try {
     }
     await page.close();
   }
+  // ---- 11. a run trained elsewhere (TRL) opens into the dashboard ----
+  if (wants('external')) {
+    const page = await context.newPage();
+    try {
+      await externalScenario(page, base);
+    } catch (err) {
+      failure('External run scenario', err);
+      await shot(page, 'external-failure');
+    }
+    await page.close();
+  }
   // ---- 8. the main job: `npm start` as the README says, seen in the browser ----
   if (wants('main')) {
     const page = await context.newPage();
@@ -1186,7 +1368,7 @@ try {
   }
   failed = (wants('host') && !hostPassed) || (wants('ui') && !uiPassed) || (wants('trust') && !trustPassed) ||
     (wants('compare') && !comparePassed) || (wants('payload') && !payloadPassed) || (wants('main') && !mainPassed) ||
-    (wants('setup') && !setupPassed) || (wants('bigrun') && !bigPassed);
+    (wants('setup') && !setupPassed) || (wants('bigrun') && !bigPassed) || (wants('external') && !externalPassed);
 } catch (err) {
   failed = true;
   console.error(`[e2e] harness error: ${err.stack ?? err.message}`);
@@ -1202,7 +1384,7 @@ if (failed) {
 const verdict = (part, ok) => `${part}: ${!wants(part) ? 'not run' : ok ? 'ok' : 'FAIL'}`;
 log(`${failed ? 'FAILED' : 'passed'} (${verdict('host', hostPassed)}, ${verdict('ui', uiPassed)}, ${verdict('compare', comparePassed)}, ` +
   `${verdict('payload', payloadPassed)}, ${verdict('main', mainPassed)}, ${verdict('setup', setupPassed)}, ${verdict('trust', trustPassed)}, ` +
-  `${verdict('bigrun', bigPassed)}); ` +
+  `${verdict('bigrun', bigPassed)}, ${verdict('external', externalPassed)}); ` +
   `screenshots in ${screenshots}`);
 for (const f of failures) console.log(`[e2e] why: ${f}`);
 process.exit(failed ? 1 : 0);

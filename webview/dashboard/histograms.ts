@@ -56,6 +56,9 @@ export class Histograms {
     const edges = binEdges(hi, TARGET_BINS);
     for (const c of this.cards.values()) c.card.hidden = true;
     for (const t of tiers) this.drawTier(t, edges, lengths[t.label], step, spans.get(t.label) ?? [], state, theme);
+    // Cards in the run's tier order: a tier first seen at an earlier step got its card last.
+    const order = state.tiers.map((t) => this.cards.get(t.label)?.card).filter((c): c is HTMLElement => c !== undefined);
+    if (order.some((c, i) => this.grid.children[i] !== c)) this.grid.append(...order);
   }
 
   private drawTier(
