@@ -12,6 +12,7 @@
 //   configuration); a folder of such runs (one per budget, say), or an older single results file.
 // Each turns into ExternalSample rows; a field that is missing or malformed is an issue with its
 // file, line or row and field, and the rest loads.
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
@@ -80,7 +81,8 @@ export async function detectSource(path: string): Promise<SourceKind | undefined
       const sub = join(path, n);
       if ((await stat(sub)).isDirectory() && (await readdir(sub)).some((x) => LM_EVAL_FILE.test(x))) return 'lm-eval';
     }
-    for (const f of await skyThoughtFiles(path)) if ((await sniffJson(f)) === 'skythought') return 'skythought';
+    // a SkyThought run is known by its two file names: its results may be hundreds of MB, not parsed twice
+    if ((await skyThoughtFiles(path)).some((f) => basename(f) === SKY_RESULTS && existsSync(join(dirname(f), SKY_SUMMARY)))) return 'skythought';
     const json = names.find((n) => n.endsWith('.json') && n !== SKY_SUMMARY);
     return json ? sniffJson(join(path, json)) : undefined;
   }
