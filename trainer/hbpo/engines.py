@@ -90,20 +90,28 @@ class HFEngine:
 
 class _Plain:
     def __init__(self, model):
-        self.policy = model
+        self.policy = self.model = model
 
     def gathered(self):
         return contextlib.nullcontext()
 
 
+def _whole(t: torch.Tensor) -> torch.Tensor:
+    """A weight whole: under fsdp a parameter is a DTensor holding this rank's shard, and
+    `full_tensor` all-gathers it (every rank loads its engine at the same points, in the same order)."""
+    t = t.detach()
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
 def _vllm_weights(model) -> list[tuple[str, torch.Tensor]]:
     """The policy's weights under the names of its base model's checkpoint: what vLLM's loader reads.
     A peft model's LoRA adapters are merged into a copy of each adapted weight (the trained module
-    stays as it is), so vLLM serves exactly the policy the update trains."""
+    stays as it is), so vLLM serves exactly the policy the update trains. `model`: the transformers
+    model itself (under fsdp its parameters are shards: see `_whole`)."""
     from peft import PeftModel
 
     if not isinstance(model, PeftModel):
-        return [(k, v.detach()) for k, v in model.state_dict().items()]
+        return [(k, _whole(v)) for k, v in model.state_dict().items()]
     base = model.get_base_model()
     merged: dict[str, torch.Tensor] = {}
     for name, module in base.named_modules():
@@ -112,14 +120,27 @@ def _vllm_weights(model) -> list[tuple[str, torch.Tensor]]:
             for adapter in module.active_adapters:
                 if adapter in module.lora_A:
                     weight = weight + module.get_delta_weight(adapter).to(weight.dtype)
-            merged[f"{name}.weight"] = weight
+            merged[f"{name}.weight"] = _whole(weight)
     out = []
     for key, value in base.state_dict().items():
         if "lora_" in key:
             continue
         key = key.replace(".base_layer.", ".")
-        out.append((key, merged.get(key, value.detach())))
+        out.append((key, merged[key] if key in merged else _whole(value)))
     return out
+
+
+def _one_engine_per_rank() -> dict:
+    """Under torchrun every rank holds its own engine for its own queries (TRL's colocate mode at
+    tensor-parallel size 1). vLLM's external-launcher mode joins the process group the trainer
+    already has instead of starting one; the engines then never talk to each other, so each rank
+    generates (and stops) on its own. Data-parallel size stays 1: vLLM's data-parallel engines
+    would all-reduce their unfinished requests every step, in lockstep."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return {}
+    return dict(distributed_executor_backend="external_launcher", tensor_parallel_size=1)
 
 
 @register_engine("vllm")
@@ -142,13 +163,14 @@ class VLLMEngine:
 
         self.par, self.tokenizer, self.cuda = par, tokenizer, device.type == "cuda"
         self.eos = tokenizer.eos_token_id
-        model = par.policy.get_base_model() if hasattr(par.policy, "get_base_model") else par.policy
+        model = par.model.get_base_model() if hasattr(par.model, "get_base_model") else par.model
         config = model.config
         threads = torch.get_num_threads()
         self._folder = tempfile.TemporaryDirectory(prefix="hbpo-vllm-")
         config.save_pretrained(self._folder.name)  # the architecture only: the weights come from memory
         longest = getattr(config, "max_position_embeddings", None) or cfg.max_response_tokens + 4096
         self.llm = LLM(
+            **_one_engine_per_rank(),
             model=self._folder.name, skip_tokenizer_init=True, load_format="dummy",
             dtype=str(dtype).removeprefix("torch."), seed=cfg.run.seed,
             max_model_len=min(longest, cfg.max_response_tokens + 4096),
@@ -164,9 +186,8 @@ class VLLMEngine:
         self._load()
 
     def _load(self) -> None:
-        with self.par.gathered():
-            weights = _vllm_weights(self.par.policy)
-            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
+        weights = _vllm_weights(self.par.model)
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
 
     @contextlib.contextmanager
     def generating(self):

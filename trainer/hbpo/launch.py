@@ -32,13 +32,6 @@ def check_world(cfg: Config, nproc: int) -> None:
     mbq = cfg.ppo.mini_batch_queries
     if mbq and mbq % nproc:
         raise ConfigError([f"--nproc: {nproc} processes cannot share ppo.mini_batch_queries = {mbq} evenly"])
-    if nproc > 1 and cfg.generation.engine == "vllm":
-        raise ConfigError([ONE_VLLM_PROCESS])
-
-
-# One vLLM engine per process is not built yet (each would need vLLM's external-launcher mode).
-ONE_VLLM_PROCESS = ("generation.engine: vllm runs in one trainer process for now; use --nproc 1, or "
-                    "generation.engine: hf with several processes")
 
 
 def launch(nproc: int, argv: list[str], run_dir: Path) -> int:

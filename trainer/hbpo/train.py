@@ -27,7 +27,6 @@ from .config import Config, ConfigError, resolved, short, to_dict
 from .diskfull import DiskFullError, is_disk_full
 from .dist import World, all_sum, any_rank, barrier, broadcast, gather, shard
 from .engines import make_engine
-from .launch import ONE_VLLM_PROCESS
 from .evaluate import evaluate
 from .events import EventLog, RankLog, read_events
 from .metrics import rollout_metrics
@@ -116,8 +115,6 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
     cfg = resolved(cfg)
     stop = stop or StopFlag()
     world = world or World()
-    if world.distributed and cfg.generation.engine == "vllm":
-        raise ConfigError([ONE_VLLM_PROCESS])
     config_dict = to_dict(cfg)
     if resume and world.main:
         check_resume_config(run_dir, config_dict)
@@ -358,11 +355,15 @@ def check_resume_config(run_dir: Path, config_dict: dict) -> None:
 
 
 def run_evals(engine, tokenizer, cfg: Config, events: EventLog, step: int, stop: StopFlag) -> None:
+    # Seeded by run and step (apart from the rollouts' seeds), so an eval samples the same whatever
+    # the engine generated before it: one process or several, a resumed run or not. Every mode and
+    # dataset draws from the same numbers, which makes their comparison a paired one.
+    seed = (cfg.run.seed * 100_003 + step) ^ 0x5EED_E7A1
     for spec in cfg.eval.data:
         problems = load_source(spec, limit=cfg.eval.limit)
         for mode in cfg.eval.modes:
             result = evaluate(engine, tokenizer, problems, parse_mode(mode), cfg, dataset=source_name(spec),
-                              should_stop=stop)
+                              should_stop=stop, seed=seed)
             if stop():
                 return
             events.emit("eval", step, **result)

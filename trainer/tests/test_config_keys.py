@@ -446,17 +446,6 @@ def test_an_unknown_engine_or_a_missing_vllm_is_refused_with_what_to_do(write_co
     assert "npm run setup -- --vllm" in message and ".venv-vllm/bin/python" in message
 
 
-def test_vllm_is_refused_with_several_processes_before_any_starts():
-    from hbpo.launch import check_world
-
-    cfg = Config()
-    cfg.train.queries_per_step = 4
-    cfg.generation.engine = "vllm"
-    with pytest.raises(ConfigError, match="generation.engine: vllm runs in one trainer process"):
-        check_world(cfg, 2)
-    check_world(cfg, 1)
-
-
 def test_a_config_without_data_train_trains_on_the_testbed_split(tmp_path):
     assert Config().data.train == "testbed:train"
     path = tmp_path / "c.yaml"

@@ -8,6 +8,7 @@ takes (testbed/build.py ENGINE_RECIPE: head size 64), trained briefly and cached
 import importlib.util
 import json
 import os
+import subprocess
 import time
 
 import jsonschema
@@ -19,7 +20,7 @@ if os.environ.get("HBPO_REQUIRE_VLLM") != "1" and importlib.util.find_spec("vllm
     pytest.skip("vLLM is not installed in this Python: `npm test` runs this file in .venv-vllm "
                 "(npm run setup -- --vllm)", allow_module_level=True)
 
-from conftest import tiny_config  # noqa: E402
+from conftest import hbpo_cmd, tiny_config  # noqa: E402
 from hbpo.advantage import AdvantageParams, compute_advantages  # noqa: E402
 from hbpo.config import Config, load_config, resolved  # noqa: E402
 from hbpo.engines import HFEngine, _vllm_weights, make_engine  # noqa: E402
@@ -223,6 +224,51 @@ def test_a_five_step_hbpo_run_on_vllm_writes_events_that_recompute(folder, write
 
     capsys.readouterr()
     assert evaluate() == evaluate("--set", "generation.engine=hf")
+
+
+def test_two_processes_each_generate_their_queries_on_an_engine_of_their_own(folder, write_config):
+    """`--nproc 2` with vllm: each rank builds an engine in external-launcher mode and generates its
+    share of every step. The rollouts (prompts, texts, rewards, advantages) and the evals equal those
+    of one process, step after step, under ddp and under fsdp (whose shards are gathered whole for
+    the engine): each rank's engine has the policy's weights after every update (a rank whose engine
+    kept the old weights samples other texts from step 2 on)."""
+    cfg = tiny_config(tiers=list(TIERS), rollouts_per_query=8, max_response_tokens=160,
+                      model={"path": str(folder)}, generation={"engine": "vllm"},
+                      run={"seed": 3, "device": "cpu", "threads": 1},
+                      train={"queries_per_step": 4, "steps": 3, "checkpoint_every": 100},
+                      ppo={"micro_batch_size": 16}, optim={"lr": 1e-4},
+                      eval={"every": 3, "data": ["testbed:val"], "modes": ["natural"], "limit": 4})
+    config = write_config(cfg, "ranks.yaml")
+    runs = config.parent / "runs"
+
+    def train_with(name: str, *args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(hbpo_cmd("train", "--config", str(config), "--set", f"run.name={name}", *args),
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    def seen(name: str) -> tuple[list, list, dict]:
+        events, errors = read_events(runs / name / "events.jsonl")
+        assert errors == []
+        keys = ("step", "query_index", "tier", "sample", "prompt", "text", "n_gen", "truncated", "correct",
+                "token_marks", "reward", "advantage")
+        rollouts = [tuple(json.dumps(e[k]) for k in keys) for e in events if e["type"] == "rollout"]
+        evals = [{k: v for k, v in e.items() if k not in ("time", "tokens_per_s")} for e in events if e["type"] == "eval"]
+        assert [e["status"] for e in events if e["type"] == "run_end"] == ["finished"]
+        return rollouts, evals, next(e for e in events if e["type"] == "run_start")
+
+    train_with("one")
+    one_rollouts, one_evals, _ = seen("one")
+    assert len(one_rollouts) == 3 * 4 * 8 and len(one_evals) == 1
+    for name, parallel in (("ddp", "ddp"), ("fsdp", "fsdp")):
+        two = train_with(name, "--set", f"train.parallel={parallel}", "--nproc", "2")
+        two_rollouts, two_evals, start = seen(name)
+        assert start["world_size"] == 2
+        assert two.stderr.count("Using external launcher for distributed inference") == 2, name  # an engine a rank
+        for step in (1, 2, 3):
+            assert ([r for r in two_rollouts if r[0] == str(step)] ==
+                    [r for r in one_rollouts if r[0] == str(step)]), (name, step)
+        assert two_evals == one_evals, name
 
 
 def test_a_gpu_memory_share_is_refused_for_a_cpu_run_before_anything_loads(write_config):
