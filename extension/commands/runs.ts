@@ -146,32 +146,47 @@ export async function openRunCommand(host: Host, arg?: vscode.Uri | string): Pro
       if ((await host.python.check(python, folder?.uri.fsPath)).ok) grader = new TrainerGrader(python, folder?.uri.fsPath);
     }
     const storage = host.ctx.globalStorageUri.fsPath;
-    const opened = await Promise.resolve(vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `HBPO: reading ${SOURCE_LABELS[kind]} run` },
-      () => openExternalRun(path, storage, {
-        kind, tokenizer, budgetPattern: pattern, maxResponseTokens: lMax,
+    const label = SOURCE_LABELS[kind];
+    // The dashboard opens once the first file's steps are in the run folder; the rest is read on
+    // behind a progress notification and reaches the dashboard as a live run's steps do.
+    let started!: (dir: string) => void;
+    let shown = false;
+    const firstSteps = new Promise<string>((resolve) => (started = resolve)).then((d) => ((shown = true), d));
+    const reading = Promise.resolve(vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `HBPO: reading ${label} run` },
+      (progress) => openExternalRun(path, storage, {
+        kind, tokenizer, budgetPattern: pattern, maxResponseTokens: lMax, onStarted: started,
+        onProgress: (done, total) => total > 1 && progress.report({ message: `${done} of ${total} files`, increment: 100 / total }),
         grade: grader ? (items) => Promise.all(items.map((i) => grader.grade(i.text, i.groundTruth).then((v) => v.correct, () => null))) : undefined,
       }),
     )).finally(() => grader?.dispose());
-    const entry = await host.registry.addExternal(opened.dir);
+    const dir = await Promise.race([firstSteps, reading.then((o) => o.dir)]);
+    const entry = await host.registry.addExternal(dir);
     if (!entry) throw new Error('the converted run could not be listed');
-    if ((kind === 'verl' || kind === 'trl') && statSync(path).isDirectory() && !followers.has(path)) {
-      // no grader here: it was for this read; a later step's samples carry verl's score / TRL's columns
-      const follower = new SourceFollower(path, storage, {
-        kind, tokenizer, budgetPattern: pattern, maxResponseTokens: lMax, pollMs: 5000,
-        onUpdate: () => void host.registry.addExternal(opened.dir, { remember: false }),
-      });
-      followers.set(path, follower);
-      host.ctx.subscriptions.push({ dispose: () => (follower.dispose(), followers.delete(path)) });
-    }
-    const est = opened.tokens === 'estimate' ? ' Token counts are estimates (set hbpo.external.tokenizer to the model\'s tokenizer.json).' : '';
-    if (opened.issues.length) {
-      void vscode.window.showWarningMessage(
-        `HBPO: ${SOURCE_LABELS[kind]} run: ${opened.rollouts} rollouts read; ${opened.issues.length} fields missing or malformed (first: ${opened.issues[0].file}${opened.issues[0].line !== undefined ? ` line ${opened.issues[0].line}` : opened.issues[0].row !== undefined ? ` row ${opened.issues[0].row}` : ''}: ${opened.issues[0].field}: ${opened.issues[0].message}); all are in Show Trainer Output.${est}`,
-      );
-    } else if (est) {
-      void vscode.window.showInformationMessage(`HBPO: ${SOURCE_LABELS[kind]} run: ${opened.rollouts} rollouts read.${est}`);
-    }
+    void reading.then((opened) => {
+      void host.registry.addExternal(opened.dir, { remember: false }); // its status now: finished
+      if ((kind === 'verl' || kind === 'trl') && statSync(path).isDirectory() && !followers.has(path)) {
+        // no grader here: it was for this read; a later step's samples carry verl's score / TRL's columns
+        const follower = new SourceFollower(path, storage, {
+          kind, tokenizer, budgetPattern: pattern, maxResponseTokens: lMax, pollMs: 5000,
+          onUpdate: () => void host.registry.addExternal(opened.dir, { remember: false }),
+        });
+        followers.set(path, follower);
+        host.ctx.subscriptions.push({ dispose: () => (follower.dispose(), followers.delete(path)) });
+      }
+      const est = opened.tokens === 'estimate' ? ' Token counts are estimates (set hbpo.external.tokenizer to the model\'s tokenizer.json).' : '';
+      if (opened.issues.length) {
+        const first = opened.issues[0];
+        const where = first.line !== undefined ? ` line ${first.line}` : first.row !== undefined ? ` row ${first.row}` : '';
+        void vscode.window.showWarningMessage(
+          `HBPO: ${label} run: ${opened.rollouts} rollouts read; ${opened.issues.length} fields missing or malformed (first: ${first.file}${where}: ${first.field}: ${first.message}); all are in Show Trainer Output.${est}`,
+        );
+      } else if (est) {
+        void vscode.window.showInformationMessage(`HBPO: ${label} run: ${opened.rollouts} rollouts read.${est}`);
+      }
+    }, (err: Error) => {
+      if (shown) void vscode.window.showErrorMessage(`HBPO: reading ${path} stopped: ${err?.message ?? String(err)}`);
+    });
     return openDashboardCommand(host, entry);
   } catch (err) {
     void vscode.window.showErrorMessage(`HBPO: could not open ${path}: ${(err as Error)?.message ?? String(err)}`);

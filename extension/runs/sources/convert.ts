@@ -15,10 +15,10 @@
 //   is known (`source.recomputed`); the file's own columns ride along as `recorded` on each rollout
 //   and as `recorded/<column>` step metrics.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { advantages, rewardBreakdown, type RewardBreakdown } from '../../../common/budgetMath';
 import type { RolloutEvent, RunEvent, RunStartEvent, StepEvent } from '../../../common/events';
-import { SOURCE_LABELS, type ExternalSample, type SourceIssue, type SourceRead } from './formats';
+import { SOURCE_LABELS, type ExternalSample, type SourceIssue, type SourceKind, type SourceRead } from './formats';
 import type { TokenCounter } from './tokens';
 
 export const BUDGET_PATTERNS: readonly RegExp[] = [
@@ -95,7 +95,7 @@ function metricName(k: string): string {
   return k.replace(/[^A-Za-z0-9_./:-]/g, '_');
 }
 
-interface Row {
+export interface Row {
   s: ExternalSample;
   budget: number | null;
   key: string;
@@ -106,8 +106,31 @@ interface Row {
   correct: boolean;
 }
 
-export async function convertSource(read: SourceRead, options: ConvertOptions = {}): Promise<ConvertReport> {
-  const issues = [...read.issues];
+/** What every part of one run is converted against, fixed when its conversion starts (from the
+ * first file read, for a source read a file at a time) so that rewards stay comparable. */
+export interface ConvertContext {
+  lMax: number;
+  tiers: number[];
+  tokens: ConvertReport['tokens'];
+  /** The file's own numeric columns, as the run_start lists them. */
+  recorded: string[];
+  rewardName: 'hbpo' | 'binary';
+  allTiered: boolean;
+}
+
+export interface ConvertedPart {
+  /** log events for the part's issues, then each step's rollouts and step event. */
+  events: RunEvent[];
+  issues: SourceIssue[];
+  rollouts: number;
+  steps: number[];
+  tiers: number[];
+  groups: number;
+  mergedGroups: number;
+}
+
+/** A read as rows: budget, group key, token count (and marks with a tokenizer), verdict. */
+async function rowsOf(read: SourceRead, options: ConvertOptions, issues: SourceIssue[]): Promise<Row[]> {
   const rows: Row[] = [];
   for (const s of read.samples) {
     const b = budgetOf(s.prompt, options.budgetPattern);
@@ -134,7 +157,7 @@ export async function convertSource(read: SourceRead, options: ConvertOptions = 
     rows.push({ s, budget: b.budget, key, nGen, nGenSource, marks, ids, correct: false });
   }
   // tier budgets need marks too (the trace's ⟨b⟩ markers)
-  const tiers = [...new Set(rows.map((r) => r.budget).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+  const tiers = tiersOf(rows);
   if (options.tokenizer) {
     for (const r of rows) {
       if (!r.marks || !r.ids) continue;
@@ -159,38 +182,79 @@ export async function convertSource(read: SourceRead, options: ConvertOptions = 
         message: r.s.groundTruth === undefined ? 'no correctness field and no ground truth: counted wrong' : 'no correctness field and no grader: counted wrong' });
     }
   }
+  return rows;
+}
 
-  const maxN = Math.max(0, ...rows.map((r) => r.nGen));
-  const lMax = options.maxResponseTokens ?? Math.max(tiers.length ? Math.ceil(tiers[tiers.length - 1] * 1.6) : 0, maxN, 1);
-  const allTiered = rows.length > 0 && rows.every((r) => r.budget !== null);
-  const rewardName = tiers.length ? 'hbpo' : 'binary';
-  const params = { lMax, alpha: 1 / lMax, beta: 4 };
-  const tokens: ConvertReport['tokens'] = options.tokenizer ? 'tokenizer' : rows.every((r) => r.nGenSource === 'recorded') && rows.length ? 'recorded' : 'estimate';
+function tiersOf(rows: Row[]): number[] {
+  return [...new Set(rows.map((r) => r.budget).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+}
 
-  // groups: (step, prompt without its budget sentence), first seen first
-  const steps = [...new Set(rows.map((r) => r.s.step))].sort((a, b) => a - b);
-  const time = read.mtime || Date.now() / 1000;
+function contextOf(rows: Row[], options: ConvertOptions): ConvertContext {
+  const tiers = tiersOf(rows);
+  let maxN = 0;
+  for (const r of rows) maxN = Math.max(maxN, r.nGen);
+  return {
+    lMax: options.maxResponseTokens ?? Math.max(tiers.length ? Math.ceil(tiers[tiers.length - 1] * 1.6) : 0, maxN, 1),
+    tiers,
+    tokens: options.tokenizer ? 'tokenizer' : rows.length && rows.every((r) => r.nGenSource === 'recorded') ? 'recorded' : 'estimate',
+    recorded: [...new Set(rows.flatMap((r) => Object.keys(r.s.recorded).filter((k) => typeof r.s.recorded[k] === 'number')))],
+    rewardName: tiers.length ? 'hbpo' : 'binary',
+    allTiered: rows.length > 0 && rows.every((r) => r.budget !== null),
+  };
+}
+
+/** The run_start of a converted run (`resumedFrom`: the step an appended part goes on from, as a
+ * resumed native run's run_start says; `pid`: the process converting, alive while it writes). */
+export function runStartOf(read: Pick<SourceRead, 'kind' | 'path' | 'mtime'>, files: number, ctx: ConvertContext, options: ConvertOptions,
+  at: { totalSteps: number; resumedFrom?: number | null; pid?: number }): RunStartEvent {
   const label = SOURCE_LABELS[read.kind];
-  const recordedCols = [...new Set(rows.flatMap((r) => Object.keys(r.s.recorded).filter((k) => typeof r.s.recorded[k] === 'number')))];
-  const start: RunStartEvent = {
-    v: 2, type: 'run_start', time, step: 0, run_id: `${read.kind}:${read.path}`,
+  return {
+    v: 2, type: 'run_start', time: read.mtime || Date.now() / 1000, step: at.resumedFrom ?? 0, run_id: `${read.kind}:${read.path}`,
     config: {
       source: {
-        kind: read.kind, label, path: read.path, files: read.files.length, tokens,
+        kind: read.kind, label, path: read.path, files, tokens: ctx.tokens,
         tokenizer: options.tokenizer?.path ?? null,
         budget_pattern: options.budgetPattern ?? null,
         grouping: 'rollouts of one prompt (budget sentence removed) at one step',
-        recomputed: ['reward', 'advantage'], recorded: recordedCols,
+        recomputed: ['reward', 'advantage'], recorded: ctx.recorded,
       },
-      tiers, max_response_tokens: lMax,
+      tiers: ctx.tiers, max_response_tokens: ctx.lMax,
     },
-    method: tiers.length ? 'hbpo' : 'grpo', tiers, max_response_tokens: lMax, total_steps: steps.length ? steps[steps.length - 1] : 0,
-    device: `${label} (external)`, dtype: 'unknown', pid: 0, resumed_from_step: null,
-    reward: { name: rewardName, variant: 'paper', alpha: params.alpha, beta: params.beta, max_response_tokens: lMax },
-    advantage: { name: allTiered ? 'hbpo' : 'grpo', eps: 1e-6 },
+    method: ctx.tiers.length ? 'hbpo' : 'grpo', tiers: ctx.tiers, max_response_tokens: ctx.lMax, total_steps: at.totalSteps,
+    device: `${label} (external)`, dtype: 'unknown', pid: at.pid ?? 0, resumed_from_step: at.resumedFrom ?? null,
+    reward: { name: ctx.rewardName, variant: 'paper', alpha: 1 / ctx.lMax, beta: 4, max_response_tokens: ctx.lMax },
+    advantage: { name: ctx.allTiered ? 'hbpo' : 'grpo', eps: 1e-6 },
   };
-  const events: RunEvent[] = [start];
+}
+
+export function runEndOf(kind: SourceKind, step: number, time = Date.now() / 1000): RunEvent {
+  return { v: 2, type: 'run_end', time, step, status: 'finished', reason: `read from ${SOURCE_LABELS[kind]} files`, checkpoint: null };
+}
+
+/** The context a part of a run would fix (its rows' tiers, longest rollout, columns). */
+export async function contextOfRead(read: SourceRead, options: ConvertOptions = {}): Promise<{ ctx: ConvertContext; rows: Row[]; issues: SourceIssue[] }> {
+  const issues = [...read.issues];
+  const rows = await rowsOf(read, options, issues);
+  return { ctx: contextOf(rows, options), rows, issues };
+}
+
+/** A read's steps as events against `ctx` (no run_start, no run_end). */
+export async function convertPart(read: SourceRead, ctx: ConvertContext, options: ConvertOptions = {},
+  prepared?: { rows: Row[]; issues: SourceIssue[] }): Promise<ConvertedPart> {
+  const issues = prepared?.issues ?? [...read.issues];
+  const rows = prepared?.rows ?? (await rowsOf(read, options, issues));
+  const time = read.mtime || Date.now() / 1000;
+  const params = { lMax: ctx.lMax, alpha: 1 / ctx.lMax, beta: 4 };
+  const events: RunEvent[] = [];
   for (const i of issues) events.push({ v: 2, type: 'log', time, step: 0, level: 'warning', message: issueText(i) });
+  let longer = 0;
+  for (const r of rows) if (r.nGen > ctx.lMax) longer++;
+  if (longer) {
+    events.push({ v: 2, type: 'log', time, step: 0, level: 'warning',
+      message: `${read.files.map((f) => basename(f)).join(', ')}: ${longer} rollouts are longer than L_max ${ctx.lMax} (fixed when the run was first read); set hbpo.external.maxResponseTokens` });
+  }
+  // groups: (step, prompt without its budget sentence), first seen first
+  const steps = [...new Set(rows.map((r) => r.s.step))].sort((a, b) => a - b);
   let groupCount = 0;
   let merged = 0;
   const usual = usualTierCount(rows);
@@ -218,12 +282,12 @@ export async function convertSource(read: SourceRead, options: ConvertOptions = 
       for (const r of group) perTier.set(r.budget, (perTier.get(r.budget) ?? 0) + 1);
       if ([...perTier.values()].some((c) => c > usual)) merged++;
       const breakdowns: RewardBreakdown[] = group.map((r) => rewardBreakdown({
-        ...params, reward: r.budget === null ? (rewardName === 'hbpo' ? 'cosine' : 'binary') : 'hbpo', variant: 'paper',
+        ...params, reward: r.budget === null ? (ctx.rewardName === 'hbpo' ? 'cosine' : 'binary') : 'hbpo', variant: 'paper',
         nGen: r.nGen, budget: r.budget, correct: r.correct, truncated: false,
       }));
       const adv = advantages({
         estimator: group.every((r) => r.budget !== null) ? 'hbpo' : 'grpo', budgets: group.map((r) => r.budget),
-        rewards: breakdowns.map((b) => b.reward), beta: params.beta, lMax, eps: 1e-6,
+        rewards: breakdowns.map((b) => b.reward), beta: params.beta, lMax: ctx.lMax, eps: 1e-6,
       });
       const samples = new Map<number | null, number>();
       group.forEach((r, i) => {
@@ -247,9 +311,16 @@ export async function convertSource(read: SourceRead, options: ConvertOptions = 
     events.push(...stepRollouts);
     events.push(stepEvent(step, time, inStep, stepRollouts));
   }
-  events.push({ v: 2, type: 'run_end', time, step: steps.length ? steps[steps.length - 1] : 0, status: 'finished',
-    reason: `read from ${label} files`, checkpoint: null });
-  return { events, issues, rollouts: rows.length, steps, tiers, groups: groupCount, mergedGroups: merged, tokens };
+  return { events, issues, rollouts: rows.length, steps, tiers: tiersOf(rows), groups: groupCount, mergedGroups: merged };
+}
+
+/** A whole read as one run's events: run_start, every step, run_end. */
+export async function convertSource(read: SourceRead, options: ConvertOptions = {}): Promise<ConvertReport> {
+  const { ctx, rows, issues } = await contextOfRead(read, options);
+  const part = await convertPart(read, ctx, options, { rows, issues });
+  const last = part.steps.length ? part.steps[part.steps.length - 1] : 0;
+  const events = [runStartOf(read, read.files.length, ctx, options, { totalSteps: last }), ...part.events, runEndOf(read.kind, last, read.mtime || Date.now() / 1000)];
+  return { events, issues: part.issues, rollouts: part.rollouts, steps: part.steps, tiers: ctx.tiers, groups: part.groups, mergedGroups: part.mergedGroups, tokens: ctx.tokens };
 }
 
 /** The most common number of rollouts a (step, prompt, tier) has. */

@@ -1,6 +1,7 @@
 // A source folder another tool is still writing (verl adds `{step}.jsonl` as it trains, TRL a
 // parquet per logging step): watched, and read again into the same run folder when it changes, so
-// the run's tailer sees the new steps (the events file is replaced whole: the tailer reads it again).
+// the run's tailer sees the new steps (only the new or changed files are read, and appended as a
+// resumed run appends: see index.ts).
 // No `vscode`.
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';

@@ -123,8 +123,25 @@ async function sniffJsonl(path: string): Promise<SourceKind | undefined> {
 export async function readSource(path: string, kind?: SourceKind): Promise<SourceRead> {
   const k = kind ?? (await detectSource(path));
   if (!k) throw new Error(`${path}: not a verl dump, a TRL completions table, an lm-evaluation-harness samples file or a SkyThought results file`);
-  const files = await filesOf(path, k);
-  if (files.length === 0) throw new Error(`${path}: no ${SOURCE_LABELS[k]} files in it`);
+  return readSourceFiles(path, k, await sourceFiles(path, k));
+}
+
+/** Whether each file of a source is a step of its own (verl's `{step}.jsonl`, TRL's parquet per
+ * logging step), so the files can be read one at a time; evaluation files are read together (a
+ * model's files make one step). */
+export function filePerStep(kind: SourceKind): boolean {
+  return kind === 'verl' || kind === 'trl';
+}
+
+/** The files of a source, in step order; none is an error. */
+export async function sourceFiles(path: string, kind: SourceKind): Promise<string[]> {
+  const files = await filesOf(path, kind);
+  if (files.length === 0) throw new Error(`${path}: no ${SOURCE_LABELS[kind]} files in it`);
+  return files;
+}
+
+/** Read `files` of the source at `path` (all of them, or, where `filePerStep`, any run of them). */
+export async function readSourceFiles(path: string, k: SourceKind, files: string[]): Promise<SourceRead> {
   const out: SourceRead = { kind: k, path, files, samples: [], issues: [], mtime: 0 };
   // evaluation files have no steps: a model's files (a run per budget, say) are one "step", so its
   // budgets sit side by side as tiers of one query; each further model is the next step

@@ -332,3 +332,54 @@ test('a verl folder still being written: a new step file is read into the same r
     tailer.dispose();
   }
 });
+
+test('a verl folder opened again: unchanged, nothing is read; from a changed file on, read again and appended as a resume; a removed file\'s step goes', async () => {
+  const dir = join(tmp, 'verl-again');
+  mkdirSync(dir, { recursive: true });
+  const one = readFileSync(join(FIX, 'verl', '1.jsonl'), 'utf8');
+  const two = readFileSync(join(FIX, 'verl', '2.jsonl'), 'utf8');
+  writeFileSync(join(dir, '1.jsonl'), one);
+  writeFileSync(join(dir, '2.jsonl'), two);
+  writeFileSync(join(dir, '3.jsonl'), one.split('\n').filter((l) => l).map((l) => JSON.stringify({ ...JSON.parse(l), step: 3 })).join('\n') + '\n');
+  const starts: string[] = [];
+  const open = (extra: Parameters<typeof openExternalRun>[2] = {}) => openExternalRun(dir, tmp, { onStarted: (d) => void starts.push(d), ...extra });
+  const modelOf = async (r: { dir: string }) => loadRunModel(r.dir, { worker: 'never', index: false });
+
+  const first = await open();
+  assert.equal(first.filesRead, 3);
+  assert.deepEqual([first.rollouts, first.steps, first.tiers], [18 + 17 + 18, [1, 2, 3], [32, 64, 128]]);
+  const stamp = () => { const s = statSync(first.eventsPath); return [s.size, s.mtimeMs]; };
+  const written = stamp();
+
+  const again = await open();
+  assert.equal(again.filesRead, 0);
+  assert.deepEqual(stamp(), written, 'nothing written when no file changed');
+  assert.deepEqual([again.rollouts, again.steps, again.groups, again.issues.length], [first.rollouts, first.steps, first.groups, first.issues.length]);
+  assert.deepEqual(starts, [first.dir, first.dir]);
+
+  // step 2's file rewritten shorter (a dump still being written, then finished otherwise): 2 and 3 are read again
+  writeFileSync(join(dir, '2.jsonl'), two.split('\n').slice(0, 10).join('\n') + '\n');
+  const changed = await open();
+  assert.equal(changed.filesRead, 2);
+  assert.deepEqual([changed.rollouts, changed.steps], [18 + 10 + 18, [1, 2, 3]]);
+  assert.equal(changed.issues.filter((i) => i.field === '(line)').length, 0, 'the torn line went with the old file');
+  let model = await modelOf(changed);
+  assert.equal(model.errorCount, 0, JSON.stringify(model.errors));
+  assert.equal(model.rolloutCount, 46);
+  assert.deepEqual(model.rolloutSteps(), [1, 2, 3]);
+  assert.equal(model.status(() => false), 'finished');
+  assert.equal((await Promise.all(model.queryIndices(2).map((q) => model.readRolloutGroup(2, q)))).flatMap((g) => g.rollouts).length, 10);
+
+  rmSync(join(dir, '3.jsonl'));
+  const removed = await open();
+  assert.equal(removed.filesRead, 0);
+  assert.deepEqual([removed.rollouts, removed.steps], [28, [1, 2]]);
+  model = await modelOf(removed);
+  assert.equal(model.rolloutCount, 28);
+  assert.deepEqual(model.rolloutSteps(), [1, 2]);
+
+  // another budget pattern changes every tier: read again from nothing
+  const fresh = await open({ budgetPattern: 'within (\\d+) tokens' });
+  assert.equal(fresh.filesRead, 2);
+  assert.equal((await modelOf(fresh)).rolloutCount, 28);
+});
