@@ -17,3 +17,5 @@ export function generate(path: string, shape: RunShape, options?: { lineMap?: bo
 export const LINE_MAP_HEADER: string;
 /** The line map's record of `event`, whose line (newline excluded) is `line` at byte `offset` of events.jsonl. */
 export function mapRecord(offset: number, line: Uint8Array, event: { type: string; [key: string]: unknown }): string;
+/** A verl rollout dump (`{step}.jsonl` files) of the shape, into `dir`. */
+export function generateVerl(dir: string, shape: Partial<RunShape>): Promise<{ bytes: number; lines: number }>;

@@ -234,3 +234,38 @@ export async function generate(path, shape, { lineMap = false } = {}) {
   if (map) await close(map);
   return { bytes, lines };
 }
+
+/**
+ * A verl rollout dump of a given shape (`trainer.rollout_data_dir`, as RayPPOTrainer._dump_generations
+ * writes it: one `{step}.jsonl` per step, a line per rollout with `input`, `output`, `gts`, `score`,
+ * `step` and the reward's extra field `acc`, json.dumps with ensure_ascii=False). A query's rollouts
+ * are spread over the tiers, the budget sentence in its prompt. Returns bytes and lines written.
+ */
+export async function generateVerl(dir, shape) {
+  const { steps, queries, rollouts, tiers, maxTokens, meanTokens, seed } = { ...PAPER_SHAPE, ...shape };
+  const r = rng(seed);
+  let bytes = 0;
+  let lines = 0;
+  for (let step = 1; step <= steps; step++) {
+    const out = [];
+    for (let q = 0; q < queries; q++) {
+      const problem = `${PROBLEMS[(step * 7 + q) % PROBLEMS.length]} (case ${step}.${q})`;
+      for (let k = 0; k < rollouts; k++) {
+        const tier = tiers[k % tiers.length];
+        const tokens = Math.max(1, Math.min(maxTokens, Math.round(meanTokens * (0.3 + 1.4 * r()) * (tier / tiers[tiers.length - 1]) ** 0.5)));
+        const score = r() < 0.6 ? 1 : 0;
+        out.push(JSON.stringify({ input: promptOf(problem, tier), output: textOf(r, tokens * 4), gts: '17', score, step, acc: score === 1 }));
+      }
+    }
+    const text = out.join('\n') + '\n';
+    const buf = Buffer.from(text, 'utf8');
+    await new Promise((res, rej) => {
+      const w = createWriteStream(join(dir, `${step}.jsonl`));
+      w.on('error', rej);
+      w.end(buf, res);
+    });
+    bytes += buf.length;
+    lines += out.length;
+  }
+  return { bytes, lines };
+}

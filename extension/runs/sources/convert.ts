@@ -118,16 +118,8 @@ export interface ConvertContext {
   allTiered: boolean;
 }
 
-export interface ConvertedPart {
-  /** log events for the part's issues, then each step's rollouts and step event. */
-  events: RunEvent[];
-  issues: SourceIssue[];
-  rollouts: number;
-  steps: number[];
-  tiers: number[];
-  groups: number;
-  mergedGroups: number;
-}
+/** Part of a run: log events for its issues, then each step's rollouts and step event. */
+export type ConvertedPart = Omit<ConvertReport, 'tokens'>;
 
 /** A read as rows: budget, group key, token count (and marks with a tokenizer), verdict. */
 async function rowsOf(read: SourceRead, options: ConvertOptions, issues: SourceIssue[]): Promise<Row[]> {
