@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { HBPO_DEFAULTS } from '../common/budgetMath';
 import { COMMANDS, registerCommands } from './commands';
 import { cancelSetup, managedEnvDir } from './commands/setup';
+import { followOpenedSources } from './commands/runs';
 import { validateForStart } from './commands/training';
 import { ConfigDiagnostics } from './host/configs';
 import { runsDirectory, type Host } from './host/host';
@@ -57,6 +58,8 @@ export function activate(context: vscode.ExtensionContext): HbpoApi {
     runsView.description = undefined;
   };
   registry.onDidChange(updateViewMessage);
+  // verl/TRL folders opened in an earlier window are followed again (what they gained meanwhile read first).
+  void listed.then(() => followOpenedSources(host, registry.rememberedExternals())).catch(() => undefined);
 
   context.subscriptions.push(
     registry, sessions, python, host.diagnostics, tree, runsView, new RunStatusBar(registry),

@@ -8,7 +8,8 @@ import { isInside } from '../host/pure';
 import { pickRun, runFromArg, type RunArg } from './pick';
 import { statSync } from 'node:fs';
 import { TrainerGrader } from '../compare/grader';
-import { detectSource, isRunFolder, loadTokenizer, openExternalRun, SOURCE_LABELS, SourceFollower, type TokenCounter } from '../runs/sources';
+import { join } from 'node:path';
+import { detectSource, EXTERNAL_RUNS_DIR, filePerStep, isRunFolder, loadTokenizer, openExternalRun, runStartConfig, SOURCE_LABELS, SourceFollower, type ConvertOptions, type SourceKind, type TokenCounter } from '../runs/sources';
 
 /** Source folders opened in this window, followed while their tool writes on (verl, TRL). */
 const followers = new Map<string, SourceFollower>();
@@ -100,6 +101,55 @@ export async function revealRunFolderCommand(host: Host, arg?: RunArg): Promise<
   }
 }
 
+/** How the hbpo.external settings say to read a source (no grader: that is Open Run...'s alone). */
+async function readingOptions(): Promise<Pick<ConvertOptions, 'tokenizer' | 'budgetPattern' | 'maxResponseTokens'>> {
+  const cfg = vscode.workspace.getConfiguration('hbpo.external', workspaceFolder()?.uri);
+  const tokPath = cfg.get<string>('tokenizer')?.trim();
+  let tokenizer: TokenCounter | undefined;
+  if (tokPath) {
+    try {
+      tokenizer = await loadTokenizer(tokPath);
+    } catch (err) {
+      void vscode.window.showWarningMessage(`HBPO: the tokenizer ${tokPath} could not be read (${(err as Error).message}); token counts are estimates.`);
+    }
+  }
+  return { tokenizer, budgetPattern: cfg.get<string>('budgetPattern')?.trim() || undefined, maxResponseTokens: cfg.get<number>('maxResponseTokens') || undefined };
+}
+
+/** Follow a verl/TRL folder while its tool writes on: new step files are read and appended to `dir`. */
+function follow(host: Host, path: string, kind: SourceKind, dir: string, options: Pick<ConvertOptions, 'tokenizer' | 'budgetPattern' | 'maxResponseTokens'>): void {
+  if (!filePerStep(kind) || followers.has(path) || !statSync(path, { throwIfNoEntry: false })?.isDirectory()) return;
+  // no grader here: it was for Open Run...'s read; a later step's samples carry verl's score / TRL's columns
+  const follower = new SourceFollower(path, host.ctx.globalStorageUri.fsPath, {
+    kind, ...options, pollMs: 5000,
+    onUpdate: () => void host.registry.addExternal(dir, { remember: false }),
+  });
+  followers.set(path, follower);
+  host.ctx.subscriptions.push({ dispose: () => (follower.dispose(), followers.delete(path)) });
+}
+
+/**
+ * After a reload: the verl and TRL folders this workspace had open are followed again, and what
+ * they gained while no window followed them is read first (nothing, when no file changed).
+ */
+export async function followOpenedSources(host: Host, dirs: readonly string[]): Promise<void> {
+  const storage = host.ctx.globalStorageUri.fsPath;
+  let options: Awaited<ReturnType<typeof readingOptions>> | undefined;
+  for (const dir of dirs) {
+    const source = (await runStartConfig(dir))?.source as { kind?: unknown; path?: unknown } | undefined;
+    const kind = source?.kind as SourceKind | undefined;
+    const path = source?.path;
+    if (!kind || !filePerStep(kind) || typeof path !== 'string' || !isInside(dir, join(storage, EXTERNAL_RUNS_DIR))) continue;
+    if (!statSync(path, { throwIfNoEntry: false })?.isDirectory() || followers.has(path)) continue;
+    options ??= await readingOptions();
+    try {
+      const opened = await openExternalRun(path, storage, { kind, ...options });
+      void host.registry.addExternal(opened.dir, { remember: false });
+      follow(host, path, kind, opened.dir, options);
+    } catch { /* the folder is no longer a source: the run stays as it was read */ }
+  }
+}
+
 /**
  * HBPO: Open Run...: a run folder from anywhere, or a run trained or evaluated elsewhere (a verl
  * dump folder, TRL's completions parquet, lm-evaluation-harness samples, SkyThought results). A
@@ -127,18 +177,7 @@ export async function openRunCommand(host: Host, arg?: vscode.Uri | string): Pro
       void vscode.window.showErrorMessage(`HBPO: ${path} is not a run folder, a verl dump, TRL completions, lm-eval samples or SkyThought results.`);
       return false;
     }
-    const cfg = vscode.workspace.getConfiguration('hbpo.external', workspaceFolder()?.uri);
-    const tokPath = cfg.get<string>('tokenizer')?.trim();
-    const pattern = cfg.get<string>('budgetPattern')?.trim() || undefined;
-    const lMax = cfg.get<number>('maxResponseTokens') || undefined;
-    let tokenizer: TokenCounter | undefined;
-    if (tokPath) {
-      try {
-        tokenizer = await loadTokenizer(tokPath);
-      } catch (err) {
-        void vscode.window.showWarningMessage(`HBPO: the tokenizer ${tokPath} could not be read (${(err as Error).message}); token counts are estimates.`);
-      }
-    }
+    const { tokenizer, budgetPattern: pattern, maxResponseTokens: lMax } = await readingOptions();
     let grader: TrainerGrader | undefined;
     if (vscode.workspace.isTrusted) {
       const folder = workspaceFolder();
@@ -165,15 +204,7 @@ export async function openRunCommand(host: Host, arg?: vscode.Uri | string): Pro
     if (!entry) throw new Error('the converted run could not be listed');
     void reading.then((opened) => {
       void host.registry.addExternal(opened.dir, { remember: false }); // its status now: finished
-      if ((kind === 'verl' || kind === 'trl') && statSync(path).isDirectory() && !followers.has(path)) {
-        // no grader here: it was for this read; a later step's samples carry verl's score / TRL's columns
-        const follower = new SourceFollower(path, storage, {
-          kind, tokenizer, budgetPattern: pattern, maxResponseTokens: lMax, pollMs: 5000,
-          onUpdate: () => void host.registry.addExternal(opened.dir, { remember: false }),
-        });
-        followers.set(path, follower);
-        host.ctx.subscriptions.push({ dispose: () => (follower.dispose(), followers.delete(path)) });
-      }
+      follow(host, path, kind, opened.dir, { tokenizer, budgetPattern: pattern, maxResponseTokens: lMax });
       const est = opened.tokens === 'estimate' ? ' Token counts are estimates (set hbpo.external.tokenizer to the model\'s tokenizer.json).' : '';
       if (opened.issues.length) {
         const first = opened.issues[0];

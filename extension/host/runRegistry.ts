@@ -117,6 +117,11 @@ export class RunRegistry implements vscode.Disposable {
     return this.entry(summary);
   }
 
+  /** The run folders added by addExternal that this workspace remembers (those of earlier windows too). */
+  rememberedExternals(): string[] {
+    return (this.options.memento?.get<string[]>(EXTERNAL_KEY) ?? []).filter((d) => existsSync(d));
+  }
+
   /** Forget a run added by addExternal (its folder stays). */
   removeExternal(dir: string): void {
     if (!this.externals.delete(resolve(dir))) return;

@@ -740,10 +740,12 @@ async function histogramCards(dashboard) {
 }
 
 /**
- * Scenario 11: a run trained elsewhere opens. HBPO: Open Run... on a copy of the TRL fixture,
- * typed into VS Code's simple file dialog (what showOpenDialog is in code-server); the Runs view
- * lists it with its TRL badge; its dashboard names the source and shows every tier's rollouts per
- * step as the parquet files hold them, and draws the per-tier chart in each tier's colour.
+ * Scenario 11: a run trained elsewhere opens. HBPO: Open Run... on a copy of the TRL fixture's
+ * first step, typed into VS Code's simple file dialog (what showOpenDialog is in code-server); the
+ * Runs view lists it with its TRL badge; the window reloads and TRL writes the next step's file,
+ * which must reach the run (the folder is followed again at activation); its dashboard names the
+ * source and shows every tier's rollouts per step as the parquet files hold them, and draws the
+ * per-tier chart in each tier's colour.
  */
 async function externalScenario(page, base) {
   const fixture = join(root, 'test', 'fixtures', 'external', 'trl');
@@ -751,8 +753,11 @@ async function externalScenario(page, base) {
   const last = shape.steps[shape.steps.length - 1];
   // A copy: the fixture is never written to, and a path under the workspace is what a user would pick.
   const source = join(dirs.wsExternal, 'grpo-output');
+  // The folder as TRL leaves it after its first logging step: the later steps' files come after a
+  // reload, as TRL writes them, and must reach the run (the folder is followed again at activation).
   cpSync(fixture, source, { recursive: true });
-  const filesBefore = readdirSync(source, { recursive: true }).sort().join(', ');
+  const laterFiles = shape.steps.slice(1).map((s) => `completions_${String(s).padStart(5, '0')}.parquet`);
+  for (const f of laterFiles) rmSync(join(source, 'completions', f));
   const label = `${basename(source)} · TRL · token counts estimated`;
   log(`External: the TRL fixture: ${shape.rollouts} completions, steps ${shape.steps.join(', ')}, tiers ${shape.tiers.join(', ')}`);
   await page.goto(`${base}/?folder=${encodeURIComponent(dirs.wsExternal)}`);
@@ -784,13 +789,35 @@ async function externalScenario(page, base) {
   }
 
   await palette(page, 'HBPO: Focus on Runs View');
-  const rowLabel = `${label}, from TRL, finished · ${last}/${last}`;
-  await waitRow(page, new RegExp(`^${rowLabel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), 60_000, 'the TRL run listed');
+  const rowOf = (step) => `${label}, from TRL, finished · ${step}/${step}`;
+  const escape = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const first = shape.steps[0];
+  await waitRow(page, new RegExp(`^${escape(rowOf(first))}$`), 60_000, `the TRL run listed at step ${first}`);
+  const firstRollouts = [...shape.count.get(first).values()].reduce((a, b) => a + b, 0);
+  await waitNotification(page, new RegExp(`HBPO: TRL run: ${firstRollouts} rollouts read\\. Token counts are estimates`), 30_000);
+  log(`External: the Runs view lists it at step ${first}/${first} after ${((Date.now() - t0) / 1000).toFixed(1)} s; reloading the window, then TRL writes ${laterFiles.join(', ')}`);
+  await palette(page, 'Developer: Reload Window');
+  await waitWorkbench(page);
+  await page.waitForTimeout(3_000); // activation: the folder is followed again
+  for (const f of laterFiles) cpSync(join(fixture, 'completions', f), join(source, 'completions', f));
+  const filesBefore = readdirSync(source, { recursive: true }).sort().join(', ');
+  const t1 = Date.now();
+  await palette(page, 'HBPO: Focus on Runs View');
+  const rowLabel = rowOf(last);
+  await waitRow(page, new RegExp(`^${escape(rowLabel)}$`), 60_000, `the TRL run at step ${last} after the reload (the folder followed again)`);
+  log(`External: after the reload the new step arrived: ${((Date.now() - t1) / 1000).toFixed(1)} s after TRL wrote it`);
   const description = (await page.locator(`.part.sidebar .monaco-list-row[aria-label="${rowLabel}"] .label-description`).first().innerText()).trim();
   if (description !== `TRL · finished · ${last}/${last}`) throw new Error(`the Runs view row's description is "${description}", not "TRL · finished · ${last}/${last}"`);
   log(`External: the Runs view lists "${rowLabel}" (description "${description}") after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  const dashboard = await until(page, () => webviewWith(page, 'h1', label), 60_000, `the dashboard of ${label}`);
+  // The dashboard came back with the window (or is opened from the row).
+  let dashboard = await until(page, () => webviewWith(page, 'h1', label), 20_000, `the dashboard of ${label}`).catch(() => undefined);
+  if (!dashboard) {
+    await palette(page, 'HBPO: Open Dashboard');
+    await page.keyboard.type(basename(source));
+    await page.keyboard.press('Enter');
+    dashboard = await until(page, () => webviewWith(page, 'h1', label), 60_000, `the dashboard of ${label}`);
+  }
   const header = await until(page, async () => {
     const t = (await dashboard.locator('header').innerText()).replace(/\s+/g, ' ').trim();
     return t.includes(`step ${last} / ${last}`) ? t : undefined;
@@ -867,7 +894,6 @@ async function externalScenario(page, base) {
   await page.mouse.move(150, 600);
   await page.locator('.workbench-hover-container:visible, .monaco-hover:visible').first().waitFor({ state: 'hidden', timeout: 3_000 }).catch(() => {});
   await shot(page, 'external-dashboard');
-  await waitNotification(page, new RegExp(`HBPO: TRL run: ${shape.rollouts} rollouts read\\. Token counts are estimates`), 30_000);
   const filesAfter = readdirSync(source, { recursive: true }).sort().join(', ');
   if (filesAfter !== filesBefore) throw new Error(`opening the TRL folder wrote beside it: ${filesBefore} became ${filesAfter}`);
   log(`External: ${shape.rollouts} rollouts read, nothing written beside the source (${((Date.now() - t0) / 1000).toFixed(1)} s from the command)`);

@@ -18,7 +18,7 @@ import { detectSource, filePerStep, readSourceFiles, sourceFiles, SOURCE_LABELS,
 import { EVENTS_FILE } from '../runFile';
 
 export { budgetOf, BUDGET_PATTERNS, convertSource, writeRunFolder, type ConvertOptions, type ConvertReport } from './convert';
-export { detectSource, readSource, SOURCE_LABELS, type ExternalSample, type SourceIssue, type SourceKind, type SourceRead } from './formats';
+export { detectSource, filePerStep, readSource, SOURCE_LABELS, type ExternalSample, type SourceIssue, type SourceKind, type SourceRead } from './formats';
 export { loadTokenizer, type TokenCounter } from './tokens';
 export { SourceFollower, type FollowOptions } from './follow';
 
