@@ -60,8 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     b = tb.add_parser("build", help="build the base model (model.path: testbed:base) into the cache, "
                                     "or find it there; prints {path, manifest} as JSON")
     b.add_argument("--rebuild", action="store_true", help="build again even if a usable one is cached")
-    tb.add_parser("status", help="whether the base model is built and cached on this machine, without building; "
-                                 "prints {cached, path, reason} as JSON")
+    b.add_argument("--version", type=int, default=2, help="testbed.version: 2 (default) or 3 (slips and checks)")
+    st = tb.add_parser("status", help="whether the base model is built and cached on this machine, without building; "
+                                      "prints {cached, path, reason} as JSON")
+    st.add_argument("--version", type=int, default=2, help="testbed.version (default 2)")
+    c = tb.add_parser("curve", help="does thinking longer pay? the base model's accuracy per difficulty when its "
+                                    "thinking is cut at b tokens and the answer forced; a table, an SVG and the "
+                                    "acceptance criterion")
+    c.add_argument("--version", type=int, default=2, help="testbed.version of the base model (default 2)")
+    c.add_argument("--limit", type=int, default=300, help="test problems (default 300, balanced)")
+    c.add_argument("--budgets", default=None, help="comma-separated budgets b (default 16,24,...,256)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", default="runs/testbed-curve", help="folder for curve-v<version>.{json,md,svg}")
     e = tb.add_parser("experiment", help="the paper's claims on the testbed: SFT base, HBPO 4 tiers, HBPO 1 tier, "
                                          "cosine, GRPO with one compute budget; prints and writes a table")
     e.add_argument("--out", default="runs/experiment", help="folder for the runs and results.{json,md}")
@@ -212,7 +222,7 @@ def cmd_eval(args) -> int:
         raise ConfigError([f"--data: no such file {args.data}"]) from None
     device = pick_device(cfg.run.device)
     model, tokenizer = load_policy(cfg.model, device, pick_dtype(cfg.model.dtype, device), seed=cfg.run.seed,
-                                   weights_from=ckpt / "model")
+                                   weights_from=ckpt / "model", testbed_version=cfg.testbed.version)
     from .engines import make_engine
 
     engine = make_engine(cfg, model, tokenizer, device, next(model.parameters()).dtype)
@@ -250,8 +260,29 @@ def cmd_validate(args) -> int:
 def cmd_testbed(args) -> int:
     from .testbed.build import MANIFEST, ensure_testbed_model, testbed_status
 
+    from .config import TESTBED_VERSIONS
+    from .testbed.build import recipe_for
+
+    version = getattr(args, "version", 2)
+    if version not in TESTBED_VERSIONS:
+        raise ConfigError([f"--version: unknown testbed version {version} (known: {', '.join(map(str, TESTBED_VERSIONS))})"])
     if args.testbed_command == "status":
-        print(json.dumps(testbed_status()))
+        print(json.dumps(testbed_status(recipe_for(version))))
+        return 0
+    if args.testbed_command == "curve":
+        from .testbed.curve import BUDGETS, markdown, run_curve
+
+        try:
+            budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else list(BUDGETS)
+        except ValueError:
+            raise ConfigError([f"--budgets: not a comma-separated list of token counts: {args.budgets!r}"]) from None
+        if args.limit < 3 or not budgets or min(budgets) < 1:
+            raise ConfigError(["--limit: must be >= 3" if args.limit < 3 else "--budgets: every budget must be >= 1"])
+        out = Path(args.out)
+        result = run_curve(version=version, limit=args.limit, budgets=budgets, out=out, seed=args.seed)
+        print(markdown(result, result["budgets"]))
+        print(f"{result['problems']} problems at T={result['temperature']} in {result['seconds']:.0f} s; "
+              f"written: {out / f'curve-v{version}.json'}, .md, .svg")
         return 0
     if args.testbed_command == "experiment":
         from .testbed.experiment import METHODS, run_experiment, summary_checks
@@ -268,7 +299,7 @@ def cmd_testbed(args) -> int:
         print("\n".join(summary_checks(table)))
         print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}")
         return 0
-    folder = ensure_testbed_model(rebuild=args.rebuild)  # progress goes to stderr
+    folder = ensure_testbed_model(rebuild=args.rebuild, recipe=recipe_for(version))  # progress goes to stderr
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     print(json.dumps({"path": str(folder), "manifest": manifest}, indent=2))
     return 0

@@ -203,6 +203,17 @@ class EvalConfig:
     max_tokens: int | None = None  # default: max_response_tokens
 
 
+# testbed.version: which warm-start traces `model.path: testbed:base` is trained on
+# (hbpo/testbed/traces.py): 2, over-thinking that never finds anything; 3, slips and the checks
+# that catch them, so thinking longer pays on hard problems.
+TESTBED_VERSIONS = (2, 3)
+
+
+@dataclass
+class TestbedConfig:
+    version: int = 2
+
+
 @dataclass
 class RunConfig:
     name: str | None = None
@@ -229,6 +240,7 @@ class Config:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    testbed: TestbedConfig = field(default_factory=TestbedConfig)
     events_stdout: bool = False
 
     # --- derived views the trainer uses -------------------------------------------------------
@@ -335,6 +347,7 @@ RANGES: dict[str, Range] = {
     "eval.temperature": Range(0, 100),  # 0 = greedy
     "eval.top_p": Range(0, 1, lo_open=True),
     "eval.max_tokens": Range(1, MAX_TOKENS),
+    "testbed.version": Range(1, 1000),  # and one of TESTBED_VERSIONS (see validate)
 }
 
 # Limits on the shape of a config file (a config is a few dozen values; these leave a wide margin).
@@ -800,6 +813,12 @@ def validate(cfg: Config, *, check_files: bool = True, source: str | None = None
     if cfg.train.parallel not in PARALLEL:
         p.append(f"train.parallel: unknown strategy {short(cfg.train.parallel)} (ddp: every process holds the "
                  f"whole model; fsdp: FSDP2 shards it over the processes)")
+    if cfg.testbed.version not in TESTBED_VERSIONS:
+        p.append(f"testbed.version: unknown version {short(cfg.testbed.version)} "
+                 f"(known: {', '.join(map(str, TESTBED_VERSIONS))})")
+    elif cfg.testbed.version != TestbedConfig.version and cfg.model.path != "testbed:base":
+        p.append(f"testbed.version: picks the testbed's base model, and this run's model.path is "
+                 f"{short(cfg.model.path)}, not testbed:base")
     if cfg.generation.engine not in ENGINE_NAMES:
         p.append(f"generation.engine: unknown engine {short(cfg.generation.engine)} (hf: transformers' "
                  f"generate; vllm: a vLLM engine in the trainer's process)")

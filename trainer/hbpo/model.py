@@ -48,19 +48,21 @@ def load_tokenizer(path: str | Path):
 
 def load_policy(cfg: ModelConfig, device: torch.device, dtype: torch.dtype, *, seed: int,
                 weights_from: Path | None = None, log: Callable[[str], None] | None = None,
-                should_stop: Callable[[], bool] | None = None):
+                should_stop: Callable[[], bool] | None = None, testbed_version: int = 2):
     """(model, tokenizer) on `device`. `weights_from` is a checkpoint's `model/` folder: resume
     and evaluation load the trained weights (or LoRA adapter) and the tokenizer saved there.
     `log` receives progress lines of a long preparation (the testbed's first build; default stderr),
-    which `should_stop` can cut short (testbed.build.BuildStopped)."""
+    which `should_stop` can cut short (testbed.build.BuildStopped). `testbed_version`: which base
+    model `testbed:base` is (config `testbed.version`)."""
     from transformers import AutoModelForCausalLM
 
     lora_resume = weights_from is not None and (weights_from / "adapter_config.json").exists()
     base_path = cfg.path
     if cfg.path == "testbed:base" and (weights_from is None or lora_resume):
-        from .testbed.build import ensure_testbed_model  # built once (minutes), then cached
+        from .testbed.build import ensure_testbed_model, recipe_for  # built once (minutes), then cached
 
-        base_path = str(ensure_testbed_model(should_stop=should_stop, **({"log": log} if log else {})))
+        base_path = str(ensure_testbed_model(recipe=recipe_for(testbed_version), should_stop=should_stop,
+                                             **({"log": log} if log else {})))
     if weights_from is not None and not lora_resume:
         tokenizer = load_tokenizer(weights_from)
         model = AutoModelForCausalLM.from_pretrained(weights_from, dtype=dtype)

@@ -157,7 +157,8 @@ def train(cfg: Config, run_dir: Path, *, resume: bool = False, stop: StopFlag | 
                 barrier(world)  # rank 0 builds the testbed model into the cache first, if it must
             model, tokenizer = load_policy(cfg.model, *load_device(cfg, device, dtype), seed=cfg.run.seed,
                                            weights_from=checkpoint / "model" if checkpoint else None,
-                                           log=lambda message: events.log(step, message), should_stop=stop)
+                                           log=lambda message: events.log(step, message), should_stop=stop,
+                                           testbed_version=cfg.testbed.version)
             if world.main:
                 barrier(world)
         except BuildStopped as exc:  # Ctrl+C during the testbed's first build: a clean stop, no steps

@@ -127,6 +127,7 @@ KEYS: dict[str, Key] = {
     # Without vLLM in this Python (the main venv) `vllm` is refused naming the install command;
     # tests/test_vllm.py runs it where vLLM is installed.
     "generation.engine": Key("vllm", refused=not VLLM),
+    "testbed.version": Key(3, refused=True),  # with model.path tiny:llama; with testbed:base see test_testbed
     "generation.vllm_gpu_memory": Key(0.5, refused=True),  # refused with engine hf (and on CPU with vllm)
     "optim.lr": Key(2e-2),
     "optim.weight_decay": Key(0.1),

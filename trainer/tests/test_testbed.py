@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import statistics
 from pathlib import Path
 
@@ -164,6 +165,73 @@ def test_count_tokens_matches_a_testbed_tokenizer():
     tok = build_tokenizer(768, corpus=texts)
     for text in texts[-300:]:
         assert len(tok(text, add_special_tokens=False)["input_ids"]) + 1 == count_tokens(text)
+
+
+V3 = TraceConfig(version=3)
+_ARITH = re.compile(r"= (\d+) ([-+*]) (\d+) = (\d+)\n")
+
+
+def _wrong_lines(text: str) -> list[str]:
+    """The lines whose arithmetic is wrong (a slip)."""
+    out = []
+    for m in _ARITH.finditer(text):
+        left, op, right, value = int(m[1]), m[2], int(m[3]), int(m[4])
+        if {"+": left + right, "-": left - right, "*": left * right}[op] != value:
+            out.append(m[0])
+    return out
+
+
+def test_version_2_keys_stay_as_they_were():
+    # The cache key of every machine's version-2 testbed model must not move with version 3's fields.
+    assert TraceConfig().key() == {"short_fraction": 0.2, "overthink_tokens": [30, 176], "max_tokens": 248}
+    assert V3.key()["version"] == 3 and V3.key() != TraceConfig().key()
+    with pytest.raises(ValueError, match="testbed.version: 4"):
+        make_trace(generate("val", 1)[0], random.Random(0), TraceConfig(version=4))
+
+
+def test_version_3_slips_once_and_a_check_of_that_step_corrects_it():
+    traces = _traces(700, seed=3, cfg=V3)
+    for d, ts in traces.items():
+        for t, p in zip(ts, generate("train", 700, difficulties=[d], unique=False)):
+            wrong = _wrong_lines(t.text)
+            # exactly the slipped line is wrong, every other line (corrections, restarts) is right
+            assert len(wrong) == (t.slipped is not None), t.text
+            assert t.text.endswith(f"</think>\nThe answer is \\boxed{{{t.answer}}}.") and t.tokens <= 248
+            right = t.answer == int(p.answer)
+            assert right == (t.slipped is None or t.caught), t.text
+            assert grade(t.text, p.answer).correct == right
+            if t.caught:  # what caught it says so, naming the written value it replaces
+                assert re.search(r"(= \d+, not \d+\.\n|So I get \d+, not \d+\.\n)", t.text), t.text
+            if t.slipped is None:
+                assert ", not " not in t.text and t.text.startswith(solution_lines(p))
+    # Hard problems slip more (more lines) and are caught less often (more steps a check may look at):
+    # extra reasoning pays more there. Easy ones are nearly always right.
+    slip = {d: statistics.mean(t.slipped is not None for t in ts) for d, ts in traces.items()}
+    right = {d: statistics.mean(t.slipped is None or t.caught for t in ts) for d, ts in traces.items()}
+    assert slip["easy"] < slip["medium"] < slip["hard"], slip
+    assert right["hard"] < right["medium"] < right["easy"] and right["easy"] >= 0.95, right
+    caught_share = {d: sum(t.caught for t in ts) / max(1, sum(t.slipped is not None for t in ts)) for d, ts in traces.items()}
+    assert caught_share["hard"] < caught_share["easy"], caught_share
+
+
+def test_version_3_checks_do_not_know_about_the_slip():
+    # What is checked (how many checks, and how long the over-thinking) is drawn as in version 2,
+    # whether or not a line slipped: the model cannot learn "a check comes after a slip".
+    traces = [t for ts in _traces(700, seed=4, cfg=V3).values() for t in ts if not t.short]
+    checks = lambda t: t.text.count("Wait, let me check")  # noqa: E731
+    slipped = [checks(t) for t in traces if t.slipped is not None]
+    clean = [checks(t) for t in traces if t.slipped is None]
+    assert len(slipped) > 200 and abs(statistics.mean(slipped) - statistics.mean(clean)) < 0.35
+
+
+def test_version_3_is_independent_of_the_prompt_mode():
+    rng = random.Random(6)
+    by_mode = {m: [] for m in SFT_MODES}
+    for p in generate("train", 3000, unique=False):
+        mode, trace = draw_sft_example(p, rng, V3)
+        by_mode[mode].append(trace.tokens)
+    means = {m: statistics.mean(v) for m, v in by_mode.items()}
+    assert max(means.values()) / min(means.values()) < 1.1, means
 
 
 # ---------------------------------------------------------------------------------- cache
@@ -394,3 +462,64 @@ def test_a_short_hbpo_run_pulls_the_smallest_tier_towards_its_budget(base_model,
                                  dataset="val")["mean_tokens"]
     assert lengths["base"] > 80, lengths
     assert lengths["trained"] <= 0.8 * lengths["base"], lengths
+
+
+# ---------------------------------------------------------------------------------- version 3, curve
+
+
+def test_testbed_version_picks_the_base_model_and_is_refused_elsewhere(write_config):
+    from conftest import tiny_config
+    from hbpo.config import ConfigError, load_config
+    from hbpo.testbed.build import recipe_for, recipe_key
+
+    cfg = load_config(write_config(tiny_config(model__path="testbed:base", testbed={"version": 3})))
+    assert cfg.testbed.version == 3
+    assert recipe_key(recipe_for(3)) != recipe_key(recipe_for(2))
+    assert recipe_for(2) == recipe_for()  # version 2 is the cached default model, as before
+    with pytest.raises(ConfigError, match="testbed.version: unknown version 4"):
+        load_config(write_config(tiny_config(model__path="testbed:base", testbed={"version": 4})))
+    with pytest.raises(ConfigError, match="testbed.version: picks the testbed's base model"):
+        load_config(write_config(tiny_config(testbed={"version": 3})))  # model.path: tiny:llama
+
+
+def test_the_curve_accepts_a_testbed_only_when_hard_gains_clearly_more_than_easy():
+    from hbpo.testbed.curve import accept, wilson
+
+    budgets = [16, 80, 256]
+
+    def outcomes(easy_lo, easy_hi, hard_lo, hard_hi, n=100):
+        row = lambda k: [1] * k + [0] * (n - k)  # noqa: E731
+        return {"easy": {16: row(0), 80: row(easy_lo), 256: row(easy_hi)},
+                "medium": {b: row(50) for b in budgets},
+                "hard": {16: row(0), 80: row(hard_lo), 256: row(hard_hi)}}
+
+    pays = accept(outcomes(90, 92, 40, 70), budgets)
+    assert pays["ok"] and pays["from"] == 80 and pays["to"] == 256
+    assert pays["extra_gain"] == pytest.approx(0.28) and pays["ci95"][0] > 0
+    flat = accept(outcomes(90, 90, 40, 42), budgets)  # extra thinking buys nothing anywhere
+    assert not flat["ok"]
+    assert not accept(outcomes(90, 90, 40, 50, n=12), budgets)["ok"]  # 10 points on 12 problems: not clear
+    assert wilson(0, 10)[0] == 0 and 0.7 < wilson(9, 10)[1] <= 1 and wilson(5, 10)[0] < 0.5 < wilson(5, 10)[1]
+
+
+def test_the_curve_forces_an_answer_at_each_budget(base_model):
+    import xml.etree.ElementTree as ET
+
+    from hbpo.testbed.curve import markdown, measure, svg
+
+    model, tok = base_model
+    tok.padding_side = "left"
+    problems = generate("test", 9)
+    budgets = [16, 80, 256]
+    result = measure(model, tok, problems, budgets=budgets, temperature=1.0, max_tokens=256, seed=0)
+    for d in DIFFICULTIES:
+        cells = result["table"][d]
+        assert [cells[b]["n"] for b in budgets] == [3, 3, 3]
+        thinking = [cells[b]["thinking_tokens"] for b in budgets]
+        assert thinking[0] <= 16 and thinking == sorted(thinking), thinking
+        assert all(0 <= cells[b]["ci95"][0] <= (cells[b]["accuracy"] or 0) <= cells[b]["ci95"][1] <= 1 for b in budgets)
+    # 16 tokens cannot hold a hard problem's solution (at least 67): cut, then forced, so wrong
+    assert result["table"]["hard"][16]["accuracy"] == 0
+    result["accept"] = {"ok": False, "why": "a smoke run"}
+    assert "| hard |" in markdown(result, budgets)
+    ET.fromstring(svg(result["table"], budgets, "smoke"))  # well-formed

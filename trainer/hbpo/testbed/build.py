@@ -99,6 +99,12 @@ ENGINE_RECIPE = Recipe(
     examples=2000, drill_examples=6000, eval_per_difficulty=4, eval_max_tokens=64)
 
 
+def recipe_for(version: int = 2) -> Recipe:
+    """The base model's recipe for `testbed.version` (traces.py: 2 over-thinks in pure waste, 3 slips
+    and catches its slips)."""
+    return Recipe() if version == 2 else Recipe(trace=TraceConfig(version=version))
+
+
 # Prompt fields the base model's SFT data never uses: they stay out of the key, so adding one
 # (L1's target sentence) does not rebuild every machine's testbed model.
 _UNUSED_BY_BUILD = ("target_sentence",)

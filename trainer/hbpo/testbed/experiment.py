@@ -54,7 +54,8 @@ def spread_over_training(run_dir: Path) -> dict[str, dict[str, float]]:
 
 def evaluate_policy(cfg: Config, weights: Path | None, problems, label: str) -> dict:
     device = torch.device("cpu")
-    model, tok = load_policy(cfg.model, device, torch.float32, seed=cfg.run.seed, weights_from=weights)
+    model, tok = load_policy(cfg.model, device, torch.float32, seed=cfg.run.seed, weights_from=weights,
+                             testbed_version=cfg.testbed.version)
     engine = make_engine(cfg, model, tok, device, torch.float32)
     try:
         return {mode: evaluate(engine, tok, problems, mode, cfg, dataset=label) for mode in MODES}

@@ -50,6 +50,26 @@ Lengths (tokens as the testbed tokenizer counts them, EOS included; `count_token
 The trace never depends on the prompt mode (natural, efficiency, or a budget sentence): the base
 model must not follow budgets before HBPO teaches it to. `draw_sft_example` draws the mode at
 random, independently of the trace.
+
+Version 3 (`TraceConfig(version=3)`, `testbed.version: 3`): reflection that works. Versions 1-2
+over-think in pure waste: no check ever finds anything, so extra tokens only add chances to slip.
+In version 3 a step line slips (its result is off: `b = a * 3 = 12 * 3 = 35`) with probability
+`slip_rate` per line, at most once a trace, and the lines after it compute from the wrong value
+(`c = b - 4 = 35 - 4 = 31`), as a model that slipped would go on. The tail's segments are drawn
+exactly as before, without looking at the slip; what a check says depends on what it finds::
+
+    check of a right line  "Wait, let me check b: 12 * 3 = 36. Yes.\n"
+    check of the slipped   "Wait, let me check b: 12 * 3 = 36, not 35.\n"  then the lines from the
+                           next step on, from the corrected value, and the answer is the right one
+    restart                the steps again from the problem (all right), then "So I get 32, not 31.\n"
+                           when it differs (a verify, which rearranges the written line, is a check
+                           here too)
+
+A check recomputes the step from its operands as they stand, independently of the written result,
+so it catches the slip only when it looks at that step: a hard problem (5-6 lines) slips more often
+and needs more checks to find the slip than an easy one (1-2 lines), so thinking longer pays more on
+hard problems; checks that find nothing (every trace without a slip, and checks of other steps) stay
+pure over-thinking. Drill examples stay minimal and right.
 """
 
 from __future__ import annotations
@@ -80,25 +100,35 @@ HESITATIONS = (
 SEGMENT_WEIGHTS = {"check": 2, "verify": 2, "hesitate": 2, "reread": 1, "summary": 1, "restart": 2}
 
 
+TRACE_VERSIONS = (2, 3)
+
+
 @dataclass(frozen=True)
 class TraceConfig:
     short_fraction: float = 0.2  # traces with no over-thinking at all
     overthink_tokens: tuple[int, int] = (30, 176)  # target T, drawn uniformly, for the others
     max_tokens: int = 248  # T is cut so that no trace is longer (EOS included)
+    version: int = 2  # 3: slips and the checks that catch them (module docstring)
+    slip_rate: float = 0.08  # version 3: chance that a step line's result is off (at most one a trace)
 
     def key(self) -> dict:
-        return {"short_fraction": self.short_fraction, "overthink_tokens": list(self.overthink_tokens),
-                "max_tokens": self.max_tokens}
+        out = {"short_fraction": self.short_fraction, "overthink_tokens": list(self.overthink_tokens),
+               "max_tokens": self.max_tokens}
+        if self.version != 2:  # version 2's key stays what it was: its cached models stay valid
+            out |= {"version": self.version, "slip_rate": self.slip_rate}
+        return out
 
 
 @dataclass(frozen=True)
 class Trace:
     text: str  # the assistant text after the prompt, without EOS
-    answer: int
+    answer: int  # the boxed answer (version 3: wrong when a slip went uncaught)
     steps: int
     short: bool  # no over-thinking
     minimal_tokens: int  # count_tokens of the minimal trace (EOS included)
     tokens: int  # count_tokens of this trace (EOS included)
+    slipped: int | None = None  # version 3: the step (0-based) whose line slipped
+    caught: bool = False  # version 3: a check or restart corrected it
 
     @property
     def overthink_tokens(self) -> int:
@@ -168,6 +198,10 @@ def minimal_trace(problem: Problem | Expression | str) -> str:
 def make_trace(problem: Problem | Expression | str, rng: random.Random,
                cfg: TraceConfig = TraceConfig()) -> Trace:
     """One SFT trace for a testbed problem, drawn with `rng` (see the module docstring)."""
+    if cfg.version == 3:
+        return _make_trace_v3(_expression(problem), rng, cfg)
+    if cfg.version != 2:
+        raise ValueError(f"testbed.version: {cfg.version} is not one of {', '.join(map(str, TRACE_VERSIONS))}")
     expr = _expression(problem)
     steps = expr.steps()
     final = steps[-1].result
@@ -205,6 +239,110 @@ def make_trace(problem: Problem | Expression | str, rng: random.Random,
         used += count_tokens(candidates[name], eos=False)
     text = "".join(parts) + _closing(final)
     return Trace(text, final, len(steps), False, minimal_tokens, count_tokens(text))
+
+
+def _chain_from(expr: Expression, values: list[int], start: int) -> list[int] | None:
+    """`values` with the steps after `start` computed from the value at `start` (what a model that
+    wrote that value goes on to write), or None when one leaves the testbed's range 1..99."""
+    out = list(values)
+    for k in range(start + 1, len(expr.ops)):
+        op, operand = expr.ops[k]
+        out[k] = _apply(op, out[k - 1], operand)
+        if not 1 <= out[k] <= 99:
+            return None
+    return out
+
+
+def _slip(expr: Expression, right: list[int], k: int, rng: random.Random) -> list[int] | None:
+    """The written values when step k's result is off (near the right one, and a chain that stays in
+    1..99 after it); None when no such slip exists."""
+    options = []
+    for d in (-3, -2, -1, 1, 2, 3, -10, 10):
+        if 1 <= (v := right[k] + d) <= 99:
+            chain = _chain_from(expr, right[:k] + [v] + right[k + 1:], k)
+            if chain is not None:
+                options.append(chain)
+    return rng.choice(options) if options else None
+
+
+def _chain_lines(expr: Expression, values: list[int], start: int) -> list[str]:
+    """Step lines from step `start` on, each computed from the value written before it."""
+    lines = []
+    for k in range(start, len(expr.ops)):
+        op, operand = expr.ops[k]
+        left = expr.start if k == 0 else values[k - 1]
+        line = f"{NAMES[k]} = {expr.operand_text(k)}"
+        if k > 0:
+            line += f" = {left} {op} {operand}"
+        lines.append(f"{line} = {values[k]}\n")
+    return lines
+
+
+def _apply(op: str, a: int, b: int) -> int:
+    return a + b if op == "+" else a - b if op == "-" else a * b
+
+
+def _make_trace_v3(expr: Expression, rng: random.Random, cfg: TraceConfig) -> Trace:
+    """Version 3: the step lines with at most one slip, then the tail drawn as in version 2, each
+    check saying what it finds (module docstring)."""
+    steps = expr.steps()
+    right = [s.result for s in steps]
+    n = len(steps)
+    # The written values: right until the slip, then computed from the slipped value.
+    slipped = next((k for k in range(n) if rng.random() < cfg.slip_rate), None)
+    values = list(right)
+    if slipped is not None:
+        slip = _slip(expr, right, slipped, rng)
+        if slip is None:
+            slipped = None
+        else:
+            values = slip
+    lines = _chain_lines(expr, values, 0)
+    minimal_tokens = count_tokens(minimal_trace(expr))
+    if rng.random() < cfg.short_fraction:
+        text = "".join(lines) + _closing(values[-1])
+        return Trace(text, values[-1], n, True, minimal_tokens, count_tokens(text), slipped, False)
+
+    budget = min(rng.randint(*cfg.overthink_tokens), cfg.max_tokens - count_tokens("".join(lines) + _closing(99)))
+    parts: list[str] = list(lines)
+    used = 0
+    caught = False
+    while True:
+        k = rng.randint(1, n)  # the step a check looks at (1-based, as version 2 draws it)
+        j = k - 1
+        op, operand = expr.ops[j]
+        left = expr.start if j == 0 else values[j - 1]
+        truth = _apply(op, left, operand)
+        if truth == values[j]:
+            check = f"Wait, let me check {NAMES[j]}: {left} {op} {operand} = {truth}. Yes.\n"
+        else:  # the slipped step: corrected, and the lines after it written again from the right value
+            fixed = right  # the right value at the slipped step gives the right chain after it
+            check = (f"Wait, let me check {NAMES[j]}: {left} {op} {operand} = {truth}, not {values[j]}.\n"
+                     + "".join(_chain_lines(expr, fixed, j + 1)))
+        redo_values = right
+        redo_end = (f"So I get {right[-1]} again.\n" if values[-1] == right[-1]
+                    else f"So I get {right[-1]}, not {values[-1]}.\n")
+        candidates = {
+            "check": check,
+            "verify": check,  # no rearranged verify in version 3: a second weight on the real check
+            "hesitate": rng.choice(HESITATIONS),
+            "reread": f"Actually, let me read the problem again: {expr.text()}.\n",
+            "summary": f"So the result is {values[-1]}.\n",
+            "restart": "Alternatively, let me redo it from the start.\n" + "".join(_chain_lines(expr, redo_values, 0)) + redo_end,
+        }
+        names = [m for m in SEGMENT_WEIGHTS if used + count_tokens(candidates[m], eos=False) <= budget
+                 and candidates[m] != parts[-1]]
+        if not names:
+            break
+        name = rng.choices(names, weights=[SEGMENT_WEIGHTS[m] for m in names])[0]
+        parts.append(candidates[name])
+        used += count_tokens(candidates[name], eos=False)
+        if name in ("check", "verify") and truth != values[j]:
+            values, caught = fixed, True
+        elif name == "restart" and values != right:
+            values, caught = list(right), True
+    text = "".join(parts) + _closing(values[-1])
+    return Trace(text, values[-1], n, False, minimal_tokens, count_tokens(text), slipped, caught)
 
 
 def draw_sft_example(problem: Problem, rng: random.Random,
