@@ -7,7 +7,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { openExternalRun, type OpenedExternal } from './index';
 import type { ConvertOptions } from './convert';
-import type { SourceKind } from './formats';
+import { sourceFiles, sourceFilesDir, type SourceKind } from './formats';
 
 export interface FollowOptions extends ConvertOptions {
   kind: SourceKind;
@@ -19,28 +19,47 @@ export interface FollowOptions extends ConvertOptions {
   onError?: (err: Error) => void;
 }
 
+/** Each step file's name, size and mtime: what a new step, a file still growing or a rewrite changes
+ * (a folder's own mtime misses the last two, and TRL's files sit one folder down). */
+async function fingerprint(source: string, kind: SourceKind): Promise<string> {
+  try {
+    const parts: string[] = [];
+    for (const f of await sourceFiles(source, kind)) {
+      const s = await stat(f);
+      parts.push(`${f}\0${s.size}\0${s.mtimeMs}`);
+    }
+    return parts.join('\n');
+  } catch {
+    return ''; // no files (yet), or the folder is gone
+  }
+}
+
 export class SourceFollower {
-  private watcher: FSWatcher | undefined;
+  private watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | undefined;
   private poll: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
-  private lastMtime = 0;
+  /** The files as last read; none yet, so the first poll reads once (a no-op when nothing changed
+   * since the caller's own read, and it catches a file that came in between). */
+  private seen: string | undefined;
   private disposed = false;
 
   constructor(readonly source: string, readonly storage: string, private readonly options: FollowOptions) {
-    try {
-      this.watcher = watch(source, { recursive: false }, () => this.schedule());
-      this.watcher.on('error', () => this.watcher?.close());
-    } catch { /* a file, or no watch support: the poll covers it */ }
-    if (options.pollMs) this.poll = setInterval(() => void this.checkMtime(), options.pollMs);
-    void stat(source).then((s) => (this.lastMtime = s.mtimeMs), () => undefined);
+    void sourceFilesDir(source, options.kind).then((dir) => {
+      for (const d of new Set([source, dir])) {
+        if (this.disposed) return;
+        try {
+          const w = watch(d, { recursive: false }, () => this.schedule());
+          w.on('error', () => w.close());
+          this.watchers.push(w);
+        } catch { /* a file, not there yet, or no watch support: the poll covers it */ }
+      }
+    }, () => undefined);
+    if (options.pollMs) this.poll = setInterval(() => void this.checkFiles(), options.pollMs);
   }
 
-  private async checkMtime(): Promise<void> {
-    try {
-      const m = (await stat(this.source)).mtimeMs;
-      if (m !== this.lastMtime) this.schedule();
-    } catch { /* gone */ }
+  private async checkFiles(): Promise<void> {
+    if ((await fingerprint(this.source, this.options.kind)) !== this.seen) this.schedule();
   }
 
   private schedule(): void {
@@ -53,13 +72,15 @@ export class SourceFollower {
   }
 
   /** Read the source again now (also what a change triggers). */
-  update(): Promise<void> {
-    if (this.disposed) return Promise.resolve();
-    return stat(this.source).then(async (s) => {
-      this.lastMtime = s.mtimeMs;
+  async update(): Promise<void> {
+    if (this.disposed) return;
+    try {
+      this.seen = await fingerprint(this.source, this.options.kind); // before the read: a change during it reads again
       const opened = await openExternalRun(this.source, this.storage, this.options);
       if (!this.disposed) this.options.onUpdate?.(opened);
-    }).catch((err: Error) => this.options.onError?.(err));
+    } catch (err) {
+      this.options.onError?.(err as Error);
+    }
   }
 
   /** Resolves once no read is pending (tests). */
@@ -69,7 +90,7 @@ export class SourceFollower {
 
   dispose(): void {
     this.disposed = true;
-    this.watcher?.close();
+    for (const w of this.watchers) w.close();
     if (this.timer) clearTimeout(this.timer);
     if (this.poll) clearInterval(this.poll);
   }

@@ -162,10 +162,17 @@ export async function readSourceFiles(path: string, k: SourceKind, files: string
   return out;
 }
 
+/** The folder that holds a source's files: TRL's parquet files may sit in `completions/` below the
+ * output folder it was pointed at (a file's own folder for a file). */
+export async function sourceFilesDir(path: string, kind: SourceKind): Promise<string> {
+  if (!(await stat(path)).isDirectory()) return dirname(path);
+  if (kind === 'trl' && !(await readdir(path)).some((n) => TRL_PARQUET.test(n))) return join(path, 'completions');
+  return path;
+}
+
 async function filesOf(path: string, kind: SourceKind): Promise<string[]> {
   if (!(await stat(path)).isDirectory()) return [path];
-  let dir = path;
-  if (kind === 'trl' && !(await readdir(path)).some((n) => TRL_PARQUET.test(n))) dir = join(path, 'completions');
+  const dir = await sourceFilesDir(path, kind);
   const names = await readdir(dir);
   const num = (re: RegExp) => (n: string) => Number(re.exec(n)![1]);
   if (kind === 'trl') return names.filter((n) => TRL_PARQUET.test(n)).sort((a, b) => num(TRL_PARQUET)(a) - num(TRL_PARQUET)(b)).map((n) => join(dir, n));

@@ -333,6 +333,31 @@ test('a verl folder still being written: a new step file is read into the same r
   }
 });
 
+test('a TRL output folder followed: a step file written into its completions/ folder is read (the output folder itself does not change)', async () => {
+  const dir = join(tmp, 'trl-live');
+  mkdirSync(join(dir, 'completions'), { recursive: true });
+  copyFileSync(join(FIX, 'trl', 'completions', 'completions_00001.parquet'), join(dir, 'completions', 'completions_00001.parquet'));
+  const first = await openExternalRun(dir, tmp);
+  assert.deepEqual(first.steps, [1]);
+  const updates: number[][] = [];
+  // no fs.watch events can help here: only the poll of the step files' sizes and mtimes
+  const follower = new SourceFollower(dir, tmp, { kind: 'trl', debounceMs: 50, pollMs: 100, onUpdate: (o) => updates.push(o.steps) });
+  try {
+    const deadline = Date.now() + 10_000;
+    while (updates.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await follower.idle();
+    assert.deepEqual(updates.at(-1), [1], 'the first poll reads once, and finds nothing new');
+    const before = statSync(dir).mtimeMs;
+    copyFileSync(join(FIX, 'trl', 'completions', 'completions_00002.parquet'), join(dir, 'completions', 'completions_00002.parquet'));
+    assert.equal(statSync(dir).mtimeMs, before);
+    while (updates.at(-1)?.length !== 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await follower.idle();
+    assert.deepEqual(updates.at(-1), [1, 2]);
+  } finally {
+    follower.dispose();
+  }
+});
+
 test('a verl folder opened again: unchanged, nothing is read; from a changed file on, read again and appended as a resume; a removed file\'s step goes', async () => {
   const dir = join(tmp, 'verl-again');
   mkdirSync(dir, { recursive: true });
