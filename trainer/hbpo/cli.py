@@ -72,12 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--budgets", default=None, help="comma-separated budgets b (default 16,24,...,256)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="runs/testbed-curve", help="folder for curve-v<version>.{json,md,svg}")
-    e = tb.add_parser("experiment", help="the paper's claims on the testbed: SFT base, HBPO 4 tiers, HBPO 1 tier, "
-                                         "cosine, GRPO with one compute budget; prints and writes a table")
+    e = tb.add_parser("experiment", help="the paper's claims on the testbed with error bars: the SFT base, HBPO 4/2/1 "
+                                         "tiers, cosine, L1-exact and GRPO with one compute budget, over seeds and "
+                                         "training mixes; prints and writes a table and the claims' verdicts")
     e.add_argument("--out", default="runs/experiment", help="folder for the runs and results.{json,md}")
-    e.add_argument("--steps", type=int, default=60, help="training steps per method (default 60)")
-    e.add_argument("--limit", type=int, default=90, help="test problems to evaluate (default 90, balanced)")
-    e.add_argument("--methods", nargs="+", help="a subset of: hbpo-4tier hbpo-1tier cosine grpo")
+    e.add_argument("--seeds", type=int, default=3, help="seeds per method (default 3: run.seed, +1, +2)")
+    e.add_argument("--steps", type=int, default=40, help="training steps per method (default 40)")
+    e.add_argument("--limit", type=int, default=300, help="test problems to evaluate (default 300, balanced)")
+    e.add_argument("--mix", nargs="+", default=["default", "hard-heavy"],
+                   help="training mixes: default (testbed:train), hard-heavy (1:1:3) or e:m:h weights "
+                        "(default: default hard-heavy)")
+    e.add_argument("--methods", nargs="+", help="a subset of: hbpo-4tier hbpo-2tier hbpo-1tier cosine l1-exact grpo")
+    e.add_argument("--version", type=int, default=None, help="testbed.version of the base model (default: the config's)")
     e.add_argument("--config", help="base config (default: the built-in testbed config)")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value for every method")
@@ -263,8 +269,8 @@ def cmd_testbed(args) -> int:
     from .config import TESTBED_VERSIONS
     from .testbed.build import recipe_for
 
-    version = getattr(args, "version", 2)
-    if version not in TESTBED_VERSIONS:
+    version = getattr(args, "version", None)
+    if version is not None and version not in TESTBED_VERSIONS:
         raise ConfigError([f"--version: unknown testbed version {version} (known: {', '.join(map(str, TESTBED_VERSIONS))})"])
     if args.testbed_command == "status":
         print(json.dumps(testbed_status(recipe_for(version))))
@@ -285,18 +291,20 @@ def cmd_testbed(args) -> int:
               f"written: {out / f'curve-v{version}.json'}, .md, .svg")
         return 0
     if args.testbed_command == "experiment":
-        from .testbed.experiment import METHODS, run_experiment, summary_checks
+        from .testbed.experiment import METHODS, parse_mix, run_experiment
 
         unknown = [m for m in args.methods or [] if m not in METHODS]
         if unknown:
-            raise ConfigError([f"methods: unknown method {unknown[0]!r} (known: {', '.join(METHODS)})"])
-        if args.steps < 1 or args.limit < 3:
-            raise ConfigError(["steps: must be >= 1" if args.steps < 1 else "limit: must be >= 3"])
+            raise ConfigError([f"--methods: unknown method {unknown[0]!r} (known: {', '.join(METHODS)})"])
+        if args.steps < 1 or args.limit < 3 or args.seeds < 1:
+            raise ConfigError(["--steps: must be >= 1" if args.steps < 1 else "--limit: must be >= 3" if args.limit < 3
+                               else "--seeds: must be >= 1"])
+        for mix in args.mix:
+            parse_mix(mix)
         out = Path(args.out)
-        table = run_experiment(out, steps=args.steps, eval_limit=args.limit, config=args.config,
-                               methods=args.methods, overrides=args.overrides)
+        result = run_experiment(out, steps=args.steps, eval_limit=args.limit, seeds=args.seeds, mixes=args.mix,
+                                methods=args.methods, version=args.version, config=args.config, overrides=args.overrides)
         print((out / "results.md").read_text(encoding="utf-8"))
-        print("\n".join(summary_checks(table)))
         print(f"\nwritten: {out / 'results.json'}, {out / 'results.md'}")
         return 0
     folder = ensure_testbed_model(rebuild=args.rebuild, recipe=recipe_for(version))  # progress goes to stderr

@@ -523,3 +523,103 @@ def test_the_curve_forces_an_answer_at_each_budget(base_model):
     result["accept"] = {"ok": False, "why": "a smoke run"}
     assert "| hard |" in markdown(result, budgets)
     ET.fromstring(svg(result["table"], budgets, "smoke"))  # well-formed
+
+
+# ---------------------------------------------------------------------------------- the experiment
+
+
+def _evals(rng, n_items, acc: dict[str, float], tokens: dict[str, float], seeds=3):
+    """Per-seed evals as experiment.evaluate_policy returns them, drawn with the given accuracy and
+    mean tokens per difficulty (items cycle easy, medium, hard)."""
+    diff = [list(DIFFICULTIES)[i % 3] for i in range(n_items)]
+    out = []
+    for _ in range(seeds):
+        out.append({mode: {"correct": [int(rng.random() < acc[d]) for d in diff],
+                           "tokens": [max(1, round(rng.gauss(tokens[d], 5))) for d in diff]}
+                    for mode in ("natural", "efficiency")})
+    return out, diff
+
+
+def test_experiment_intervals_and_verdicts_follow_the_data():
+    import numpy as np
+
+    from hbpo.testbed.experiment import BASE, bootstrap, cells, claims, verdict
+
+    assert verdict([0.1, 0.3], at_least=0) == "holds" and verdict([-0.3, -0.1], at_least=0) == "fails"
+    assert verdict([-0.1, 0.2], at_least=0) == "not significant"
+    assert verdict([-0.7, -0.55], at_most=-0.5) == "holds" and verdict([-0.4, -0.2], at_most=-0.5) == "fails"
+
+    rng = random.Random(3)
+    base, diff = _evals(rng, 300, {"easy": 0.9, "medium": 0.7, "hard": 0.5}, {"easy": 120, "medium": 125, "hard": 130})
+    # HBPO: as accurate, half the tokens and more; hard problems keep their length (ratio > 2)
+    hbpo, _ = _evals(rng, 300, {"easy": 0.9, "medium": 0.7, "hard": 0.5}, {"easy": 25, "medium": 45, "hard": 70})
+    # cosine: short everywhere, and hard problems lose 30 points
+    cosine, _ = _evals(rng, 300, {"easy": 0.9, "medium": 0.6, "hard": 0.2}, {"easy": 25, "medium": 30, "hard": 35})
+    boot = bootstrap({BASE: base, "hbpo-4tier": hbpo, "cosine": cosine}, diff)
+    table = cells(boot)
+    tok = table["hbpo-4tier"]["natural"]["all"]["token_change"]
+    assert tok["ci95"][0] < tok["mean"] < tok["ci95"][1] < -0.5
+    hard = table["cosine"]["natural"]["hard"]["accuracy_change"]
+    assert hard["ci95"][1] < -0.15, hard
+    # a 300-item accuracy has a few points of interval, not zero and not tens
+    acc = table[BASE]["natural"]["all"]["accuracy"]
+    assert 0.02 < acc["ci95"][1] - acc["ci95"][0] < 0.15, acc
+    spreads = {"hbpo-4tier": [{"32": {"first_mean": 20.0, "last_mean": 1.0}, "160": {"first_mean": 30.0, "last_mean": 25.0}}] * 3}
+    by_text = {c["claim"]: c for c in claims(boot, spreads)}
+    assert len(by_text) == 4  # no tier-count claim: only the 4-tier HBPO is in this table
+    first = next(c for t, c in by_text.items() if t.startswith("HBPO (4 tiers) spends 50 %"))
+    assert first["parts"][0]["verdict"] == "holds"
+    assert first["parts"][1]["verdict"] in ("not significant", "holds")  # equal accuracy: never "fails" here
+    assert next(c for t, c in by_text.items() if "2x" in t)["verdict"] == "holds"
+    assert next(c for t, c in by_text.items() if t.startswith("the cosine"))["parts"][0]["verdict"] == "holds"
+    spread = next(c for t, c in by_text.items() if "collapses" in t)
+    assert [(p["quantity"], p["verdict"]) for p in spread["parts"]] == [
+        ("hbpo-4tier tier 32: last / first length std", "fails"), ("hbpo-4tier tier 160: last / first length std", "holds")]
+    assert spread["verdict"] == "fails"
+    # paired draws: a method against itself differs by exactly 0 in every round
+    same = bootstrap({BASE: base, "hbpo-4tier": base}, diff)
+    assert np.all(same["hbpo-4tier"]["natural"]["all"]["accuracy"][1] == same[BASE]["natural"]["all"]["accuracy"][1])
+
+
+def test_experiment_mixes_are_parsed_or_refused_by_name(tmp_path):
+    from hbpo.config import ConfigError
+    from hbpo.testbed.experiment import parse_mix, train_source
+
+    assert parse_mix("default") == (1, 1, 1) and parse_mix("hard-heavy") == (1, 1, 3) and parse_mix("0:1:2") == (0, 1, 2)
+    for bad in ("heavy", "1:1", "0:0:0", "1:x:2"):
+        with pytest.raises(ConfigError, match="--mix: unknown mix"):
+            parse_mix(bad)
+    assert train_source(tmp_path, "default") == "testbed:train"
+    rows = [json.loads(line) for line in Path(train_source(tmp_path, "hard-heavy")).read_text().splitlines()]
+    counts = {d: sum(r["difficulty"] == d for r in rows) for d in DIFFICULTIES}
+    assert counts == {"easy": 600, "medium": 600, "hard": 1800}
+    assert [r["difficulty"] for r in rows[:5]] == ["easy", "medium", "hard", "hard", "hard"]
+    test = {p.problem for p in generate("test")}
+    assert not test & {r["problem"] for r in rows}
+
+
+def test_experiment_smoke_every_method_one_seed_two_mixes(base_model, tmp_path):
+    """The command end to end at toy size (CI): the table's shape, not its numbers."""
+    from hbpo.cli import main
+    from hbpo.testbed.experiment import BASE, METHODS
+
+    out = tmp_path / "exp"
+    rc = main(["testbed", "experiment", "--seeds", "1", "--steps", "2", "--limit", "6", "--mix", "default", "1:0:1",
+               "--out", str(out), "--set", "train.queries_per_step=2", "--set", "rollouts_per_query=4"])
+    assert rc == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["seeds"] == [0] and result["test_problems"] == 6 and set(result["mixes"]) == {"default", "1:0:1"}
+    for mix in result["mixes"].values():
+        assert list(mix["cells"]) == [BASE, *METHODS]
+        for method, modes in mix["cells"].items():
+            for mode in ("natural", "efficiency"):
+                row = modes[mode]
+                assert set(row) == {"easy", "medium", "hard", "all", "hard_easy_token_ratio"}
+                for cell in (row[b] for b in ("easy", "medium", "hard", "all")):
+                    assert cell["accuracy"]["ci95"][0] <= cell["accuracy"]["mean"] <= cell["accuracy"]["ci95"][1]
+                    assert ("accuracy_change" in cell) == (method != BASE)
+        assert [c["verdict"] in ("holds", "fails", "not significant", "no data") for c in mix["claims"]] == [True] * 5
+        assert all(len(runs) == 1 for runs in mix["runs"].values())
+    assert [json.loads(x)["difficulty"] for x in (out / "train-1-0-1.jsonl").read_text().splitlines()[:2]] == ["easy", "hard"]
+    md = (out / "results.md").read_text()
+    assert "## Training mix: 1:0:1" in md and "| hbpo-2tier | hard |" in md and "Wall time:" in md

@@ -1,12 +1,23 @@
-"""The paper's claims, measured on the testbed: one command, five methods, one table.
+"""The paper's claims, measured on the testbed with error bars: one command, seven methods, a table.
 
-    python -m hbpo testbed experiment [--steps N] [--out DIR]
+    python -m hbpo testbed experiment [--seeds 3] [--steps 40] [--limit 300]
+                                      [--mix default hard-heavy] [--version 2|3] [--out DIR]
 
-Trains, with the same compute budget (steps x queries x rollouts), HBPO with 4 tiers, HBPO with
-1 tier at the same mean budget, GRPO with a cosine length reward and plain GRPO, all from the
-testbed's SFT base; then evaluates the base and every final policy on the test split in natural
-and efficiency modes and writes a paper-style table per difficulty bucket (JSON and Markdown)
-beside each method's run folder.
+For each training mix and each seed, trains from the testbed's SFT base, with the same compute
+(steps x queries x rollouts): HBPO with 4 tiers (32/64/128/160), 2 tiers (64/128) and 1 tier (96:
+the three share a mean budget of 96), GRPO with the cosine length reward, L1-exact (a target length
+per query, 16..256) and plain GRPO; then evaluates the base and every final policy on the first
+`limit` test problems (balanced across difficulties) in natural and efficiency modes, with the
+seed's own sampling.
+
+Error bars: every cell is the mean over seeds and items with a 95 % interval from a two-level
+bootstrap (seeds drawn with replacement, then test items with replacement within the bucket). The
+draws are shared by every method in a round, so differences against the base (and between methods)
+are paired. A claim holds when its quantity's interval lies on the claimed side of the threshold,
+fails when it lies on the other side, and is "not significant" when the interval straddles it.
+
+Training mixes (`MIXES`): `default` is `testbed:train` as it is (easy, medium and hard in turn);
+`hard-heavy` draws the train split 1:1:3. Any `e:m:h` of small integers is a mix too.
 """
 
 from __future__ import annotations
@@ -15,155 +26,339 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import torch
 
-from ..config import Config, default_config_path, load_config
+from ..config import Config, ConfigError, default_config_path, load_config
 from ..engines import make_engine
 from ..evaluate import evaluate
-from ..modes import mode_label
 from ..events import read_events
 from ..model import load_policy
+from ..modes import mode_label
 from ..sources import load_source
+from .problems import DIFFICULTIES, generate as generate_problems
 
-TIERS = [32, 64, 128, 160]
+BASE = "sft-base"  # evaluated, not trained
 METHODS = {  # name -> config overrides; every method sees the same steps x queries x n
-    "hbpo-4tier": ["method=hbpo", f"tiers={TIERS}"],
-    "hbpo-1tier": ["method=hbpo", f"tiers=[{sum(TIERS) // len(TIERS)}]"],
+    "hbpo-4tier": ["method=hbpo", "tiers=[32,64,128,160]"],
+    "hbpo-2tier": ["method=hbpo", "tiers=[64,128]"],
+    "hbpo-1tier": ["method=hbpo", "tiers=[96]"],
     "cosine": ["method=cosine"],
+    "l1-exact": ["method=l1-exact", "reward.target_min=16", "reward.target_max=256"],  # L1's 100..4000 of 4096, scaled
     "grpo": ["method=grpo"],
 }
 MODES = ["natural", "efficiency"]
+BUCKETS = [*DIFFICULTIES, "all"]
+MIXES = {"default": (1, 1, 1), "hard-heavy": (1, 1, 3)}
+ROUNDS = 2000
+SPREAD_STEPS = 5  # steps averaged at each end of training for the length-spread claim
+SPREAD_KEPT = 0.25  # a tier's spread collapses when its last steps' std falls below this share of its first steps'
 
 
-def base_config(out: Path, steps: int, overrides: list[str]) -> list[str]:
+def parse_mix(name: str) -> tuple[int, int, int]:
+    """A mix name (`MIXES`) or `e:m:h` weights, e.g. `1:1:3`; ConfigError naming it otherwise."""
+    if name in MIXES:
+        return MIXES[name]
+    parts = name.split(":")
+    if len(parts) == 3 and all(p.isdigit() and 0 <= int(p) <= 20 for p in parts) and any(int(p) for p in parts):
+        return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    raise ConfigError([f"--mix: unknown mix {name!r} (known: {', '.join(MIXES)}, or e:m:h weights such as 1:1:3)"])
+
+
+def train_source(out: Path, mix: str) -> str:
+    """The `data.train` of a mix: `testbed:train` for the default, else a JSONL drawn from the train
+    split with the mix's weights (difficulties interleaved, so every stretch of it has the mix)."""
+    weights = parse_mix(mix)
+    if weights == MIXES["default"]:
+        return "testbed:train"
+    cycle = [d for d, w in zip(DIFFICULTIES, weights) for _ in range(w)]
+    path = out / f"train-{mix.replace(':', '-')}.jsonl"
+    with path.open("w", encoding="utf-8") as f:
+        for p in generate_problems("train", 3000, difficulties=cycle):
+            f.write(json.dumps({"id": p.id, "problem": p.problem, "answer": p.answer, "difficulty": p.difficulty}) + "\n")
+    return str(path)
+
+
+def run_overrides(out: Path, steps: int, seed: int | None, train: str, overrides: Sequence[str]) -> list[str]:
+    """A run's overrides: the experiment's, the caller's, then its seed (which wins over a run.seed
+    of the caller's: that one is the first seed)."""
     return [f"run.dir={out}", f"train.steps={steps}", "train.checkpoint_every=1000", "eval.every=0",
-            "model.path=testbed:base", *overrides]
+            "model.path=testbed:base", f"data.train={train}", *overrides,
+            *([f"run.seed={seed}"] if seed is not None else [])]
 
 
 def spread_over_training(run_dir: Path) -> dict[str, dict[str, float]]:
-    """Per tier: the length std at the first and last step, and its minimum (collapse check)."""
+    """Per tier: the length std (tokens) at the first and last step, its minimum, and its mean over
+    the first and the last `SPREAD_STEPS` steps (fewer in a short run: half of it each), the
+    collapse check."""
     events, _ = read_events(run_dir / "events.jsonl")
     by_tier: dict[str, list[float]] = {}
     for e in events:
         for t in e.get("per_tier", []) if e["type"] == "step" else []:
             if t["metrics"].get("length_std") is not None:
                 by_tier.setdefault(mode_label(t["tier"]), []).append(t["metrics"]["length_std"])
-    return {tier: {"first": s[0], "last": s[-1], "min": min(s)} for tier, s in by_tier.items()}
+    out = {}
+    for tier, s in by_tier.items():
+        k = max(1, min(SPREAD_STEPS, len(s) // 2))  # the two ends never overlap
+        out[tier] = {"first": s[0], "last": s[-1], "min": min(s), "first_mean": sum(s[:k]) / k, "last_mean": sum(s[-k:]) / k}
+    return out
 
 
 def evaluate_policy(cfg: Config, weights: Path | None, problems, label: str) -> dict:
+    """Per mode: each test item's (correct, tokens), sampled from the run's seed."""
     device = torch.device("cpu")
     model, tok = load_policy(cfg.model, device, torch.float32, seed=cfg.run.seed, weights_from=weights,
                              testbed_version=cfg.testbed.version)
     engine = make_engine(cfg, model, tok, device, torch.float32)
     try:
-        return {mode: evaluate(engine, tok, problems, mode, cfg, dataset=label) for mode in MODES}
+        out = {}
+        for mode in MODES:
+            r = evaluate(engine, tok, problems, mode, cfg, dataset=label, seed=cfg.run.seed, items=True)
+            out[mode] = {"correct": [int(c) for c, _ in r["items"]], "tokens": [n for _, n in r["items"]]}
+        return out
     finally:
         engine.close()
 
 
-def row(result: dict, base: dict | None) -> dict:
-    out = {}
-    for mode, r in result.items():
-        buckets = dict(r["by_difficulty"])
-        buckets["all"] = {"n": r["n"], "accuracy": r["accuracy"], "mean_tokens": r["mean_tokens"]}
-        for bucket, b in buckets.items():
-            cell = {"accuracy": b["accuracy"], "mean_tokens": b["mean_tokens"]}
-            if base:
-                ref = base[mode]["by_difficulty"].get(bucket) if bucket != "all" else base[mode]
-                cell["token_change"] = b["mean_tokens"] / ref["mean_tokens"] - 1
-                cell["accuracy_change"] = b["accuracy"] - ref["accuracy"]
-            out.setdefault(mode, {})[bucket] = cell
-        easy, hard = r["by_difficulty"].get("easy"), r["by_difficulty"].get("hard")
-        out[mode]["hard_easy_token_ratio"] = hard["mean_tokens"] / easy["mean_tokens"] if easy and hard else None
+# --- statistics -------------------------------------------------------------------------------------
+
+def bootstrap(evals: dict[str, list[dict]], difficulty: list[str], *, seed: int = 0, rounds: int = ROUNDS) -> dict:
+    """Point estimates and bootstrap draws of accuracy and mean tokens per (method, mode, bucket).
+
+    `evals[method][s][mode]` holds seed s's per-item `correct` (0/1) and `tokens`, items in the order
+    of `difficulty`. Returns `{method: {mode: {bucket: {"accuracy"|"tokens": (point, draws[rounds])}}}}`;
+    round r uses the same seeds and items for every method (paired)."""
+    rng = np.random.default_rng(seed)
+    n_seeds = len(next(iter(evals.values())))
+    seed_draws = rng.integers(0, n_seeds, (rounds, n_seeds))
+    diff = np.array(difficulty)
+    items = {b: np.flatnonzero(diff == b) if b != "all" else np.arange(len(diff)) for b in BUCKETS}
+    item_draws = {b: idx[rng.integers(0, len(idx), (rounds, len(idx)))] for b, idx in items.items() if len(idx)}
+    out: dict = {}
+    for method, per_seed in evals.items():
+        for mode in MODES:
+            for metric, key in (("accuracy", "correct"), ("tokens", "tokens")):
+                x = np.array([s[mode][key] for s in per_seed], dtype=np.float64)  # [seeds, items]
+                for b, draws in item_draws.items():
+                    point = float(x[:, items[b]].mean())
+                    boot = x[seed_draws[:, :, None], draws[:, None, :]].mean(axis=(1, 2))  # [rounds]
+                    out.setdefault(method, {}).setdefault(mode, {}).setdefault(b, {})[metric] = (point, boot)
     return out
 
 
-def markdown(table: dict) -> str:
-    lines = []
-    for mode in MODES:
-        lines += [f"\n### {mode} mode\n",
-                  "| method | bucket | accuracy | Δacc vs base | mean tokens | Δtokens vs base |",
-                  "|---|---|---|---|---|---|"]
-        for method, result in table["methods"].items():
-            cells = result["eval"][mode]
-            for bucket in ("easy", "medium", "hard", "all"):
-                c = cells.get(bucket)
-                if not c:
+def interval(draws: np.ndarray) -> list[float]:
+    return [float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))]
+
+
+def cells(boot: dict) -> dict:
+    """Each (method, mode, bucket): accuracy and mean tokens, their change against the base, and the
+    hard/easy token ratio, each as {"mean", "ci95"}."""
+    base = boot[BASE]
+    out: dict = {}
+    for method, modes in boot.items():
+        for mode, buckets in modes.items():
+            row: dict = {}
+            for b, m in buckets.items():
+                (acc, acc_d), (tok, tok_d) = m["accuracy"], m["tokens"]
+                cell = {"accuracy": {"mean": acc, "ci95": interval(acc_d)}, "tokens": {"mean": tok, "ci95": interval(tok_d)}}
+                if method != BASE:
+                    (bacc, bacc_d), (btok, btok_d) = base[mode][b]["accuracy"], base[mode][b]["tokens"]
+                    cell["accuracy_change"] = {"mean": acc - bacc, "ci95": interval(acc_d - bacc_d)}
+                    cell["token_change"] = {"mean": tok / btok - 1, "ci95": interval(tok_d / btok_d - 1)}
+                row[b] = cell
+            if "easy" in buckets and "hard" in buckets:
+                (h, h_d), (e, e_d) = buckets["hard"]["tokens"], buckets["easy"]["tokens"]
+                row["hard_easy_token_ratio"] = {"mean": h / e, "ci95": interval(h_d / e_d)}
+            out.setdefault(method, {})[mode] = row
+    return out
+
+
+def verdict(ci: Sequence[float], at_least: float | None = None, at_most: float | None = None) -> str:
+    """Whether a quantity's 95 % interval lies on the claimed side of a threshold (`>= at_least` or
+    `<= at_most`): "holds", "fails" (wholly on the other side) or "not significant" (it straddles)."""
+    lo, hi = ci
+    if at_least is not None:
+        return "holds" if lo >= at_least else "fails" if hi < at_least else "not significant"
+    return "holds" if hi <= at_most else "fails" if lo > at_most else "not significant"
+
+
+def combine(parts: Sequence[str]) -> str:
+    """A claim of several quantities: fails if one fails, holds if all hold."""
+    if not parts:
+        return "no data"
+    return "fails" if "fails" in parts else "holds" if all(p == "holds" for p in parts) else "not significant"
+
+
+def claims(boot: dict, spreads: dict[str, list[dict]], *, mode: str = "natural") -> list[dict]:
+    """The paper's claims on this table (natural mode), each with its quantities and a verdict."""
+    b = lambda method, bucket, metric: boot[method][mode][bucket][metric]  # noqa: E731
+    out = []
+
+    def quantity(label: str, point: float, draws: np.ndarray, fmt: str, **side) -> dict:
+        ci = interval(draws)
+        return {"quantity": label, "mean": point, "ci95": ci, "format": fmt, "verdict": verdict(ci, **side), **side}
+
+    def claim(text: str, parts: list[dict]) -> None:
+        out.append({"claim": text, "parts": parts, "verdict": combine([p["verdict"] for p in parts])})
+
+    def change(method: str, bucket: str, metric: str):
+        (x, xd), (y, yd) = b(method, bucket, metric), b(BASE, bucket, metric)
+        return (x / y - 1, xd / yd - 1) if metric == "tokens" else (x - y, xd - yd)
+
+    h4 = "hbpo-4tier"
+    if h4 in boot:
+        claim("HBPO (4 tiers) spends 50 % fewer tokens than the base at accuracy >= the base's", [
+            quantity("token change vs base", *change(h4, "all", "tokens"), "pct", at_most=-0.5),
+            quantity("accuracy change vs base", *change(h4, "all", "accuracy"), "pt", at_least=0.0)])
+        (h, hd), (e, ed) = b(h4, "hard", "tokens"), b(h4, "easy", "tokens")
+        claim("HBPO (4 tiers) spends >= 2x the tokens on hard problems as on easy ones",
+              [quantity("hard / easy tokens", h / e, hd / ed, "x", at_least=2.0)])
+    tiers = [m for m in ("hbpo-4tier", "hbpo-2tier", "hbpo-1tier") if m in boot]
+    if len(tiers) >= 2:
+        parts = []
+        for hi_m, lo_m in zip(tiers, tiers[1:]):
+            (x, xd), (y, yd) = b(hi_m, "all", "accuracy"), b(lo_m, "all", "accuracy")
+            parts.append(quantity(f"accuracy {hi_m} - {lo_m}", x - y, xd - yd, "pt", at_least=0.0))
+        claim(" >= ".join(tiers) + " in accuracy", parts)
+    if "cosine" in boot and h4 in boot:
+        claim("the cosine reward loses hard-problem accuracy while HBPO does not", [
+            quantity("hard accuracy change, cosine", *change("cosine", "hard", "accuracy"), "pt", at_most=0.0),
+            quantity("hard accuracy change, HBPO 4 tiers", *change(h4, "hard", "accuracy"), "pt", at_least=0.0)])
+    hbpo_spreads = {m: s for m, s in spreads.items() if m.startswith("hbpo-") and s}
+    if hbpo_spreads:
+        rng = np.random.default_rng(1)
+        parts = []
+        for method, per_seed in hbpo_spreads.items():
+            for tier in sorted({t for s in per_seed for t in s}, key=lambda t: (len(t), t)):
+                kept = np.array([s[tier]["last_mean"] / s[tier]["first_mean"] for s in per_seed if tier in s and s[tier]["first_mean"] > 0])
+                if not len(kept):
                     continue
-                dacc = f"{c['accuracy_change'] * 100:+.1f} pt" if "accuracy_change" in c else "—"
-                dtok = f"{c['token_change'] * 100:+.1f} %" if "token_change" in c else "—"
-                lines.append(f"| {method} | {bucket} | {c['accuracy'] * 100:.1f} % | {dacc} | "
-                             f"{c['mean_tokens']:.1f} | {dtok} |")
-        lines.append("\n| method | hard / easy tokens |\n|---|---|")
-        for method, result in table["methods"].items():
-            ratio = result["eval"][mode]["hard_easy_token_ratio"]
-            lines.append(f"| {method} | {ratio:.2f}x |" if ratio else f"| {method} | — |")
-    lines += ["\n### length spread per tier over training (std of n_gen: first / last / min step)\n",
-              "| method | tier | first | last | min |", "|---|---|---|---|---|"]
-    for method, result in table["methods"].items():
-        for tier, s in result.get("spread", {}).items():
-            lines.append(f"| {method} | {tier} | {s['first']:.1f} | {s['last']:.1f} | {s['min']:.1f} |")
-    lines.append(f"\nWall time: {table['wall_seconds'] / 60:.1f} min "
-                 f"({', '.join(f'{k} {v:.0f} s' for k, v in table['seconds'].items())}).")
+                draws = kept[rng.integers(0, len(kept), (ROUNDS, len(kept)))].mean(axis=1)
+                parts.append(quantity(f"{method} tier {tier}: last / first length std", float(kept.mean()), draws, "x",
+                                      at_least=SPREAD_KEPT))
+        claim(f"no tier's length spread collapses under HBPO (last {SPREAD_STEPS} steps' std >= "
+              f"{SPREAD_KEPT:.0%} of the first {SPREAD_STEPS}')", parts)
+    return out
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+def _fmt(v: dict, kind: str) -> str:
+    m, (lo, hi) = v["mean"], v["ci95"]
+    if kind == "pct":
+        return f"{m * 100:+.1f} % [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+    if kind == "pt":
+        return f"{m * 100:+.1f} pt [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+    if kind == "acc":
+        return f"{m * 100:.1f} % [{lo * 100:.1f}, {hi * 100:.1f}]"
+    if kind == "x":
+        return f"{m:.2f}x [{lo:.2f}, {hi:.2f}]"
+    return f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def markdown(result: dict) -> str:
+    lines = [f"# Testbed experiment (testbed.version {result['testbed_version']})\n",
+             f"{len(result['seeds'])} seed(s) {result['seeds']}, {result['steps']} steps x "
+             f"{result['queries_per_step']} queries x {result['rollouts_per_query']} rollouts per method, "
+             f"{result['test_problems']} test problems. Cells: mean over seeds and items [95 % interval, "
+             f"two-level bootstrap]."]
+    for mix, r in result["mixes"].items():
+        lines.append(f"\n## Training mix: {mix} (easy:medium:hard = {':'.join(map(str, r['weights']))})")
+        for mode in MODES:
+            lines += [f"\n### {mode} mode\n", "| method | bucket | accuracy | Δacc vs base | mean tokens | Δtokens vs base |",
+                      "|---|---|---|---|---|---|"]
+            for method, modes in r["cells"].items():
+                for bucket in BUCKETS:
+                    c = modes[mode].get(bucket)
+                    if not c:
+                        continue
+                    dacc = _fmt(c["accuracy_change"], "pt") if "accuracy_change" in c else "—"
+                    dtok = _fmt(c["token_change"], "pct") if "token_change" in c else "—"
+                    lines.append(f"| {method} | {bucket} | {_fmt(c['accuracy'], 'acc')} | {dacc} | "
+                                 f"{_fmt(c['tokens'], 'tokens')} | {dtok} |")
+            lines.append("\n| method | hard / easy tokens |\n|---|---|")
+            for method, modes in r["cells"].items():
+                ratio = modes[mode].get("hard_easy_token_ratio")
+                lines.append(f"| {method} | {_fmt(ratio, 'x') if ratio else '—'} |")
+        lines += ["\n### The paper's claims (natural mode)\n", "| claim | measured [95 % interval] | verdict |", "|---|---|---|"]
+        for c in r["claims"]:
+            measured = "; ".join(f"{p['quantity']} {_fmt(p, p['format'])}" for p in c["parts"]) or "—"
+            lines.append(f"| {c['claim']} | {measured} | {c['verdict']} |")
+        lines += ["\n### Length spread per tier over training (std of n_gen, tokens; mean over seeds)\n",
+                  "| method | tier | first | last | min |", "|---|---|---|---|---|"]
+        for method, per_seed in r["spread"].items():
+            for tier in sorted({t for s in per_seed for t in s}, key=lambda t: (len(t), t)):
+                vals = [s[tier] for s in per_seed if tier in s]
+                mean = lambda k: sum(v[k] for v in vals) / len(vals)  # noqa: E731
+                lines.append(f"| {method} | {tier} | {mean('first'):.1f} | {mean('last'):.1f} | {mean('min'):.1f} |")
+    secs = result["seconds"]
+    lines.append(f"\nWall time: {result['wall_seconds'] / 60:.1f} min "
+                 f"(training {secs['train'] / 60:.1f} min, evaluation {secs['eval'] / 60:.1f} min).")
     return "\n".join(lines) + "\n"
 
 
-def run_experiment(out: Path, *, steps: int, eval_limit: int | None, config: str | None,
-                   methods: list[str] | None = None, overrides: list[str] = ()) -> dict:
+def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mixes: Sequence[str] = ("default", "hard-heavy"),
+                   methods: Sequence[str] | None = None, version: int | None = None, config: str | None = None,
+                   overrides: Sequence[str] = ()) -> dict:
+    """Train and evaluate every method for every mix and seed; write results.json and results.md
+    into `out` (the JSON after each method, so partial results survive a stop)."""
+    from ..checkpoint import latest_checkpoint
     from ..train import new_run_dir, train
 
     out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    seconds: dict[str, float] = {}
     cfg_path = config or default_config_path()
-    base_cfg = load_config(cfg_path, base_config(out, steps, list(overrides)), base_dir=Path.cwd())
+    extra = [*overrides, *([f"testbed.version={version}"] if version is not None else [])]
+    for mix in mixes:
+        parse_mix(mix)
+    methods = list(methods or METHODS)
+    started = time.perf_counter()
+    secs = {"train": 0.0, "eval": 0.0}
+    first = load_config(cfg_path, run_overrides(out, steps, None, "testbed:train", extra), base_dir=Path.cwd())
+    seed_list = [first.run.seed + i for i in range(seeds)]
     problems = load_source("testbed:test", limit=eval_limit)
-    t = time.perf_counter()
-    base_eval = evaluate_policy(base_cfg, None, problems, "testbed:test")
-    seconds["base eval"] = time.perf_counter() - t
-    table = {"steps": steps, "queries_per_step": base_cfg.train.queries_per_step,
-             "rollouts_per_query": base_cfg.rollouts_per_query, "test_problems": len(problems),
-             "methods": {"sft-base": {"eval": row(base_eval, None)}}}
-    for name in methods or list(METHODS):
-        cfg = load_config(cfg_path, base_config(out, steps, [*overrides, *METHODS[name], f"run.name={name}"]),
-                          base_dir=Path.cwd())
-        t = time.perf_counter()
-        print(f"[experiment] training {name} for {steps} steps", file=sys.stderr, flush=True)
-        run_dir = new_run_dir(cfg)
-        status = train(cfg, run_dir)
-        seconds[name] = time.perf_counter() - t
-        from ..checkpoint import latest_checkpoint
+    difficulty = [p.difficulty for p in problems]
+    result = {"testbed_version": first.testbed.version, "seeds": seed_list, "steps": steps,
+              "queries_per_step": first.train.queries_per_step, "rollouts_per_query": first.rollouts_per_query,
+              "test_problems": len(problems), "mixes": {}, "seconds": secs}
 
-        result = evaluate_policy(cfg, latest_checkpoint(run_dir) / "model", problems, "testbed:test")
-        table["methods"][name] = {"run": str(run_dir), "status": status, "eval": row(result, base_eval),
-                                  "spread": spread_over_training(run_dir)}
-        (out / "results.json").write_text(json.dumps(table, indent=1))  # partial results survive
-    table["seconds"] = seconds
-    table["wall_seconds"] = time.perf_counter() - started
-    (out / "results.json").write_text(json.dumps(table, indent=1))
-    (out / "results.md").write_text(markdown(table))
-    return table
+    def save() -> None:
+        result["wall_seconds"] = time.perf_counter() - started
+        (out / "results.json").write_text(json.dumps(result, indent=1))
 
-
-def summary_checks(table: dict) -> list[str]:
-    """The paper's targets, scaled, as pass/fail lines (reported, never tuned towards)."""
-    m = table["methods"]
-    nat = lambda k, b="all": m[k]["eval"]["natural"][b]
-    lines = []
-    if "hbpo-4tier" in m:
-        h = nat("hbpo-4tier")
-        lines.append(f"HBPO tokens vs base: {h['token_change'] * 100:+.1f} % (target <= -50 %), "
-                     f"accuracy {h['accuracy_change'] * 100:+.1f} pt (target >= 0)")
-        ratio = m["hbpo-4tier"]["eval"]["natural"]["hard_easy_token_ratio"]
-        lines.append(f"HBPO hard/easy token ratio: {ratio:.2f}x (target >= 2x)")
-    if "hbpo-4tier" in m and "hbpo-1tier" in m:
-        lines.append(f"4 tiers vs 1 tier accuracy: {nat('hbpo-4tier')['accuracy'] * 100:.1f} % vs "
-                     f"{nat('hbpo-1tier')['accuracy'] * 100:.1f} % (target: 4 tiers >= 1 tier)")
-    if "cosine" in m:
-        shorter = all(nat("cosine", b)["token_change"] < 0 for b in ("easy", "medium", "hard"))
-        lines.append(f"cosine shortens every bucket: {shorter}; hard-bucket accuracy change "
-                     f"{nat('cosine', 'hard')['accuracy_change'] * 100:+.1f} pt (paper: it drops)")
-    return lines
-
+    for mix in mixes:
+        train_data = train_source(out, mix)
+        evals: dict[str, list[dict]] = {BASE: [], **{m: [] for m in methods}}
+        spreads: dict[str, list[dict]] = {m: [] for m in methods}
+        runs: dict[str, list[str]] = {m: [] for m in methods}
+        for seed in seed_list:
+            cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, extra), base_dir=Path.cwd())
+            t = time.perf_counter()
+            evals[BASE].append(evaluate_policy(cfg, None, problems, "testbed:test"))
+            secs["eval"] += time.perf_counter() - t
+            for name in methods:
+                cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data,
+                                                          [*extra, *METHODS[name], f"run.name={name}-{mix.replace(':', '-')}-s{seed}"]),
+                                  base_dir=Path.cwd())
+                print(f"[experiment] mix {mix}, seed {seed}: training {name} for {steps} steps", file=sys.stderr, flush=True)
+                t = time.perf_counter()
+                run_dir = new_run_dir(cfg)
+                status = train(cfg, run_dir)
+                secs["train"] += time.perf_counter() - t
+                if status != "finished":
+                    raise RuntimeError(f"{name} (mix {mix}, seed {seed}) ended {status}: see {run_dir / 'events.jsonl'}")
+                t = time.perf_counter()
+                evals[name].append(evaluate_policy(cfg, latest_checkpoint(run_dir) / "model", problems, "testbed:test"))
+                secs["eval"] += time.perf_counter() - t
+                spreads[name].append(spread_over_training(run_dir))
+                runs[name].append(str(run_dir))
+                result["mixes"][mix] = {"weights": list(parse_mix(mix)), "train": train_data, "runs": runs, "partial": True}
+                save()
+        boot = bootstrap(evals, difficulty)
+        result["mixes"][mix] = {"weights": list(parse_mix(mix)), "train": train_data, "runs": runs,
+                                "cells": cells(boot), "claims": claims(boot, spreads), "spread": spreads}
+        save()
+    save()
+    (out / "results.md").write_text(markdown(result))
+    return result
