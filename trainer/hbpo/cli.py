@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--version", type=int, default=2, help="testbed.version of the base model (default 2)")
     c.add_argument("--limit", type=int, default=300, help="test problems (default 300, balanced)")
     c.add_argument("--budgets", default=None, help="comma-separated budgets b (default 16,24,...,256)")
+    c.add_argument("--samples", type=int, default=4, help="natural samples per problem (default 4)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", default="runs/testbed-curve", help="folder for curve-v<version>.{json,md,svg}")
     e = tb.add_parser("experiment", help="the paper's claims on the testbed with error bars: the SFT base, HBPO 4/2/1 "
@@ -87,6 +88,17 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--config", help="base config (default: the built-in testbed config)")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value for every method")
+    k = tb.add_parser("collapse", help="what wrecks hard problems under HBPO: per-tier length and accuracy over "
+                                       "training by difficulty, for the default, a smaller step size and tiers "
+                                       "that fit every minimal solution")
+    k.add_argument("--version", type=int, default=2, help="testbed.version of the base model (default 2)")
+    k.add_argument("--mix", default="hard-heavy", help="training mix (default hard-heavy, 1:1:3; or e:m:h)")
+    k.add_argument("--steps", type=int, default=40, help="training steps per variant (default 40)")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--variants", nargs="+", default=None, help="a subset of: default lr/5 tiers>=80")
+    k.add_argument("--out", default="runs/collapse", help="folder for the runs and collapse.{json,md}")
+    k.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value for every variant")
 
     p = sub.add_parser("export-gguf", help="convert a checkpoint (or an HF model folder, or testbed:base) "
                                            "to a GGUF file llama.cpp loads; prints a JSON summary")
@@ -282,13 +294,27 @@ def cmd_testbed(args) -> int:
             budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else list(BUDGETS)
         except ValueError:
             raise ConfigError([f"--budgets: not a comma-separated list of token counts: {args.budgets!r}"]) from None
-        if args.limit < 3 or not budgets or min(budgets) < 1:
-            raise ConfigError(["--limit: must be >= 3" if args.limit < 3 else "--budgets: every budget must be >= 1"])
+        if args.limit < 3 or not budgets or min(budgets) < 1 or args.samples < 1:
+            raise ConfigError(["--limit: must be >= 3" if args.limit < 3 else "--samples: must be >= 1" if args.samples < 1
+                               else "--budgets: every budget must be >= 1"])
         out = Path(args.out)
-        result = run_curve(version=version, limit=args.limit, budgets=budgets, out=out, seed=args.seed)
+        result = run_curve(version=version, limit=args.limit, budgets=budgets, out=out, seed=args.seed,
+                           samples=args.samples)
         print(markdown(result, result["budgets"]))
         print(f"{result['problems']} problems at T={result['temperature']} in {result['seconds']:.0f} s; "
               f"written: {out / f'curve-v{version}.json'}, .md, .svg")
+        return 0
+    if args.testbed_command == "collapse":
+        from .testbed.collapse import VARIANTS, run_collapse
+        from .testbed.experiment import parse_mix
+
+        parse_mix(args.mix)
+        if args.steps < 1:
+            raise ConfigError(["--steps: must be >= 1"])
+        out = Path(args.out)
+        run_collapse(out, version=version, mix=args.mix, steps=args.steps, seed=args.seed,
+                     variants=args.variants or list(VARIANTS), overrides=args.overrides)
+        print((out / "collapse.md").read_text(encoding="utf-8"))
         return 0
     if args.testbed_command == "experiment":
         from .testbed.experiment import METHODS, parse_mix, run_experiment

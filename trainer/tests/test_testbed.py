@@ -500,6 +500,13 @@ def test_the_curve_accepts_a_testbed_only_when_hard_gains_clearly_more_than_easy
     assert not flat["ok"]
     assert not accept(outcomes(90, 90, 40, 50, n=12), budgets)["ok"]  # 10 points on 12 problems: not clear
     assert wilson(0, 10)[0] == 0 and 0.7 < wilson(9, 10)[1] <= 1 and wilson(5, 10)[0] < 0.5 < wilson(5, 10)[1]
+    # a problem's samples are drawn together: 4 copies of each outcome are one problem's 4 samples,
+    # and tell no more than the problem once (the interval stays), unlike 4x as many problems
+    few = outcomes(36, 36, 16, 22, n=40)
+    copies = {d: {b: [x for x in row for _ in range(4)] for b, row in by.items()} for d, by in few.items()}
+    once, together, apart = accept(few, budgets), accept(copies, budgets, samples=4), accept(copies, budgets)
+    assert together["ci95"] == pytest.approx(once["ci95"]) and together["extra_gain"] == pytest.approx(once["extra_gain"])
+    assert apart["ci95"][1] - apart["ci95"][0] < 0.7 * (once["ci95"][1] - once["ci95"][0])
 
 
 def test_the_curve_forces_an_answer_at_each_budget(base_model):
@@ -511,10 +518,10 @@ def test_the_curve_forces_an_answer_at_each_budget(base_model):
     tok.padding_side = "left"
     problems = generate("test", 9)
     budgets = [16, 80, 256]
-    result = measure(model, tok, problems, budgets=budgets, temperature=1.0, max_tokens=256, seed=0)
+    result = measure(model, tok, problems, budgets=budgets, temperature=1.0, max_tokens=256, seed=0, samples=2)
     for d in DIFFICULTIES:
         cells = result["table"][d]
-        assert [cells[b]["n"] for b in budgets] == [3, 3, 3]
+        assert [cells[b]["n"] for b in budgets] == [6, 6, 6]
         thinking = [cells[b]["thinking_tokens"] for b in budgets]
         assert thinking[0] <= 16 and thinking == sorted(thinking), thinking
         assert all(0 <= cells[b]["ci95"][0] <= (cells[b]["accuracy"] or 0) <= cells[b]["ci95"][1] <= 1 for b in budgets)

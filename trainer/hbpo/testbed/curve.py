@@ -1,17 +1,19 @@
 """Does thinking longer pay, and where? The base model's accuracy per difficulty under budget forcing.
 
-    python -m hbpo testbed curve [--version 3] [--limit 300] [--budgets 16,24,...] [--out DIR]
+    python -m hbpo testbed curve [--version 3] [--limit 300] [--samples 4] [--budgets 16,24,...] [--out DIR]
 
-For each test problem the base model (`testbed:base` of `testbed.version`) writes one sample in
-natural mode at the RL sampling temperature (the built-in config's `generation.temperature`), up to
-`max_response_tokens`. Budget forcing at b tokens (s1's "budget forcing", one sample shared by every
+For each test problem the base model (`testbed:base` of `testbed.version`) writes `samples` samples
+(default 4) in natural mode at the RL sampling temperature (the built-in config's
+`generation.temperature`), up to `max_response_tokens`. Budget forcing at b tokens (s1's "budget forcing", each sample shared by every
 b, so the curve compares budgets on the same draws):
 
 - the sample closed its thinking (`</think>`) within b tokens: its own answer stands;
 - otherwise its first b tokens are kept, the thinking is closed for it (`</think>\\nThe answer is
   \\boxed{`, after a newline when the cut fell inside a line) and it writes the answer greedily.
 
-Accuracy per (difficulty, b) is graded with the trainer's grader, with a 95 % interval (Wilson).
+Accuracy per (difficulty, b) is graded with the trainer's grader, with a 95 % interval (Wilson, over
+samples: a little narrow, since one problem's samples are not independent; the acceptance interval
+below resamples problems).
 
 The acceptance criterion (`accept`): on the testbed a problem's minimal solution fits in `B_FIT`
 tokens (the longest hard one is 79), so from `B_FIT` on every budget can finish the solution and
@@ -83,22 +85,24 @@ def _continue_greedy(model, tokenizer, sequences: list[list[int]], tokens: int) 
 
 
 def measure(model, tokenizer, problems, *, budgets: Sequence[int], temperature: float, max_tokens: int,
-            seed: int) -> dict:
-    """Accuracy and thinking tokens per (difficulty, budget); see the module docstring."""
+            seed: int, samples: int = 1) -> dict:
+    """Accuracy and thinking tokens per (difficulty, budget); see the module docstring. `samples`
+    natural samples per problem; outcomes are listed problem by problem, a problem's samples together."""
     from ..config import Config, PromptConfig
 
     gen = Config().generation
     gen.temperature, gen.batch_size = temperature, 64
+    problems = [p for p in problems for _ in range(samples)]  # each batch is seeded by its place: distinct samples
     prompts = [build_prompt(tokenizer, p.problem, "natural", PromptConfig()) for p in problems]
     results, _ = generate(model, tokenizer, prompts, max_new_tokens=max_tokens, gen=gen, seed=seed)
     close = tokenizer.convert_tokens_to_ids(THINK_CLOSE)
-    samples = [Sample(p.difficulty, p.answer, resp, resp.index(close) if close in resp else None)
+    drawn = [Sample(p.difficulty, p.answer, resp, resp.index(close) if close in resp else None)
                for p, (_, resp) in zip(problems, results)]
     forced_ids = {nl: tokenizer(("\n" if nl else "") + FORCED, add_special_tokens=False)["input_ids"] for nl in (False, True)}
     cells: dict[str, dict[int, list[bool]]] = {d: {b: [] for b in budgets} for d in DIFFICULTIES}
     thinking: dict[str, dict[int, list[int]]] = {d: {b: [] for b in budgets} for d in DIFFICULTIES}
     pending: list[tuple[Sample, int, list[int], str]] = []  # (sample, budget, sequence to continue, text so far)
-    for (prompt_ids, _), s in zip(results, samples):
+    for (prompt_ids, _), s in zip(results, drawn):
         for b in budgets:
             if s.close_at is not None and s.close_at < b:
                 cells[s.difficulty][b].append(grade(tokenizer.decode(s.response, skip_special_tokens=True), s.answer).correct)
@@ -123,8 +127,9 @@ def measure(model, tokenizer, problems, *, budgets: Sequence[int], temperature: 
     return {"table": table, "outcomes": {d: {b: [int(x) for x in cells[d][b]] for b in budgets} for d in DIFFICULTIES}}
 
 
-def accept(outcomes: dict, budgets: Sequence[int], *, seed: int = 0, rounds: int = 2000) -> dict:
-    """The acceptance criterion (module docstring), with a bootstrap interval over problems."""
+def accept(outcomes: dict, budgets: Sequence[int], *, samples: int = 1, seed: int = 0, rounds: int = 2000) -> dict:
+    """The acceptance criterion (module docstring), with a bootstrap interval over problems (a
+    problem's `samples` outcomes, consecutive in `outcomes`, are drawn together)."""
     lo = min((b for b in budgets if b >= B_FIT), default=None)
     hi = max(budgets)
     if lo is None or lo == hi:
@@ -133,8 +138,11 @@ def accept(outcomes: dict, budgets: Sequence[int], *, seed: int = 0, rounds: int
     def gain(rows_lo: list[int], rows_hi: list[int]) -> float:
         return sum(rows_hi) / len(rows_hi) - sum(rows_lo) / len(rows_lo)
 
-    easy = list(zip(outcomes["easy"][lo], outcomes["easy"][hi]))
-    hard = list(zip(outcomes["hard"][lo], outcomes["hard"][hi]))
+    def per_problem(d: str) -> list[tuple[float, float]]:
+        a, b = outcomes[d][lo], outcomes[d][hi]
+        return [(sum(a[i:i + samples]) / samples, sum(b[i:i + samples]) / samples) for i in range(0, len(a), samples)]
+
+    easy, hard = per_problem("easy"), per_problem("hard")
     point = gain(*zip(*hard)) - gain(*zip(*easy))
     rng = random.Random(seed)
     draws = []
@@ -193,7 +201,8 @@ def markdown(result: dict, budgets: Sequence[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_curve(*, version: int, limit: int, budgets: Sequence[int], out: Path | None, seed: int = 0) -> dict:
+def run_curve(*, version: int, limit: int, budgets: Sequence[int], out: Path | None, seed: int = 0,
+              samples: int = 4) -> dict:
     cfg = load_config(default_config_path(), [f"testbed.version={version}"])
     torch.manual_seed(seed)
     started = time.perf_counter()
@@ -203,9 +212,9 @@ def run_curve(*, version: int, limit: int, budgets: Sequence[int], out: Path | N
     problems = generate_problems("test", limit)
     budgets = sorted(set(b for b in budgets if 0 < b <= cfg.max_response_tokens))
     result = measure(model, tok, problems, budgets=budgets, temperature=cfg.generation.temperature,
-                     max_tokens=cfg.max_response_tokens, seed=seed)
-    result["accept"] = accept(result["outcomes"], budgets, seed=seed)
-    result |= {"version": version, "problems": len(problems), "budgets": list(budgets),
+                     max_tokens=cfg.max_response_tokens, seed=seed, samples=samples)
+    result["accept"] = accept(result["outcomes"], budgets, samples=samples, seed=seed)
+    result |= {"version": version, "problems": len(problems), "samples": samples, "budgets": list(budgets),
                "temperature": cfg.generation.temperature, "seconds": time.perf_counter() - started}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
