@@ -630,3 +630,30 @@ def test_experiment_smoke_every_method_one_seed_two_mixes(base_model, tmp_path):
     assert [json.loads(x)["difficulty"] for x in (out / "train-1-0-1.jsonl").read_text().splitlines()[:2]] == ["easy", "hard"]
     md = (out / "results.md").read_text()
     assert "## Training mix: 1:0:1" in md and "| hbpo-2tier | hard |" in md and "Wall time:" in md
+
+
+def test_collapse_reads_each_tier_by_difficulty_from_the_runs_rollouts(base_model, tmp_path):
+    """`testbed collapse` at toy size: the rollouts it reads back are the run's own, counted per
+    stretch, difficulty and tier; evals come every steps/4 steps."""
+    from hbpo.cli import main
+    from hbpo.events import read_events
+
+    out = tmp_path / "collapse"
+    assert main(["testbed", "collapse", "--steps", "4", "--variants", "tiers>=80", "--mix", "0:0:1", "--out", str(out),
+                 "--set", "train.queries_per_step=2", "--set", "eval.limit=6"]) == 0
+    result = json.loads((out / "collapse.json").read_text())
+    run = result["variants"]["tiers>=80"]
+    events, _ = read_events(Path(run["run"]) / "events.jsonl")
+    rollouts = [e for e in events if e["type"] == "rollout"]
+    assert {e["difficulty"] for e in rollouts} == {"hard"}  # the 0:0:1 mix trains on hard problems only
+    assert [s["steps"] for s in run["stretches"]] == [[1, 1], [2, 2], [3, 3], [4, 4]]
+    for k, s in enumerate(run["stretches"], 1):
+        mine = [e for e in rollouts if e["step"] == k]
+        cells = s["by_difficulty"]["hard"]
+        assert sorted(cells, key=int) == ["80", "96", "128", "160"]
+        assert sum(c["n"] for c in cells.values()) == len(mine) == 2 * 8
+        t80 = [e for e in mine if e["tier"] == 80]
+        assert cells["80"]["accuracy"] == pytest.approx(sum(e["correct"] for e in t80) / len(t80))
+        assert cells["80"]["tokens"] == pytest.approx(sum(e["n_gen"] for e in t80) / len(t80))
+    assert sorted(map(int, run["evals"])) == [1, 2, 3, 4]
+    assert "| 1-1 | hard |" in (out / "collapse.md").read_text()
