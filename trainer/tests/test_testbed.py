@@ -628,6 +628,8 @@ def test_experiment_smoke_every_method_one_seed_two_mixes(base_model, tmp_path):
         assert [c["verdict"] in ("holds", "fails", "not significant", "no data") for c in mix["claims"]] == [True] * 5
         assert all(len(runs) == 1 for runs in mix["runs"].values())
     assert [json.loads(x)["difficulty"] for x in (out / "train-1-0-1.jsonl").read_text().splitlines()[:2]] == ["easy", "hard"]
+    # the base (evaluated once a seed) is the same row under every mix
+    assert result["mixes"]["default"]["cells"][BASE] == result["mixes"]["1:0:1"]["cells"][BASE]
     md = (out / "results.md").read_text()
     assert "## Training mix: 1:0:1" in md and "| hbpo-2tier | hard |" in md and "Wall time:" in md
 

@@ -327,16 +327,19 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
         result["wall_seconds"] = time.perf_counter() - started
         (out / "results.json").write_text(json.dumps(result, indent=1))
 
+    base_evals: dict[int, dict] = {}  # by seed: the base is the same whatever the mix
     for mix in mixes:
         train_data = train_source(out, mix)
         evals: dict[str, list[dict]] = {BASE: [], **{m: [] for m in methods}}
         spreads: dict[str, list[dict]] = {m: [] for m in methods}
         runs: dict[str, list[str]] = {m: [] for m in methods}
         for seed in seed_list:
-            cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, extra), base_dir=Path.cwd())
-            t = time.perf_counter()
-            evals[BASE].append(evaluate_policy(cfg, None, problems, "testbed:test"))
-            secs["eval"] += time.perf_counter() - t
+            if seed not in base_evals:
+                cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, extra), base_dir=Path.cwd())
+                t = time.perf_counter()
+                base_evals[seed] = evaluate_policy(cfg, None, problems, "testbed:test")
+                secs["eval"] += time.perf_counter() - t
+            evals[BASE].append(base_evals[seed])
             for name in methods:
                 cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data,
                                                           [*extra, *METHODS[name], f"run.name={name}-{mix.replace(':', '-')}-s{seed}"]),
