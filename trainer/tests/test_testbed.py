@@ -14,7 +14,7 @@ from hbpo.grading import grade
 from hbpo.testbed import problems as P
 from hbpo.testbed.problems import (DIFFICULTIES, SPLITS, Expression, generate, generate_split,
                                    parse_problem, split_of)
-from hbpo.testbed.traces import (SFT_MODES, TraceConfig, count_tokens, draw_sft_example,
+from hbpo.testbed.traces import (REVIEW_OPENERS, SFT_MODES, TraceConfig, count_tokens, draw_sft_example,
                                  make_trace, minimal_trace, solution_lines)
 
 # ---------------------------------------------------------------------------------- problems
@@ -168,7 +168,10 @@ def test_count_tokens_matches_a_testbed_tokenizer():
 
 
 V3 = TraceConfig(version=3)
+# A step line (or one written again after a correction): its arithmetic.
 _ARITH = re.compile(r"= (\d+) ([-+*]) (\d+) = (\d+)\n")
+# A check: the line copied (`Check b = a * 3 = 12 * 3 = 35`) and judged (`? Yes.` / `? No, 36.`).
+_CHECK = re.compile(r"= (\d+) ([-+*]) (\d+) = (\d+)\? (?:Yes|No, (\d+))\.\n")
 
 
 def _wrong_lines(text: str) -> list[str]:
@@ -179,6 +182,48 @@ def _wrong_lines(text: str) -> list[str]:
         if {"+": left + right, "-": left - right, "*": left * right}[op] != value:
             out.append(m[0])
     return out
+
+
+def _forced_answer(trace, problem, budget: int) -> int | None:
+    """What a model that has learned the traces exactly answers under budget forcing at `budget`
+    thinking tokens (curve.py): its own answer when it closed in time, else the answer its thinking
+    holds at the last line end within the cut."""
+    from hbpo.testbed.traces import THINK_CLOSE, answer_so_far
+
+    thinking = trace.text.split(THINK_CLOSE)[0]
+    if count_tokens(thinking, eos=False) < budget:
+        return trace.answer
+    kept, used = "", 0
+    for line in thinking.splitlines(keepends=True):
+        used += count_tokens(line, eos=False)
+        if used > budget:
+            break
+        kept += line
+    return answer_so_far(kept, problem)
+
+
+def test_a_forced_example_boxes_what_the_thinking_holds_where_it_is_cut():
+    from hbpo.testbed.traces import THINK_CLOSE, answer_so_far, forced_example
+
+    rng, seen = random.Random(9), set()
+    for p in generate("train", 600, unique=False):
+        t = make_trace(p, rng, V3)
+        forced = forced_example(p, t, rng)
+        if t.short:
+            assert forced is None
+            continue
+        thinking, closing = forced.split(THINK_CLOSE)
+        assert t.text.startswith(thinking) and len(thinking) < len(t.text.split(THINK_CLOSE)[0])
+        assert thinking.startswith(solution_lines(p)) if t.slipped is None else thinking.endswith("\n")
+        held = answer_so_far(thinking, p)
+        assert closing == f"\nThe answer is \\boxed{{{held}}}." and held is not None
+        seen.add((held == int(p.answer), held == t.answer))
+    # (held right, held = the trace's own answer): cut before a correction, the held answer is the
+    # slipped one (False, False); an uncaught slip is wrong to the end (False, True); once right it stays
+    assert {(True, True), (False, False), (False, True)} <= seen and (True, False) not in seen, seen
+    assert answer_so_far("a = 7 + 5 = 12\nb = a * 3 = 12 * 3 = 35\nCheck b = a * 3 = 12 * 3 = 35? No, 36.\n",
+                         "Let a = 7 + 5, b = a * 3. What is b?") == 36
+    assert answer_so_far("a = 7 + 5 = 12\n", "Let a = 7 + 5, b = a * 3. What is b?") is None
 
 
 def test_version_2_keys_stay_as_they_were():
@@ -194,34 +239,73 @@ def test_version_3_slips_once_and_a_check_of_that_step_corrects_it():
     for d, ts in traces.items():
         for t, p in zip(ts, generate("train", 700, difficulties=[d], unique=False)):
             wrong = _wrong_lines(t.text)
-            # exactly the slipped line is wrong, every other line (corrections, restarts) is right
+            # exactly the slipped line is wrong, every other line (checks, lines written again) is right
             assert len(wrong) == (t.slipped is not None), t.text
             assert t.text.endswith(f"</think>\nThe answer is \\boxed{{{t.answer}}}.") and t.tokens <= 248
             right = t.answer == int(p.answer)
             assert right == (t.slipped is None or t.caught), t.text
             assert grade(t.text, p.answer).correct == right
-            if t.caught:  # what caught it says so, naming the written value it replaces
-                assert re.search(r"(= \d+, not \d+\.\n|So I get \d+, not \d+\.\n)", t.text), t.text
+            for m in _CHECK.finditer(t.text):  # a check says "No" exactly when the line it copied is wrong
+                truth = {"+": int(m[1]) + int(m[3]), "-": int(m[1]) - int(m[3]), "*": int(m[1]) * int(m[3])}[m[2]]
+                assert (truth == int(m[4]) and m[5] is None) or (truth == int(m[5]) != int(m[4])), m[0]
+            if t.caught:  # the check of the slipped line says so, with the right value
+                assert re.search(r"^Check [a-f] = .* = \d+\? No, \d+\.\n", t.text, re.M), t.text
             if t.slipped is None:
-                assert ", not " not in t.text and t.text.startswith(solution_lines(p))
-    # Hard problems slip more (more lines) and are caught less often (more steps a check may look at):
-    # extra reasoning pays more there. Easy ones are nearly always right.
+                assert "? No," not in t.text and t.text.startswith(solution_lines(p))
+                # a check is the step line it checks, word for word, with "Check " before it
+                steps = solution_lines(p).splitlines()
+                for check in re.findall(r"^Check (.*)\? Yes\.$", t.text, re.M):
+                    assert check in steps, (check, t.text)
+            # reviews go in order from a: every check follows the opener or the check of the step before
+            for m in re.finditer(r"^Check ([a-f]) ", t.text, re.M):
+                before = t.text[:m.start()].splitlines()[-1]
+                assert (before in [o.strip() for o in REVIEW_OPENERS]) if m[1] == "a" else \
+                    before.startswith(f"Check {chr(ord(m[1]) - 1)} ="), t.text
+    # Hard problems slip more (more lines) and are caught less often (a review must go further to
+    # reach the slip): extra reasoning pays more there.
     slip = {d: statistics.mean(t.slipped is not None for t in ts) for d, ts in traces.items()}
     right = {d: statistics.mean(t.slipped is None or t.caught for t in ts) for d, ts in traces.items()}
     assert slip["easy"] < slip["medium"] < slip["hard"], slip
-    assert right["hard"] < right["medium"] < right["easy"] and right["easy"] >= 0.95, right
+    assert right["hard"] < right["medium"] < right["easy"] and right["easy"] >= 0.9, right
     caught_share = {d: sum(t.caught for t in ts) / max(1, sum(t.slipped is not None for t in ts)) for d, ts in traces.items()}
     assert caught_share["hard"] < caught_share["easy"], caught_share
 
 
-def test_version_3_checks_do_not_know_about_the_slip():
-    # What is checked (how many checks, and how long the over-thinking) is drawn as in version 2,
-    # whether or not a line slipped: the model cannot learn "a check comes after a slip".
+def test_version_3_over_thinks_without_knowing_about_the_slip():
+    # How long the over-thinking is, and whether it reviews, are drawn as in version 2, whether or
+    # not a line slipped: the model cannot learn "a review comes after a slip".
     traces = [t for ts in _traces(700, seed=4, cfg=V3).values() for t in ts if not t.short]
-    checks = lambda t: t.text.count("Wait, let me check")  # noqa: E731
-    slipped = [checks(t) for t in traces if t.slipped is not None]
-    clean = [checks(t) for t in traces if t.slipped is None]
-    assert len(slipped) > 200 and abs(statistics.mean(slipped) - statistics.mean(clean)) < 0.35
+    reviews = lambda t: sum(t.text.count(o) for o in REVIEW_OPENERS)  # noqa: E731
+    slipped = [t for t in traces if t.slipped is not None]
+    clean = [t for t in traces if t.slipped is None]
+    assert len(slipped) > 200 and {reviews(t) for t in traces} == {0, 1}
+    assert abs(statistics.mean(map(reviews, slipped)) - statistics.mean(map(reviews, clean))) < 0.1
+    assert abs(statistics.mean(t.overthink_tokens for t in slipped) - statistics.mean(t.overthink_tokens for t in clean)) < 10
+    # the answer the thinking holds is its last number where a hesitation starts and where the
+    # thinking ends (after the steps, a review, each hesitation): a model finds it by recency
+    for t in traces:
+        thinking = t.text.split("</think>")[0]
+        ends = [m.start() for m in re.finditer(r"^Hmm", thinking, re.M)] + [len(thinking)]
+        assert all(re.findall(r"\d+", thinking[:e])[-1] == str(t.answer) for e in ends), t.text
+
+
+def test_version_3_data_pays_for_thinking_longer_on_hard_problems_only():
+    """The traces themselves pass the curve's acceptance rule: under budget forcing, a model that
+    had learned them exactly would gain far more from 80 to 256 thinking tokens on hard problems than
+    on easy ones (version 2's traces: nothing on either)."""
+    def gains(cfg):
+        rng, out = random.Random(8), {}
+        for d in ("easy", "hard"):
+            problems = generate("test", 500, difficulties=[d], unique=False)
+            traces = [make_trace(p, rng, cfg) for p in problems]
+            acc = {b: statistics.mean(_forced_answer(t, p, b) == int(p.answer) for t, p in zip(traces, problems))
+                   for b in (80, 256)}
+            out[d] = acc[256] - acc[80]
+        return out
+
+    v3, v2 = gains(V3), gains(TraceConfig())
+    assert v3["hard"] - v3["easy"] >= 0.15 and abs(v3["easy"]) < 0.03, v3
+    assert v2 == {"easy": 0, "hard": 0}, v2
 
 
 def test_version_3_is_independent_of_the_prompt_mode():
@@ -254,6 +338,22 @@ def toy_recipe(**overrides):
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HBPO_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache" / "testbed"
+
+
+def test_forced_examples_train_the_answer_and_not_the_cut():
+    from hbpo.testbed.build import Recipe, _prepare, recipe_for
+
+    tok, _, data = _prepare(toy_recipe(trace=V3, examples=16, drill_examples=8, forced_examples=40), log=lambda m: None)
+    close = tok.convert_tokens_to_ids("</think>")
+    forced = data[24:]
+    assert len(forced) >= 25  # short traces (20 %) give none
+    for _, response, skip in forced:
+        # the loss skips the cut's </think> (not a place to stop), and trains the boxed answer after it
+        assert response[skip] == close and response.count(close) == 1 and response[-1] == tok.eos_token_id
+        assert tok.decode(response[skip:]).startswith("</think>\nThe answer is \\boxed{")
+    assert all(skip is None for _, _, skip in data[:16])  # full traces learn where to stop
+    # version 2's recipe (and so its cached model's key) has no such field
+    assert "forced_examples" not in Recipe().to_dict() and recipe_for(3).forced_examples > 0
 
 
 def test_build_is_cached_and_a_stale_manifest_triggers_a_rebuild(cache):

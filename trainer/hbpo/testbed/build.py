@@ -30,7 +30,8 @@ from typing import Callable
 
 from ..config import GenerationConfig, PromptConfig, TinyModelConfig
 from .problems import DIFFICULTIES, GENERATOR_VERSION, generate
-from .traces import SFT_MODES, TRACE_VERSION, TraceConfig, THINK_CLOSE, count_tokens, draw_sft_example, minimal_trace, solution_lines
+from .traces import (SFT_MODES, TRACE_VERSION, THINK_CLOSE, TraceConfig, count_tokens, draw_sft_example, forced_example,
+                     make_trace, minimal_trace, solution_lines)
 
 BUILD_VERSION = 1  # bump when this file changes what a recipe builds
 MANIFEST = "manifest.json"
@@ -67,6 +68,10 @@ class Recipe:
     # part to learn (finding step k's definition in the prompt and copying it).
     drill_difficulties: tuple[str, ...] = ("easy", "medium", "hard", "hard")
     drill_ending: bool = True  # False: drills stop after the step lines (no </think>, no answer)
+    # Version 3: full traces cut at a line end of their over-thinking, closed there and the answer they
+    # hold boxed (traces.forced_example), the `</think>` token's loss skipped: answering when the
+    # thinking is cut (budget forcing, the curve) without learning to stop there.
+    forced_examples: int = 0
     batch_size: int = 16  # sequences per optimizer step (one micro-batch)
     lr: float = 3e-3
     min_lr_ratio: float = 0.05  # cosine decay to lr * this
@@ -85,6 +90,8 @@ class Recipe:
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["trace"] = self.trace.key()
+        if not self.forced_examples:  # added with version 3: version 2's key stays what it was
+            del out["forced_examples"]
         return out
 
 
@@ -102,7 +109,14 @@ ENGINE_RECIPE = Recipe(
 def recipe_for(version: int = 2) -> Recipe:
     """The base model's recipe for `testbed.version` (traces.py: 2 over-thinks in pure waste, 3 slips
     and catches its slips)."""
-    return Recipe() if version == 2 else Recipe(trace=TraceConfig(version=version))
+    if version == 2:
+        return Recipe()
+    # Version 3's first build (version 2's shape, no forced examples) boxed the answer it held after
+    # over-thinking with probability 0.1-0.3 (teacher-forced, test problems): finding the asked
+    # step's last line far back is a two-hop lookup. Six layers, heads of 32, and forced examples.
+    return Recipe(model=TinyModelConfig(hidden_size=128, layers=6, heads=4, kv_heads=4, intermediate_size=512,
+                                        vocab_size=768, max_position_embeddings=512),
+                  trace=TraceConfig(version=version), forced_examples=12000)
 
 
 # Prompt fields the base model's SFT data never uses: they stay out of the key, so adding one
@@ -252,6 +266,10 @@ def _prepare(recipe: Recipe, log: Log):
                               difficulties=list(recipe.drill_difficulties)) if recipe.drill_examples else []
     drills = [(p, rng.choice(SFT_MODES), minimal_trace(p) if recipe.drill_ending else solution_lines(p))
               for p in drill_problems]
+    forced = []
+    for p in generate("train", recipe.forced_examples, seed=recipe.seed + 2_000_000, unique=False) if recipe.forced_examples else []:
+        if (text := forced_example(p, make_trace(p, rng, recipe.trace), rng)) is not None:
+            forced.append((p, rng.choice(SFT_MODES), text))
     prompt_cfg = PromptConfig()
     sentences = [prompt_cfg.efficiency_sentence] + [
         prompt_cfg.budget_sentence.replace("{budget}", str(m)) for m in SFT_MODES if isinstance(m, int)]
@@ -264,9 +282,14 @@ def _prepare(recipe: Recipe, log: Log):
     eos = tokenizer.eos_token_id
     think_close = tokenizer.convert_tokens_to_ids(THINK_CLOSE)
     data, inexact = [], 0
-    for i, (p, mode, text) in enumerate([(p, mode, trace.text) for p, mode, trace in full] + drills):
+    for i, (p, mode, text) in enumerate([(p, mode, trace.text) for p, mode, trace in full] + drills + forced):
         prompt = build_prompt(tokenizer, p.problem, mode, prompt_cfg)
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if i >= len(full) + len(drills):  # forced: the cut's </think> is not a decision to learn
+            response_ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [eos]
+            inexact += len(response_ids) != count_tokens(text)
+            data.append((prompt_ids, response_ids, response_ids.index(think_close)))
+            continue
         is_drill = i >= len(full)
         ends = not is_drill or recipe.drill_ending
         response_ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [eos] * ends
@@ -279,7 +302,7 @@ def _prepare(recipe: Recipe, log: Log):
     n_params = sum(p.numel() for p in model.parameters())
     lengths = [len(r) for _, r, _ in data[:len(full)]] or [0]
     log(f"testbed: {len(full)} full SFT traces (mean {statistics.mean(lengths):.1f} tokens) + "
-        f"{len(drills)} drills; {inexact} counted differently by traces.count_tokens; vocab "
+        f"{len(drills)} drills + {len(forced)} forced answers; {inexact} counted differently by traces.count_tokens; vocab "
         f"{len(tokenizer)}, {n_params / 1e6:.2f}M parameters")
     return tokenizer, model, data
 

@@ -8,8 +8,11 @@ For each test problem the base model (`testbed:base` of `testbed.version`) write
 b, so the curve compares budgets on the same draws):
 
 - the sample closed its thinking (`</think>`) within b tokens: its own answer stands;
-- otherwise its first b tokens are kept, the thinking is closed for it (`</think>\\nThe answer is
-  \\boxed{`, after a newline when the cut fell inside a line) and it writes the answer greedily.
+- otherwise its first b tokens are kept up to their last line end (all b when no line ended), the
+  thinking is closed for it (`</think>\\nThe answer is \\boxed{`) and it writes the answer greedily.
+  The cut falls at a line end because a line is the testbed's unit of thought: half a line
+  (`c = b + 4 = 2 + 4`) ends on an operand, which the testbed model, never trained on such a cut,
+  boxes as its answer.
 
 Accuracy per (difficulty, b) is graded with the trainer's grader, with a 95 % interval (Wilson, over
 samples: a little narrow, since one problem's samples are not independent; the acceptance interval
@@ -84,6 +87,12 @@ def _continue_greedy(model, tokenizer, sequences: list[list[int]], tokens: int) 
     return out
 
 
+def _to_line_end(tokens: list[int], newline_ids: set[int]) -> list[int]:
+    """`tokens` up to their last line end (all of them when no line ended)."""
+    ends = [i for i, t in enumerate(tokens) if t in newline_ids]
+    return tokens[:ends[-1] + 1] if ends else tokens
+
+
 def measure(model, tokenizer, problems, *, budgets: Sequence[int], temperature: float, max_tokens: int,
             seed: int, samples: int = 1) -> dict:
     """Accuracy and thinking tokens per (difficulty, budget); see the module docstring. `samples`
@@ -98,6 +107,7 @@ def measure(model, tokenizer, problems, *, budgets: Sequence[int], temperature: 
     close = tokenizer.convert_tokens_to_ids(THINK_CLOSE)
     drawn = [Sample(p.difficulty, p.answer, resp, resp.index(close) if close in resp else None)
                for p, (_, resp) in zip(problems, results)]
+    newline_ids = {i for i in set(t for _, r in results for t in r) if "\n" in tokenizer.decode([i])}
     forced_ids = {nl: tokenizer(("\n" if nl else "") + FORCED, add_special_tokens=False)["input_ids"] for nl in (False, True)}
     cells: dict[str, dict[int, list[bool]]] = {d: {b: [] for b in budgets} for d in DIFFICULTIES}
     thinking: dict[str, dict[int, list[int]]] = {d: {b: [] for b in budgets} for d in DIFFICULTIES}
@@ -108,7 +118,7 @@ def measure(model, tokenizer, problems, *, budgets: Sequence[int], temperature: 
                 cells[s.difficulty][b].append(grade(tokenizer.decode(s.response, skip_special_tokens=True), s.answer).correct)
                 thinking[s.difficulty][b].append(s.close_at)
                 continue
-            kept = s.response[:b]
+            kept = _to_line_end(s.response[:b], newline_ids)
             text = tokenizer.decode(kept, skip_special_tokens=True)
             nl = not text.endswith("\n")
             pending.append((s, b, prompt_ids + kept + forced_ids[nl], text + ("\n" if nl else "") + FORCED))

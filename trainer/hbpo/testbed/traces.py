@@ -54,22 +54,41 @@ random, independently of the trace.
 Version 3 (`TraceConfig(version=3)`, `testbed.version: 3`): reflection that works. Versions 1-2
 over-think in pure waste: no check ever finds anything, so extra tokens only add chances to slip.
 In version 3 a step line slips (its result is off: `b = a * 3 = 12 * 3 = 35`) with probability
-`slip_rate` per line, at most once a trace, and the lines after it compute from the wrong value
-(`c = b - 4 = 35 - 4 = 31`), as a model that slipped would go on. The tail's segments are drawn
-exactly as before, without looking at the slip; what a check says depends on what it finds::
+`slip_rate` (10 %) per line, at most once a trace, and the lines after it compute from the wrong
+value (`c = b - 4 = 35 - 4 = 31`), as a model that slipped would go on. The over-thinking is a
+review of the step lines in order, whole or not at all, then hesitations that name the answer held::
 
-    check of a right line  "Wait, let me check b: 12 * 3 = 36. Yes.\n"
-    check of the slipped   "Wait, let me check b: 12 * 3 = 36, not 35.\n"  then the lines from the
-                           next step on, from the corrected value, and the answer is the right one
-    restart                the steps again from the problem (all right), then "So I get 32, not 31.\n"
-                           when it differs (a verify, which rearranges the written line, is a check
-                           here too)
+    tail     := [review] hesitate*           the review when it fits in the drawn budget T
+    hesitate := "Hmm, is 32 right?\n" | "Hmm, wait. So far I get 32.\n" | ...
+    review   := opener check+
+    opener   := "Let me check each step.\n" | "Wait, let me check.\n" | "So let me check my work.\n"
+              | "Now I will verify each line.\n" | "Next, I will go over it again.\n"
+    check    := "Check b = a * 3 = 12 * 3 = 36? Yes.\n"                       the line was right
+              | "Check b = a * 3 = 12 * 3 = 35? No, 36.\n" step-line*           the slipped line: the
+                lines after it written again from the right value, and the review ends there
 
-A check recomputes the step from its operands as they stand, independently of the written result,
-so it catches the slip only when it looks at that step: a hard problem (5-6 lines) slips more often
-and needs more checks to find the slip than an easy one (1-2 lines), so thinking longer pays more on
-hard problems; checks that find nothing (every trace without a slip, and checks of other steps) stay
-pure over-thinking. Drill examples stay minimal and right.
+Why this shape (what a 1-2 M-parameter model can learn, measured on two earlier designs):
+
+- A check copies the line it checks word for word (an induction copy a tiny model does well) and
+  judges it: the judgement is the line's arithmetic done again, which is exact in checks and slips
+  in step lines. A check of a random step written from memory (`check b: 12 * 3 = 36`) was
+  miscopied by the model so often that checking made answers worse.
+- The answer the thinking holds is always its last number: every line's last number is the value
+  it leaves for its step, a review ends on the last step (or on the lines written again), and a
+  hesitation names the answer. Boxing a value from a line far back, past checks, rereads, second
+  reviews or a run of hesitations without numbers, was right with probability 0.1-0.4
+  (teacher-forced): the earlier designs' accuracy fell with every extra line, whatever it said.
+- One review, no rereads: copies of copies drift (`a = 8 + 4` for `a = 7 + 4` by the third pass).
+
+The review goes in order, so reaching step k costs about 16 tokens a step: an easy problem (1-2
+steps) is reviewed within ~35 tokens of its solution, a hard one (5-6) needs ~100, and under a
+budget of 80 tokens in all only the easy ones can be. Thinking longer pays on hard problems (more
+lines, more slips, a longer review) and is pure waste on easy ones beyond their short review, and
+everywhere in a trace without a slip (checks that find nothing: "Yes.") and in hesitations. Whether
+the tail reviews and how long it is are drawn without looking at the slip, as in version 2, and never
+depend on the prompt mode. In the data, a model that answers what its thinking holds gains 20 points
+from 80 to 256 thinking tokens on hard problems and none on easy ones (tests/test_testbed.py). Drills
+stay minimal and right.
 """
 
 from __future__ import annotations
@@ -101,6 +120,7 @@ SEGMENT_WEIGHTS = {"check": 2, "verify": 2, "hesitate": 2, "reread": 1, "summary
 
 
 TRACE_VERSIONS = (2, 3)
+V3_TAIL = "review in order, each line copied and judged; hesitations name the answer held"
 
 
 @dataclass(frozen=True)
@@ -109,13 +129,14 @@ class TraceConfig:
     overthink_tokens: tuple[int, int] = (30, 176)  # target T, drawn uniformly, for the others
     max_tokens: int = 248  # T is cut so that no trace is longer (EOS included)
     version: int = 2  # 3: slips and the checks that catch them (module docstring)
-    slip_rate: float = 0.08  # version 3: chance that a step line's result is off (at most one a trace)
+    slip_rate: float = 0.1  # version 3: chance that a step line's result is off (at most one a trace)
 
     def key(self) -> dict:
         out = {"short_fraction": self.short_fraction, "overthink_tokens": list(self.overthink_tokens),
                "max_tokens": self.max_tokens}
         if self.version != 2:  # version 2's key stays what it was: its cached models stay valid
-            out |= {"version": self.version, "slip_rate": self.slip_rate}
+            # tail: the version-3 tail's design (bump when _make_trace_v3 writes other text)
+            out |= {"version": self.version, "slip_rate": self.slip_rate, "tail": V3_TAIL}
         return out
 
 
@@ -282,9 +303,46 @@ def _apply(op: str, a: int, b: int) -> int:
     return a + b if op == "+" else a - b if op == "-" else a * b
 
 
+# Version 3's hesitations name the answer the thinking holds, so the last number written is always
+# that answer (see "Why this shape").
+ANSWER_HESITATIONS = (
+    "Hmm, is {} right?\n",
+    "Hmm, wait. So far I get {}.\n",
+    "Hmm, let me think again about {}.\n",
+    "Hmm, did I use the right numbers for {}?\n",
+    "Hmm, let me make sure {} is not a mistake.\n",
+)
+REVIEW_OPENERS = (
+    "Let me check each step.\n",
+    "Wait, let me check.\n",
+    "So let me check my work.\n",
+    "Now I will verify each line.\n",
+    "Next, I will go over it again.\n",
+)
+
+
+def _review(expr: Expression, values: list[int], right: list[int], opener: str) -> tuple[str, bool]:
+    """(text, corrects): `opener`, then each step line checked in order: copied (`Check b = a * 3 =
+    12 * 3 = 36`) and judged (`? Yes.`, or `? No, 36.` for the slipped line, whose later lines are
+    then written again from the corrected value, ending the review). Every line's last number is the
+    value it leaves for its step, so after a review the answer is the last number written."""
+    parts = [opener]
+    for j in range(len(expr.ops)):
+        op, operand = expr.ops[j]
+        left = expr.start if j == 0 else values[j - 1]
+        line = f"Check {NAMES[j]} = {expr.operand_text(j)}" + (f" = {left} {op} {operand}" if j else "")
+        truth = _apply(op, left, operand)
+        if truth == values[j]:
+            parts.append(f"{line} = {values[j]}? Yes.\n")
+        else:
+            parts.append(f"{line} = {values[j]}? No, {truth}.\n" + "".join(_chain_lines(expr, right, j + 1)))
+            return "".join(parts), True
+    return "".join(parts), False
+
+
 def _make_trace_v3(expr: Expression, rng: random.Random, cfg: TraceConfig) -> Trace:
-    """Version 3: the step lines with at most one slip, then the tail drawn as in version 2, each
-    check saying what it finds (module docstring)."""
+    """Version 3: the step lines with at most one slip, then a review when it fits in the
+    over-thinking budget, then hesitations (module docstring)."""
     steps = expr.steps()
     right = [s.result for s in steps]
     n = len(steps)
@@ -305,44 +363,48 @@ def _make_trace_v3(expr: Expression, rng: random.Random, cfg: TraceConfig) -> Tr
 
     budget = min(rng.randint(*cfg.overthink_tokens), cfg.max_tokens - count_tokens("".join(lines) + _closing(99)))
     parts: list[str] = list(lines)
-    used = 0
-    caught = False
-    while True:
-        k = rng.randint(1, n)  # the step a check looks at (1-based, as version 2 draws it)
-        j = k - 1
-        op, operand = expr.ops[j]
-        left = expr.start if j == 0 else values[j - 1]
-        truth = _apply(op, left, operand)
-        if truth == values[j]:
-            check = f"Wait, let me check {NAMES[j]}: {left} {op} {operand} = {truth}. Yes.\n"
-        else:  # the slipped step: corrected, and the lines after it written again from the right value
-            fixed = right  # the right value at the slipped step gives the right chain after it
-            check = (f"Wait, let me check {NAMES[j]}: {left} {op} {operand} = {truth}, not {values[j]}.\n"
-                     + "".join(_chain_lines(expr, fixed, j + 1)))
-        redo_values = right
-        redo_end = (f"So I get {right[-1]} again.\n" if values[-1] == right[-1]
-                    else f"So I get {right[-1]}, not {values[-1]}.\n")
-        candidates = {
-            "check": check,
-            "verify": check,  # no rearranged verify in version 3: a second weight on the real check
-            "hesitate": rng.choice(HESITATIONS),
-            "reread": f"Actually, let me read the problem again: {expr.text()}.\n",
-            "summary": f"So the result is {values[-1]}.\n",
-            "restart": "Alternatively, let me redo it from the start.\n" + "".join(_chain_lines(expr, redo_values, 0)) + redo_end,
-        }
-        names = [m for m in SEGMENT_WEIGHTS if used + count_tokens(candidates[m], eos=False) <= budget
-                 and candidates[m] != parts[-1]]
-        if not names:
-            break
-        name = rng.choices(names, weights=[SEGMENT_WEIGHTS[m] for m in names])[0]
-        parts.append(candidates[name])
-        used += count_tokens(candidates[name], eos=False)
-        if name in ("check", "verify") and truth != values[j]:
-            values, caught = fixed, True
-        elif name == "restart" and values != right:
+    review, corrects = _review(expr, values, right, rng.choice(REVIEW_OPENERS))
+    used, caught = 0, False
+    if count_tokens(review, eos=False) <= budget:  # whole or not at all (as drawn, the slip unseen)
+        parts.append(review)
+        used = count_tokens(review, eos=False)
+        if corrects:
             values, caught = list(right), True
+    while True:  # then hesitations over the answer held, never the same twice in a row, while they fit
+        options = [h.format(values[-1]) for h in ANSWER_HESITATIONS]
+        options = [h for h in options if h != parts[-1] and used + count_tokens(h, eos=False) <= budget]
+        if not options:
+            break
+        parts.append(rng.choice(options))
+        used += count_tokens(parts[-1], eos=False)
     text = "".join(parts) + _closing(values[-1])
     return Trace(text, values[-1], n, False, minimal_tokens, count_tokens(text), slipped, caught)
+
+
+def answer_so_far(thinking: str, problem: Problem | Expression | str) -> int | None:
+    """The value a trace holds for the asked (last) step after the thinking `thinking` (a prefix of a
+    trace, cut at a line end): the last number of the last line that writes that step (its step line,
+    a line written again after a correction, or its check), None before the first."""
+    expr = _expression(problem)
+    final = re.compile(rf"^(?:Check )?{NAMES[len(expr.ops) - 1]} = .*?(\d+)\D*$")  # its last number
+    answer = None
+    for line in thinking.splitlines():
+        if m := final.match(line):
+            answer = int(m[1])
+    return answer
+
+
+def forced_example(problem: Problem | Expression | str, trace: Trace, rng: random.Random) -> str | None:
+    """A version-3 trace cut at a line end drawn among those after the step lines, its thinking closed
+    there and the answer it holds boxed: what a model answers under budget forcing (curve.py). None
+    when the trace has no over-thinking to cut into."""
+    thinking = trace.text.split(THINK_CLOSE)[0]
+    lines = thinking.splitlines(keepends=True)
+    steps = len(_expression(problem).ops)
+    if len(lines) <= steps:
+        return None
+    cut = "".join(lines[:rng.randint(steps, len(lines) - 1)])
+    return cut + _closing(answer_so_far(cut, problem))
 
 
 def draw_sft_example(problem: Problem, rng: random.Random,
