@@ -113,10 +113,12 @@ def recipe_for(version: int = 2) -> Recipe:
         return Recipe()
     # Version 3's first build (version 2's shape, no forced examples) boxed the answer it held after
     # over-thinking with probability 0.1-0.3 (teacher-forced, test problems): finding the asked
-    # step's last line far back is a two-hop lookup. Six layers, heads of 32, and forced examples.
+    # step's last line far back is a two-hop lookup. Six layers, heads of 32, forced examples, and three
+    # times the data: trained on version 2's amount, the model sampled at T = 1 miscopied the value a
+    # check copies (`Check a = 8 + 5 = 9? Yes.` for `a = 8 + 5 = 13`) and boxed it.
     return Recipe(model=TinyModelConfig(hidden_size=128, layers=6, heads=4, kv_heads=4, intermediate_size=512,
                                         vocab_size=768, max_position_embeddings=512),
-                  trace=TraceConfig(version=version), forced_examples=12000)
+                  trace=TraceConfig(version=version), examples=24000, drill_examples=90000, forced_examples=36000)
 
 
 # Prompt fields the base model's SFT data never uses: they stay out of the key, so adding one
@@ -196,8 +198,9 @@ def ensure_testbed_model(*, rebuild: bool = False, log: Log = _stderr, recipe: R
         if others:
             log(f"testbed: no build of this recipe (key {key}) in {root}; the cached "
                 f"{', '.join(others)} came from other recipes and are not used")
-        log(f"testbed: building the base model into {folder} (once per machine: about 16 minutes "
-            f"on 2 CPU cores, before the first step)")
+        minutes = next((m for v, m in ((2, 16), (3, 35)) if recipe == recipe_for(v)), None)  # measured
+        log(f"testbed: building the base model into {folder} (once per machine"
+            + (f": about {minutes} minutes on 2 CPU cores" if minutes else "") + ", before the first step)")
     build(folder, recipe, key=key, log=log, should_stop=should_stop)
     return folder
 
