@@ -80,6 +80,11 @@ Why this shape (what a 1-2 M-parameter model can learn, measured on two earlier 
   (teacher-forced): the earlier designs' accuracy fell with every extra line, whatever it said.
 - One review, no rereads: copies of copies drift (`a = 8 + 4` for `a = 7 + 4` by the third pass).
 
+Measured on this design (README, "Does thinking longer pay?"): not yet accepted. At T = 1 the base
+model's checks recompute the value they should copy (the copy and the truth agree nine times in ten
+in the data), so "No" is mostly a false alarm (21 of 22 in 80 hard samples). The next design makes a
+review a second computation whose value the answer takes, with no judgement by copy.
+
 The review goes in order, so reaching step k costs about 16 tokens a step: an easy problem (1-2
 steps) is reviewed within ~35 tokens of its solution, a hard one (5-6) needs ~100, and under a
 budget of 80 tokens in all only the easy ones can be. Thinking longer pays on hard problems (more
