@@ -56,40 +56,41 @@ over-think in pure waste: no check ever finds anything, so extra tokens only add
 In version 3 a step line slips (its result is off: `b = a * 3 = 12 * 3 = 35`) with probability
 `slip_rate` (10 %) per line, at most once a trace, and the lines after it compute from the wrong
 value (`c = b - 4 = 35 - 4 = 31`), as a model that slipped would go on. The over-thinking is a
-review of the step lines in order, whole or not at all, then hesitations that name the answer held::
+review that computes the steps again in order, whole or not at all, then hesitations that name
+the answer held::
 
     tail     := [review] hesitate*           the review when it fits in the drawn budget T
     hesitate := "Hmm, is 32 right?\n" | "Hmm, wait. So far I get 32.\n" | ...
-    review   := opener check+
+    review   := opener check+ compare
     opener   := "Let me check each step.\n" | "Wait, let me check.\n" | "So let me check my work.\n"
               | "Now I will verify each line.\n" | "Next, I will go over it again.\n"
-    check    := "Check b = a * 3 = 12 * 3 = 36? Yes.\n"                       the line was right
-              | "Check b = a * 3 = 12 * 3 = 35? No, 36.\n" step-line*           the slipped line: the
-                lines after it written again from the right value, and the review ends there
+    check    := "Check b = a * 3 = 12 * 3 = 36\n"    every step computed again, in order, each from
+                                                     the value the review left for the step before
+    compare  := "So I get 32 again.\n"               the review's answer is the step lines' answer
+              | "So 31 was wrong: it is 32.\n"       it is not: the review's answer stands
 
-Why this shape (what a 1-2 M-parameter model can learn, measured on two earlier designs):
+Why this shape (what a 1-2 M-parameter model can learn, measured on four earlier designs; README,
+"Does thinking longer pay?"):
 
-- A check copies the line it checks word for word (an induction copy a tiny model does well) and
-  judges it: the judgement is the line's arithmetic done again, which is exact in checks and slips
-  in step lines. A check of a random step written from memory (`check b: 12 * 3 = 36`) was
-  miscopied by the model so often that checking made answers worse.
+- A check is a second computation, not a judgement. The review computes every step again from its
+  own values (the line before it, as a step line does), so a slip in the step lines cannot carry
+  over, and its answer replaces theirs. Checks that copied a line and judged it (`... = 35? No, 36.`)
+  failed at T = 1: the model recomputed the value it should have copied, so 21 of 22 "No"s were false
+  alarms that rewrote a right line. Checks of a random step written from memory (`check b: 12 * 3 =
+  36`) were miscopied so often that checking made answers worse.
+- Step lines slip in the data and checks never do, so the model's checks are its careful
+  arithmetic: a review is worth its tokens exactly when the step lines may have slipped.
 - The answer the thinking holds is always its last number: every line's last number is the value
-  it leaves for its step, a review ends on the last step (or on the lines written again), and a
-  hesitation names the answer. Boxing a value from a line far back, past checks, rereads, second
-  reviews or a run of hesitations without numbers, was right with probability 0.1-0.4
-  (teacher-forced): the earlier designs' accuracy fell with every extra line, whatever it said.
+  it leaves for its step, a review ends on the compare line, and a hesitation names the answer.
+  Boxing a value from a line far back, past rereads, second reviews or a run of hesitations without
+  numbers, was right with probability 0.1-0.4 (teacher-forced).
 - One review, no rereads: copies of copies drift (`a = 8 + 4` for `a = 7 + 4` by the third pass).
 
-Measured on this design (README, "Does thinking longer pay?"): not yet accepted. At T = 1 the base
-model's checks recompute the value they should copy (the copy and the truth agree nine times in ten
-in the data), so "No" is mostly a false alarm (21 of 22 in 80 hard samples). The next design makes a
-review a second computation whose value the answer takes, with no judgement by copy.
-
-The review goes in order, so reaching step k costs about 16 tokens a step: an easy problem (1-2
+The review goes in order, so reaching step k costs about 14 tokens a step: an easy problem (1-2
 steps) is reviewed within ~35 tokens of its solution, a hard one (5-6) needs ~100, and under a
 budget of 80 tokens in all only the easy ones can be. Thinking longer pays on hard problems (more
 lines, more slips, a longer review) and is pure waste on easy ones beyond their short review, and
-everywhere in a trace without a slip (checks that find nothing: "Yes.") and in hesitations. Whether
+everywhere in a trace without a slip (a review that gets the same answer again) and in hesitations. Whether
 the tail reviews and how long it is are drawn without looking at the slip, as in version 2, and never
 depend on the prompt mode. In the data, a model that answers what its thinking holds gains 20 points
 from 80 to 256 thinking tokens on hard problems and none on easy ones (tests/test_testbed.py). Drills
@@ -125,7 +126,7 @@ SEGMENT_WEIGHTS = {"check": 2, "verify": 2, "hesitate": 2, "reread": 1, "summary
 
 
 TRACE_VERSIONS = (2, 3)
-V3_TAIL = "review in order, each line copied and judged; hesitations name the answer held"
+V3_TAIL = "review = every step computed again from its own values, then compared; hesitations name the answer held"
 
 
 @dataclass(frozen=True)
@@ -326,23 +327,19 @@ REVIEW_OPENERS = (
 )
 
 
-def _review(expr: Expression, values: list[int], right: list[int], opener: str) -> tuple[str, bool]:
-    """(text, corrects): `opener`, then each step line checked in order: copied (`Check b = a * 3 =
-    12 * 3 = 36`) and judged (`? Yes.`, or `? No, 36.` for the slipped line, whose later lines are
-    then written again from the corrected value, ending the review). Every line's last number is the
-    value it leaves for its step, so after a review the answer is the last number written."""
-    parts = [opener]
-    for j in range(len(expr.ops)):
-        op, operand = expr.ops[j]
-        left = expr.start if j == 0 else values[j - 1]
-        line = f"Check {NAMES[j]} = {expr.operand_text(j)}" + (f" = {left} {op} {operand}" if j else "")
-        truth = _apply(op, left, operand)
-        if truth == values[j]:
-            parts.append(f"{line} = {values[j]}? Yes.\n")
-        else:
-            parts.append(f"{line} = {values[j]}? No, {truth}.\n" + "".join(_chain_lines(expr, right, j + 1)))
-            return "".join(parts), True
-    return "".join(parts), False
+def _review(expr: Expression, values: list[int], opener: str) -> tuple[str, list[int]]:
+    """(text, values): `opener`, then every step computed again in order, each from the value the
+    review itself left for the step before (`Check b = a * 3 = 12 * 3 = 36.`), never from the step
+    lines, so a slip in them cannot carry over; then one line that compares the review's answer with
+    the step lines' (`So I get 36 again.` / `So 35 was wrong: it is 36.`). The review's values are
+    right, and its answer is the last number it writes."""
+    right = [s.result for s in expr.steps()]
+    parts = [opener, *(f"Check {line}" for line in _chain_lines(expr, right, 0))]
+    if right[-1] == values[-1]:
+        parts.append(f"So I get {right[-1]} again.\n")
+    else:
+        parts.append(f"So {values[-1]} was wrong: it is {right[-1]}.\n")
+    return "".join(parts), right
 
 
 def _make_trace_v3(expr: Expression, rng: random.Random, cfg: TraceConfig) -> Trace:
@@ -368,13 +365,12 @@ def _make_trace_v3(expr: Expression, rng: random.Random, cfg: TraceConfig) -> Tr
 
     budget = min(rng.randint(*cfg.overthink_tokens), cfg.max_tokens - count_tokens("".join(lines) + _closing(99)))
     parts: list[str] = list(lines)
-    review, corrects = _review(expr, values, right, rng.choice(REVIEW_OPENERS))
+    review, reviewed = _review(expr, values, rng.choice(REVIEW_OPENERS))
     used, caught = 0, False
     if count_tokens(review, eos=False) <= budget:  # whole or not at all (as drawn, the slip unseen)
         parts.append(review)
         used = count_tokens(review, eos=False)
-        if corrects:
-            values, caught = list(right), True
+        values, caught = reviewed, slipped is not None
     while True:  # then hesitations over the answer held, never the same twice in a row, while they fit
         options = [h.format(values[-1]) for h in ANSWER_HESITATIONS]
         options = [h for h in options if h != parts[-1] and used + count_tokens(h, eos=False) <= budget]
