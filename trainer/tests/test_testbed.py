@@ -305,6 +305,28 @@ def test_version_3_data_pays_for_thinking_longer_on_hard_problems_only():
     assert v2 == {"easy": 0, "hard": 0}, v2
 
 
+def test_drills_slip_as_the_traces_step_lines_do_in_version_3_only():
+    from hbpo.testbed.traces import drill
+
+    problems = generate("train", 3000, difficulties=["hard"], unique=False)
+    rng = random.Random(11)
+    assert all(drill(p, rng, TraceConfig()) == minimal_trace(p) for p in problems[:50])  # version 2: right
+    assert drill(problems[0], rng, TraceConfig(), ending=False) == solution_lines(problems[0])
+    drills = [drill(p, rng, V3) for p in problems]
+    traces = [make_trace(p, rng, V3) for p in problems]
+    for text, p in zip(drills, problems):
+        lines = text.split("</think>")[0]
+        assert len(_wrong_lines(lines)) <= 1 and "Check" not in lines and "Hmm" not in lines
+        # the drill boxes what its lines hold: the right answer exactly when no line slipped
+        held = re.findall(r"\d+", lines)[-1]
+        assert text.endswith(f"\\boxed{{{held}}}.")
+        assert grade(text, p.answer).correct == (not _wrong_lines(lines))
+    # the same slip rate as the traces' step lines (hard: about 1 - 0.9^5.5, less where no slip fits)
+    drill_slips = statistics.mean(bool(_wrong_lines(d)) for d in drills)
+    trace_slips = statistics.mean(t.slipped is not None for t in traces)
+    assert 0.3 < drill_slips < 0.55 and abs(drill_slips - trace_slips) < 0.04, (drill_slips, trace_slips)
+
+
 def test_version_3_is_independent_of_the_prompt_mode():
     rng = random.Random(6)
     by_mode = {m: [] for m in SFT_MODES}

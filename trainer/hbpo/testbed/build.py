@@ -31,7 +31,7 @@ from typing import Callable
 from ..config import GenerationConfig, PromptConfig, TinyModelConfig
 from .problems import DIFFICULTIES, GENERATOR_VERSION, generate
 from .traces import (SFT_MODES, TRACE_VERSION, THINK_CLOSE, TraceConfig, count_tokens, draw_sft_example, forced_example,
-                     make_trace, minimal_trace, solution_lines)
+                     drill, make_trace)
 
 BUILD_VERSION = 1  # bump when this file changes what a recipe builds
 MANIFEST = "manifest.json"
@@ -51,8 +51,9 @@ class Recipe:
 
     SFT trains on two kinds of examples, shuffled together (micro-batches of similar length):
     `examples` full traces drawn by `traces.make_trace` (over-thinking in 80%), and
-    `drill_examples` drills: minimal traces (the step lines, the closing and EOS) whose loss skips
-    the one token that decides whether to think on (the `</think>` after the last step line).
+    `drill_examples` drills: the step lines, the closing and EOS (`traces.drill`: minimal and right
+    in version 2, slipping as its traces' step lines do in version 3), whose loss skips the one
+    token that decides whether to think on (the `</think>` after the last step line).
     Drills are cheap and dense in what takes long to learn (reading the expression, arithmetic,
     copying the result into the box) and say nothing about when to stop thinking, so the length
     distribution the base model ends with is the full traces' alone.
@@ -267,7 +268,7 @@ def _prepare(recipe: Recipe, log: Log):
     full = [(p, *draw_sft_example(p, rng, recipe.trace)) for p in problems[:recipe.examples]]
     drill_problems = generate("train", recipe.drill_examples, seed=recipe.seed + 1_000_000, unique=False,
                               difficulties=list(recipe.drill_difficulties)) if recipe.drill_examples else []
-    drills = [(p, rng.choice(SFT_MODES), minimal_trace(p) if recipe.drill_ending else solution_lines(p))
+    drills = [(p, rng.choice(SFT_MODES), drill(p, rng, recipe.trace, ending=recipe.drill_ending))
               for p in drill_problems]
     forced = []
     for p in generate("train", recipe.forced_examples, seed=recipe.seed + 2_000_000, unique=False) if recipe.forced_examples else []:
@@ -299,7 +300,7 @@ def _prepare(recipe: Recipe, log: Log):
         inexact += len(response_ids) != count_tokens(text, eos=ends)
         skip = None  # response index whose loss is skipped
         if is_drill and ends:
-            skip = len(tokenizer(solution_lines(p), add_special_tokens=False)["input_ids"])
+            skip = len(tokenizer(text.split(THINK_CLOSE)[0], add_special_tokens=False)["input_ids"])
             assert response_ids[skip] == think_close, "drill: the decision token is not </think>"
         data.append((prompt_ids, response_ids, skip))
     n_params = sum(p.numel() for p in model.parameters())

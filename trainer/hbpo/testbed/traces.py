@@ -94,7 +94,7 @@ everywhere in a trace without a slip (a review that gets the same answer again) 
 the tail reviews and how long it is are drawn without looking at the slip, as in version 2, and never
 depend on the prompt mode. In the data, a model that answers what its thinking holds gains 20 points
 from 80 to 256 thinking tokens on hard problems and none on easy ones (tests/test_testbed.py). Drills
-stay minimal and right.
+slip as the step lines of traces do.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ SEGMENT_WEIGHTS = {"check": 2, "verify": 2, "hesitate": 2, "reread": 1, "summary
 
 
 TRACE_VERSIONS = (2, 3)
-V3_TAIL = "review = every step computed again from its own values, then compared; hesitations name the answer held"
+V3_TAIL = "review = every step computed again from its own values, then compared; hesitations name the answer held; drills slip"
 
 
 @dataclass(frozen=True)
@@ -342,21 +342,33 @@ def _review(expr: Expression, values: list[int], opener: str) -> tuple[str, list
     return "".join(parts), right
 
 
+def _written_values(expr: Expression, rng: random.Random, cfg: TraceConfig) -> tuple[list[int], int | None]:
+    """(values, slipped): the values a version-3 solution writes, right until its slip (a step line
+    slips with probability `slip_rate`, at most once), then computed from the slipped value."""
+    right = [s.result for s in expr.steps()]
+    slipped = next((k for k in range(len(right)) if rng.random() < cfg.slip_rate), None)
+    slip = _slip(expr, right, slipped, rng) if slipped is not None else None
+    return (slip, slipped) if slip is not None else (right, None)
+
+
+def drill(problem: Problem | Expression | str, rng: random.Random, cfg: TraceConfig = TraceConfig(), *,
+          ending: bool = True) -> str:
+    """A drill (build.py): the step lines alone, then (`ending`) the closing with the answer they hold.
+    Version 2's are minimal and right (no draw from `rng`). Version 3's slip as its traces' step lines
+    do: a base model trained on right drills slipped in 7 % of hard samples where its traces slip in
+    47 %, so its reviews had almost nothing to catch."""
+    expr = _expression(problem)
+    if cfg.version == 2:
+        return minimal_trace(expr) if ending else solution_lines(expr)
+    values, _ = _written_values(expr, rng, cfg)
+    return "".join(_chain_lines(expr, values, 0)) + (_closing(values[-1]) if ending else "")
+
+
 def _make_trace_v3(expr: Expression, rng: random.Random, cfg: TraceConfig) -> Trace:
     """Version 3: the step lines with at most one slip, then a review when it fits in the
     over-thinking budget, then hesitations (module docstring)."""
-    steps = expr.steps()
-    right = [s.result for s in steps]
-    n = len(steps)
-    # The written values: right until the slip, then computed from the slipped value.
-    slipped = next((k for k in range(n) if rng.random() < cfg.slip_rate), None)
-    values = list(right)
-    if slipped is not None:
-        slip = _slip(expr, right, slipped, rng)
-        if slip is None:
-            slipped = None
-        else:
-            values = slip
+    n = len(expr.ops)
+    values, slipped = _written_values(expr, rng, cfg)
     lines = _chain_lines(expr, values, 0)
     minimal_tokens = count_tokens(minimal_trace(expr))
     if rng.random() < cfg.short_fraction:
