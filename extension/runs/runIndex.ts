@@ -47,6 +47,9 @@ export interface RunMarks {
   latest?: RunStartEvent | RunEndEvent;
   /** The last valid event (for the step). */
   last?: RunEvent;
+  /** The latest run_start, when a run that ended went past the first one's total_steps (resumed for
+   * more steps, or a source another tool keeps writing): its total is the one to show. */
+  start?: RunStartEvent;
   /** Why the file does not read as a run: no run_start after its log lines, or unreadable. */
   unreadable?: string;
 }
@@ -82,7 +85,7 @@ export class RunIndex {
       const marks = await readMarks(join(dir, EVENTS_FILE), events.size, this.options);
       if (marks.last) summary.step = marks.last.step;
       if (marks.first) summary.startTime = marks.first.time;
-      const start = marks.latest?.type === 'run_start' ? marks.latest : marks.first;
+      const start = marks.latest?.type === 'run_start' ? marks.latest : marks.start ?? marks.first;
       if (start) describeStart(summary, start);
       if (marks.latest?.type === 'run_end') summary.endReason = marks.latest.reason;
       summary.error = marks.unreadable;
@@ -122,6 +125,12 @@ async function readMarks(path: string, size: number, options: Omit<RunIndexOptio
     marks.last = last;
     // Past the tail limit the head's marker stands in (a run_end there: a preparation that was stopped).
     marks.latest = marker ?? (start?.type === 'run_start' || start?.type === 'run_end' ? start : undefined);
+    // Only then is the walk back to the latest run_start worth its reads: a run that ended within
+    // its first total (nearly all) has no later run_start that says more.
+    if (marks.latest?.type === 'run_end' && marks.first && marks.last && marks.last.step > marks.first.total_steps) {
+      const found = await lastEvents(file, size, tailBytes, blockBytes, 'run_start');
+      if (found.marker?.type === 'run_start') marks.start = found.marker;
+    }
     return marks;
   } catch (err) {
     return { unreadable: (err as Error).message };
@@ -171,9 +180,11 @@ const MARKERS = [Buffer.from('"run_start"'), Buffer.from('"run_end"')];
  * Walk back from the end a block at a time: the last valid event (for the step) and the latest
  * run_start or run_end (for the status), giving up on the latter after `limit` bytes. Only lines
  * that mention a marker type are validated, so the walk over rollout lines stays cheap (a quote
- * inside a JSON string is escaped, so model text cannot fake the `"run_end"` bytes).
+ * inside a JSON string is escaped, so model text cannot fake the `"run_end"` bytes). `only`: the
+ * latest marker of that type.
  */
-async function lastEvents(file: FileHandle, size: number, limit: number, block: number): Promise<{ last?: RunEvent; marker?: RunStartEvent | RunEndEvent }> {
+async function lastEvents(file: FileHandle, size: number, limit: number, block: number,
+  only?: 'run_start'): Promise<{ last?: RunEvent; marker?: RunStartEvent | RunEndEvent }> {
   let last: RunEvent | undefined;
   let end = size;
   let carry = Buffer.alloc(0); // the start of a line cut by the block boundary, read next round
@@ -200,7 +211,7 @@ async function lastEvents(file: FileHandle, size: number, limit: number, block: 
       const e = parseLines(Buffer.concat([line, Buffer.from('\n')]), start + lineStart).events[0]?.event;
       if (!e) continue;
       last ??= e;
-      if (e.type === 'run_start' || e.type === 'run_end') return { last, marker: e };
+      if (e.type === (only ?? e.type) && (e.type === 'run_start' || e.type === 'run_end')) return { last, marker: e };
     }
   }
   return { last };

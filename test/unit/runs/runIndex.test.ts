@@ -109,6 +109,24 @@ test('RunIndex lists runs newest first with status and step, and survives garbag
   assert.match(byId.get('z-no-start')!.error ?? '', /run_start/);
 });
 
+test('a run that ended past its first total shows the latest run_start total', async () => {
+  // A TRL folder read at step 1, then again when step 2 came (the follower appends a resumed
+  // run_start with the new total), or a native run resumed with more steps: once its tailer is
+  // gone the Runs view showed "finished · 2/1".
+  const root = tempDir();
+  const write = (name: string, lines: string[]) => {
+    mkdirSync(join(root, name));
+    writeRun(join(root, name), lines, true);
+  };
+  write('grown', [runStart(0, { total_steps: 1 }), ...stepLines(1).lines, end(1, 'finished'),
+    runStart(1, { total_steps: 2, resumed_from_step: 1 }), ...stepLines(2).lines, end(2, 'finished')]);
+  for (const blockBytes of [64, 1000, 256 * 1024]) {
+    const byId = new Map((await new RunIndex(root, { blockBytes }).list()).map((r) => [r.id, r]));
+    const grown = byId.get('grown')!;
+    assert.deepEqual([grown.status, grown.step, grown.totalSteps, grown.startTime], ['finished', 2, 2, T0 - 1], `blocks of ${blockBytes}`);
+  }
+});
+
 test('an injected liveness check decides running versus stale', async () => {
   const root = tempDir();
   makeRuns(root);
