@@ -168,8 +168,8 @@ def test_count_tokens_matches_a_testbed_tokenizer():
 
 
 V3 = TraceConfig(version=3)
-# A step line or a check (`Check b = a * 3 = 12 * 3 = 36`): its arithmetic.
-_ARITH = re.compile(r"= (\d+) ([-+*]) (\d+) = (\d+)\n")
+# A step line or a check (`b = a * 3 = 12 * 3 = 36`, `Check b = a * 3 = 12 * 3 is 36`): its arithmetic.
+_ARITH = re.compile(r"= (\d+) ([-+*]) (\d+) (?:=|is) (\d+)\n")
 
 
 def _wrong_lines(text: str) -> list[str]:
@@ -219,9 +219,9 @@ def test_a_forced_example_boxes_what_the_thinking_holds_where_it_is_cut():
     # (held right, held = the trace's own answer): cut before a correction, the held answer is the
     # slipped one (False, False); an uncaught slip is wrong to the end (False, True); once right it stays
     assert {(True, True), (False, False), (False, True)} <= seen and (True, False) not in seen, seen
-    slipped = "a = 7 + 5 = 12\nb = a * 3 = 12 * 3 = 35\nLet me check each step.\nCheck a = 7 + 5 = 12\n"
+    slipped = "a = 7 + 5 = 12\nb = a * 3 = 12 * 3 = 35\nLet me check 35 step by step.\nCheck a = 7 + 5 is 12\n"
     q = "Let a = 7 + 5, b = a * 3. What is b?"
-    assert answer_so_far(slipped, q) == 35 and answer_so_far(slipped + "Check b = a * 3 = 12 * 3 = 36\n", q) == 36
+    assert answer_so_far(slipped, q) == 35 and answer_so_far(slipped + "Check b = a * 3 = 12 * 3 is 36\n", q) == 36
     assert answer_so_far("a = 7 + 5 = 12\n", "Let a = 7 + 5, b = a * 3. What is b?") is None
 
 
@@ -252,9 +252,11 @@ def test_version_3_slips_once_and_a_review_computes_every_step_again():
             if m:
                 # the review is the clean solution computed again, line by line (from its own values,
                 # not the step lines'), then one line comparing its answer with the step lines'
-                assert m[0].split("\n")[0] + "\n" in REVIEW_OPENERS
-                assert m[1] == "".join(f"Check {line}\n" for line in solution_lines(p).splitlines()), t.text
                 held = int(re.findall(r"\d+", thinking[:m.start()])[-1])  # the step lines' answer
+                # the opener names it; the checks write `is` where the step lines write `=`
+                assert m[0].split("\n")[0] + "\n" in {o.format(held) for o in REVIEW_OPENERS}, t.text
+                clean = [line.rsplit(" = ", 1) for line in solution_lines(p).splitlines()]
+                assert m[1] == "".join(f"Check {head} is {value}\n" for head, value in clean), t.text
                 assert m[2] == (f"So I get {p.answer} again." if held == int(p.answer) else
                                 f"So {held} was wrong: it is {p.answer}."), t.text
                 assert t.caught == (t.slipped is not None) and t.answer == int(p.answer)
@@ -272,7 +274,8 @@ def test_version_3_over_thinks_without_knowing_about_the_slip():
     # How long the over-thinking is, and whether it reviews, are drawn as in version 2, whether or
     # not a line slipped: the model cannot learn "a review comes after a slip".
     traces = [t for ts in _traces(700, seed=4, cfg=V3).values() for t in ts if not t.short]
-    reviews = lambda t: sum(t.text.count(o) for o in REVIEW_OPENERS)  # noqa: E731
+    opener = re.compile("|".join(re.escape(o).replace(r"\{\}", r"\d+") for o in REVIEW_OPENERS))
+    reviews = lambda t: len(opener.findall(t.text))  # noqa: E731
     slipped = [t for t in traces if t.slipped is not None]
     clean = [t for t in traces if t.slipped is None]
     assert len(slipped) > 200 and {reviews(t) for t in traces} == {0, 1}

@@ -62,9 +62,9 @@ the answer held::
     tail     := [review] hesitate*           the review when it fits in the drawn budget T
     hesitate := "Hmm, is 32 right?\n" | "Hmm, wait. So far I get 32.\n" | ...
     review   := opener check+ compare
-    opener   := "Let me check each step.\n" | "Wait, let me check.\n" | "So let me check my work.\n"
-              | "Now I will verify each line.\n" | "Next, I will go over it again.\n"
-    check    := "Check b = a * 3 = 12 * 3 = 36\n"    every step computed again, in order, each from
+    opener   := "Let me check 32 step by step.\n" | "Wait, let me check 32.\n"     naming the answer
+              | "So I have 32. Let me check my work.\n" | ...                      the step lines hold
+    check    := "Check b = a * 3 = 12 * 3 is 36\n"   every step computed again, in order, each from
                                                      the value the review left for the step before
     compare  := "So I get 32 again.\n"               the review's answer is the step lines' answer
               | "So 31 was wrong: it is 32.\n"       it is not: the review's answer stands
@@ -81,7 +81,12 @@ Why this shape (what a 1-2 M-parameter model can learn, measured on four earlier
 - Step lines slip in the data (drills too) and checks never do, so the model's checks are its
   careful arithmetic: a review is worth its tokens exactly when the step lines may have slipped.
   With right drills the model slipped in 7 % of hard samples (its traces: 47 %), and its reviews
-  had almost nothing to catch.
+  had almost nothing to catch. With slipping drills and checks written like step lines
+  (`Check b = a * 3 = 12 * 3 = 36`), its checks slipped as often as its step lines (reviews fixed
+  9 hard answers and broke 13): a check writes `is` where a step line writes `=`, so the token the
+  result is predicted from says which arithmetic is exact.
+- A cut inside a review (budget forcing) boxes the step lines' answer. Found in the step lines,
+  several lines back, it was wrong 24 times in 28 (hard, 80 tokens); the opener names it.
 - The answer the thinking holds is always its last number: every line's last number is the value
   it leaves for its step, a review ends on the compare line, and a hesitation names the answer.
   Boxing a value from a line far back, past rereads, second reviews or a run of hesitations without
@@ -128,7 +133,8 @@ SEGMENT_WEIGHTS = {"check": 2, "verify": 2, "hesitate": 2, "reread": 1, "summary
 
 
 TRACE_VERSIONS = (2, 3)
-V3_TAIL = "review = every step computed again from its own values, then compared; hesitations name the answer held; drills slip"
+V3_TAIL = ("review = every step computed again from its own values, then compared; hesitations name the answer held; "
+           "drills slip; checks write 'is'; the opener names the answer held")
 
 
 @dataclass(frozen=True)
@@ -294,8 +300,9 @@ def _slip(expr: Expression, right: list[int], k: int, rng: random.Random) -> lis
     return rng.choice(options) if options else None
 
 
-def _chain_lines(expr: Expression, values: list[int], start: int) -> list[str]:
-    """Step lines from step `start` on, each computed from the value written before it."""
+def _chain_lines(expr: Expression, values: list[int], start: int, result: str = "=") -> list[str]:
+    """Step lines from step `start` on, each computed from the value written before it; `result` is
+    the word before each result (a check's is `is`)."""
     lines = []
     for k in range(start, len(expr.ops)):
         op, operand = expr.ops[k]
@@ -303,7 +310,7 @@ def _chain_lines(expr: Expression, values: list[int], start: int) -> list[str]:
         line = f"{NAMES[k]} = {expr.operand_text(k)}"
         if k > 0:
             line += f" = {left} {op} {operand}"
-        lines.append(f"{line} = {values[k]}\n")
+        lines.append(f"{line} {result} {values[k]}\n")
     return lines
 
 
@@ -320,23 +327,27 @@ ANSWER_HESITATIONS = (
     "Hmm, did I use the right numbers for {}?\n",
     "Hmm, let me make sure {} is not a mistake.\n",
 )
+# A review's opener names the answer held (so a cut inside the review finds it one line up, not
+# in the step lines several lines back); `{}` is that answer.
 REVIEW_OPENERS = (
-    "Let me check each step.\n",
-    "Wait, let me check.\n",
-    "So let me check my work.\n",
-    "Now I will verify each line.\n",
-    "Next, I will go over it again.\n",
+    "Let me check {} step by step.\n",
+    "Wait, let me check {}.\n",
+    "So I have {}. Let me check my work.\n",
+    "Now I will verify {} line by line.\n",
+    "Next, I will go over {} again.\n",
 )
 
 
 def _review(expr: Expression, values: list[int], opener: str) -> tuple[str, list[int]]:
-    """(text, values): `opener`, then every step computed again in order, each from the value the
-    review itself left for the step before (`Check b = a * 3 = 12 * 3 = 36.`), never from the step
+    """(text, values): `opener` naming the step lines' answer, then every step computed again in
+    order, each from the value the review itself left for the step before (`Check b = a * 3 = 12 * 3
+    is 36`: `is` where a step line has `=`, so the model can tell its exact arithmetic from the step
+    lines' slips by the token it predicts the result from), never from the step
     lines, so a slip in them cannot carry over; then one line that compares the review's answer with
     the step lines' (`So I get 36 again.` / `So 35 was wrong: it is 36.`). The review's values are
     right, and its answer is the last number it writes."""
     right = [s.result for s in expr.steps()]
-    parts = [opener, *(f"Check {line}" for line in _chain_lines(expr, right, 0))]
+    parts = [opener.format(values[-1]), *(f"Check {line}" for line in _chain_lines(expr, right, 0, "is"))]
     if right[-1] == values[-1]:
         parts.append(f"So I get {right[-1]} again.\n")
     else:
