@@ -754,6 +754,27 @@ def test_experiment_smoke_every_method_one_seed_two_mixes(base_model, tmp_path):
     assert result["mixes"]["default"]["cells"][BASE] == result["mixes"]["1:0:1"]["cells"][BASE]
     md = (out / "results.md").read_text()
     assert "## Training mix: 1:0:1" in md and "| hbpo-2tier | hard |" in md and "Wall time:" in md
+    assert result["reused"] == 0 and len(list((out / "done").glob("*.json"))) == 1 + 2 * len(METHODS)
+
+    # Run again: every record is reused, but for one whose run a stop left unfinished (no record,
+    # its folder there) and one torn by a crash; those two are trained again.
+    (out / "done" / "grpo-default-s0.json").unlink()
+    torn = out / "done" / "cosine-1-0-1-s0.json"
+    torn.write_text(torn.read_text()[:40])
+    kept = json.loads((out / "done" / "hbpo-4tier-default-s0.json").read_text())
+    argv = ["testbed", "experiment", "--seeds", "1", "--steps", "2", "--limit", "6", "--mix", "default", "1:0:1",
+            "--out", str(out), "--set", "train.queries_per_step=2", "--set", "rollouts_per_query=4"]
+    assert main(argv) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["reused"] == 1 + 2 * len(METHODS) - 2
+    assert (out / "grpo-default-s0.stopped-1").is_dir() and (out / "grpo-default-s0" / "events.jsonl").is_file()
+    assert json.loads((out / "done" / "hbpo-4tier-default-s0.json").read_text()) == kept  # not redone
+    assert again["mixes"]["default"]["cells"]["hbpo-4tier"] == result["mixes"]["default"]["cells"]["hbpo-4tier"]
+    assert "reused from an earlier call" in (out / "results.md").read_text()
+    # another setting is another fingerprint: nothing is reused, and a run's folder is never overwritten
+    assert main([*argv, "--set", "optim.lr=0.00012345", "--methods", "grpo", "--mix", "default"]) == 0
+    assert json.loads((out / "results.json").read_text())["reused"] == 0
+    assert (out / "grpo-default-s0.stopped-2").is_dir()
 
 
 def test_collapse_reads_each_tier_by_difficulty_from_the_runs_rollouts(base_model, tmp_path):

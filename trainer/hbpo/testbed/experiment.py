@@ -18,10 +18,18 @@ fails when it lies on the other side, and is "not significant" when the interval
 
 Training mixes (`MIXES`): `default` is `testbed:train` as it is (easy, medium and hard in turn);
 `hard-heavy` draws the train split 1:1:3. Any `e:m:h` of small integers is a mix too.
+
+Resumable: each finished (method, mix, seed) and each seed's base evaluation is recorded in
+`OUT/done/` with a fingerprint of everything that decides it (the resolved config, the base model's
+build key, the test items). The same command run again reuses every record whose fingerprint
+matches and trains only the rest, so a stopped experiment (hours on 2 CPU cores) loses at most the
+run it was in. A run folder without a matching record (a stop left it, or other settings made it) is
+moved aside (`<run>.stopped-N`), never overwritten, and trained again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -31,7 +39,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..config import Config, ConfigError, default_config_path, load_config
+from ..config import Config, ConfigError, default_config_path, load_config, to_dict
 from ..engines import make_engine
 from ..evaluate import evaluate
 from ..events import read_events
@@ -120,6 +128,49 @@ def evaluate_policy(cfg: Config, weights: Path | None, problems, label: str) -> 
         return out
     finally:
         engine.close()
+
+
+def fingerprint(cfg: Config, problems) -> str:
+    """What decides a run's (or the base's) evaluation: the resolved config (its folder aside), the
+    testbed base model's build key when it starts from one, and the test items."""
+    from .build import recipe_for, recipe_key
+
+    config = to_dict(cfg)
+    config["run"].pop("dir", None)
+    base = recipe_key(recipe_for(cfg.testbed.version)) if cfg.model.path == "testbed:base" else None
+    blob = json.dumps({"config": config, "base": base, "items": [(p.id, p.problem, p.answer) for p in problems]},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Done:
+    """`OUT/done/<label>.json`: finished work, reused when its fingerprint matches."""
+
+    def __init__(self, out: Path):
+        self.folder = out / "done"
+
+    def get(self, label: str, fp: str) -> dict | None:
+        path = self.folder / f"{label}.json"
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):  # none yet, or torn by a crash: done again
+            return None
+        return record if record.get("fingerprint") == fp else None
+
+    def put(self, label: str, fp: str, record: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".{label}.json.tmp"
+        tmp.write_text(json.dumps({"fingerprint": fp, **record}))
+        tmp.replace(self.folder / f"{label}.json")  # whole or not at all
+
+
+def _move_aside(run_dir: Path) -> Path:
+    """A run folder that a stop left unfinished: renamed `<run>.stopped-N`, kept for the user."""
+    k = 1
+    while (aside := run_dir.with_name(f"{run_dir.name}.stopped-{k}")).exists():
+        k += 1
+    run_dir.rename(aside)
+    return aside
 
 
 # --- statistics -------------------------------------------------------------------------------------
@@ -294,19 +345,41 @@ def markdown(result: dict) -> str:
                 mean = lambda k: sum(v[k] for v in vals) / len(vals)  # noqa: E731
                 lines.append(f"| {method} | {tier} | {mean('first'):.1f} | {mean('last'):.1f} | {mean('min'):.1f} |")
     secs = result["seconds"]
+    reused = result.get("reused", 0)
     lines.append(f"\nWall time: {result['wall_seconds'] / 60:.1f} min "
-                 f"(training {secs['train'] / 60:.1f} min, evaluation {secs['eval'] / 60:.1f} min).")
+                 f"(training {secs['train'] / 60:.1f} min, evaluation {secs['eval'] / 60:.1f} min"
+                 + (f"; {reused} runs and base evaluations reused from an earlier call, their time counted in "
+                    f"training and evaluation, not in the wall time" if reused else "") + ").")
     return "\n".join(lines) + "\n"
+
+
+def train_and_evaluate(cfg: Config, problems, what: str) -> dict:
+    """Train one method's run from the base, evaluate its final policy: the record `Done` keeps."""
+    from ..checkpoint import latest_checkpoint
+    from ..train import new_run_dir, train
+
+    run_dir = Path(cfg.run.dir) / cfg.run.name
+    if run_dir.exists():  # without a matching record: left by a stop, or run with other settings
+        print(f"[experiment] {run_dir} has no record for these settings (a stop left it, or other settings made it): "
+              f"moved to {_move_aside(run_dir).name}", file=sys.stderr, flush=True)
+    print(f"[experiment] {what}: training for {cfg.train.steps} steps", file=sys.stderr, flush=True)
+    t = time.perf_counter()
+    status = train(cfg, new_run_dir(cfg))
+    seconds = {"train": time.perf_counter() - t}
+    if status != "finished":
+        raise RuntimeError(f"{what} ended {status}: see {run_dir / 'events.jsonl'}")
+    t = time.perf_counter()
+    evaluation = evaluate_policy(cfg, latest_checkpoint(run_dir) / "model", problems, "testbed:test")
+    seconds["eval"] = time.perf_counter() - t
+    return {"eval": evaluation, "spread": spread_over_training(run_dir), "run": str(run_dir), "seconds": seconds}
 
 
 def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mixes: Sequence[str] = ("default", "hard-heavy"),
                    methods: Sequence[str] | None = None, version: int | None = None, config: str | None = None,
                    overrides: Sequence[str] = ()) -> dict:
     """Train and evaluate every method for every mix and seed; write results.json and results.md
-    into `out` (the JSON after each method, so partial results survive a stop)."""
-    from ..checkpoint import latest_checkpoint
-    from ..train import new_run_dir, train
-
+    into `out` (the JSON after each method, so partial results survive a stop). Work recorded in
+    `out/done/` by an earlier call with the same fingerprint is reused (module docstring)."""
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = config or default_config_path()
     extra = [*overrides, *([f"testbed.version={version}"] if version is not None else [])]
@@ -327,6 +400,8 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
         result["wall_seconds"] = time.perf_counter() - started
         (out / "results.json").write_text(json.dumps(result, indent=1))
 
+    done = Done(out)
+    result["reused"] = 0  # records of an earlier invocation (their seconds are in `seconds`)
     base_evals: dict[int, dict] = {}  # by seed: the base is the same whatever the mix
     for mix in mixes:
         train_data = train_source(out, mix)
@@ -336,26 +411,37 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
         for seed in seed_list:
             if seed not in base_evals:
                 cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, extra), base_dir=Path.cwd())
-                t = time.perf_counter()
-                base_evals[seed] = evaluate_policy(cfg, None, problems, "testbed:test")
-                secs["eval"] += time.perf_counter() - t
+                label, fp = f"{BASE}-s{seed}", fingerprint(cfg, problems)
+                if (record := done.get(label, fp)) is None:
+                    t = time.perf_counter()
+                    record = {"eval": evaluate_policy(cfg, None, problems, "testbed:test"),
+                              "seconds": {"train": 0.0, "eval": time.perf_counter() - t}}
+                    done.put(label, fp, record)
+                else:
+                    result["reused"] += 1
+                    print(f"[experiment] seed {seed}: the base's evaluation is reused ({done.folder / label}.json)",
+                          file=sys.stderr, flush=True)
+                base_evals[seed] = record["eval"]
+                for k in secs:
+                    secs[k] += record["seconds"][k]
             evals[BASE].append(base_evals[seed])
             for name in methods:
-                cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data,
-                                                          [*extra, *METHODS[name], f"run.name={name}-{mix.replace(':', '-')}-s{seed}"]),
+                label = f"{name}-{mix.replace(':', '-')}-s{seed}"
+                cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, [*extra, *METHODS[name], f"run.name={label}"]),
                                   base_dir=Path.cwd())
-                print(f"[experiment] mix {mix}, seed {seed}: training {name} for {steps} steps", file=sys.stderr, flush=True)
-                t = time.perf_counter()
-                run_dir = new_run_dir(cfg)
-                status = train(cfg, run_dir)
-                secs["train"] += time.perf_counter() - t
-                if status != "finished":
-                    raise RuntimeError(f"{name} (mix {mix}, seed {seed}) ended {status}: see {run_dir / 'events.jsonl'}")
-                t = time.perf_counter()
-                evals[name].append(evaluate_policy(cfg, latest_checkpoint(run_dir) / "model", problems, "testbed:test"))
-                secs["eval"] += time.perf_counter() - t
-                spreads[name].append(spread_over_training(run_dir))
-                runs[name].append(str(run_dir))
+                fp = fingerprint(cfg, problems)
+                if (record := done.get(label, fp)) is None:
+                    record = train_and_evaluate(cfg, problems, f"{name} (mix {mix}, seed {seed})")
+                    done.put(label, fp, record)
+                else:
+                    result["reused"] += 1
+                    print(f"[experiment] mix {mix}, seed {seed}: {name} is reused ({done.folder / label}.json)",
+                          file=sys.stderr, flush=True)
+                for k in secs:
+                    secs[k] += record["seconds"][k]
+                evals[name].append(record["eval"])
+                spreads[name].append(record["spread"])
+                runs[name].append(record["run"])
                 result["mixes"][mix] = {"weights": list(parse_mix(mix)), "train": train_data, "runs": runs, "partial": True}
                 save()
         boot = bootstrap(evals, difficulty)
