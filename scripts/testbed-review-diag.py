@@ -4,8 +4,8 @@
 
 For N test problems per difficulty (default 100; easy and hard): how many are right, how many have
 right step lines, how many review, and whether the review's answer is right, fixed a wrong step-line
-answer or broke a right one. Counts per difficulty, then up to three samples whose review broke a
-right answer. (Issue 18: design E, right drills, hard: review fixed 3, broke 2 of 46; design F,
+answer or broke a right one; and the share of step lines and of checks whose arithmetic is wrong.
+Counts per difficulty, then up to three samples whose review broke a right answer. (Issue 18: design E, right drills, hard: review fixed 3, broke 2 of 46; design F,
 slipping drills: fixed 9, broke 13 of 43.)
 """
 import collections
@@ -24,6 +24,8 @@ from hbpo.grading import grade
 cfg = load_config(default_config_path(), ["testbed.version=3"])
 model, tok = load_policy(cfg.model, torch.device("cpu"), torch.float32, seed=0, testbed_version=3)
 model.eval(); tok.padding_side = "left"
+# a step line's or a check's arithmetic: `b = a * 3 = 12 * 3 = 36`, `Check b = a * 3 = 12 * 3 is 36`
+ARITH = re.compile(r"^(Check )?[a-z] = .*?(\d+) ([-+*]) (\d+) (?:=|is) (\d+)$", re.M)
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 for d in sys.argv[2:] or ("easy", "hard"):
     ps = gen_problems("test", n, difficulties=[d])
@@ -50,5 +52,12 @@ for d in sys.argv[2:] or ("easy", "hard"):
             c["boxed != review"] += f"boxed{{{check[-1]}}}" not in text
             if s_ok and check[-1] != ans and len(ex) < 3: ex.append(text)
         c["tokens"] += len(r)
+        for m in ARITH.finditer(thinking):  # per line: is its arithmetic right?
+            kind = "check" if m[1] else "step"
+            c[f"{kind} lines"] += 1
+            c[f"{kind} lines wrong"] += {"+": int(m[2]) + int(m[4]), "-": int(m[2]) - int(m[4]),
+                                         "*": int(m[2]) * int(m[4])}[m[3]] != int(m[5])
     print(d, n, dict(c), "mean tokens", c["tokens"] / n)
+    print(f"  wrong arithmetic per line: step lines {c['step lines wrong'] / max(1, c['step lines']):.1%}, "
+          f"checks {c['check lines wrong'] / max(1, c['check lines']):.1%}")
     for e in ex: print("---\n" + e)
