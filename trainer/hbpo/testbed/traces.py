@@ -84,9 +84,12 @@ Why this shape (what a 1-2 M-parameter model can learn, measured on four earlier
   had almost nothing to catch. With slipping drills and checks written like step lines
   (`Check b = a * 3 = 12 * 3 = 36`), its checks slipped as often as its step lines (reviews fixed
   9 hard answers and broke 13): a check writes `is` where a step line writes `=`, so the token the
-  result is predicted from says which arithmetic is exact.
+  result is predicted from says which arithmetic is exact. Measured: 7.3 % of hard step lines
+  slipped and 0 of 245 checks; reviews fixed 15 hard answers and broke 2.
 - A cut inside a review (budget forcing) boxes the step lines' answer. Found in the step lines,
-  several lines back, it was wrong 24 times in 28 (hard, 80 tokens); the opener names it.
+  several lines back, it was wrong 24 times in 28 (hard, 80 tokens). The opener names it, one line
+  up, and the model still boxes the last check's value there (hard at 96 tokens: 42 % right as the
+  model answers, 65 % as the thinking holds): README, "Does thinking longer pay?".
 - The answer the thinking holds is always its last number: every line's last number is the value
   it leaves for its step, a review ends on the compare line, and a hesitation names the answer.
   Boxing a value from a line far back, past rereads, second reviews or a run of hesitations without
