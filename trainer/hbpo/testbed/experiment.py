@@ -165,7 +165,8 @@ class Done:
 
 
 def _move_aside(run_dir: Path) -> Path:
-    """A run folder that a stop left unfinished: renamed `<run>.stopped-N`, kept for the user."""
+    """A run folder without a matching record (a stop left it, or other settings made it): renamed
+    `<run>.stopped-N`, kept for the user."""
     k = 1
     while (aside := run_dir.with_name(f"{run_dir.name}.stopped-{k}")).exists():
         k += 1

@@ -345,10 +345,10 @@ def _review(expr: Expression, values: list[int], opener: str) -> tuple[str, list
     """(text, values): `opener` naming the step lines' answer, then every step computed again in
     order, each from the value the review itself left for the step before (`Check b = a * 3 = 12 * 3
     is 36`: `is` where a step line has `=`, so the model can tell its exact arithmetic from the step
-    lines' slips by the token it predicts the result from), never from the step
-    lines, so a slip in them cannot carry over; then one line that compares the review's answer with
-    the step lines' (`So I get 36 again.` / `So 35 was wrong: it is 36.`). The review's values are
-    right, and its answer is the last number it writes."""
+    lines' slips by the token it predicts the result from), never from the step lines, so a slip in
+    them cannot carry over; then one line that compares the review's answer with the step lines'
+    (`So I get 36 again.` / `So 35 was wrong: it is 36.`). The review's values are right, and its
+    answer is the last number it writes."""
     right = [s.result for s in expr.steps()]
     parts = [opener.format(values[-1]), *(f"Check {line}" for line in _chain_lines(expr, right, 0, "is"))]
     if right[-1] == values[-1]:
