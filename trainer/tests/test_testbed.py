@@ -727,6 +727,19 @@ def test_experiment_mixes_are_parsed_or_refused_by_name(tmp_path):
     assert not test & {r["problem"] for r in rows}
 
 
+def test_experiment_samples_as_the_rollouts_unless_the_config_or_a_set_names_it(tmp_path):
+    from hbpo.config import default_config_path, load_config
+    from hbpo.testbed.experiment import rollout_sampling
+
+    cfg = load_config(default_config_path(), ["generation.temperature=0.9", "generation.top_p=0.8"], check_files=False)
+    assert rollout_sampling(default_config_path(), [], cfg) == ["eval.temperature=0.9", "eval.top_p=0.8"]
+    assert rollout_sampling(default_config_path(), ["eval.top_p=0.5"], cfg) == ["eval.temperature=0.9"]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(default_config_path().read_text() + "  temperature: 0.6\n")  # under the file's eval:
+    assert load_config(mine, check_files=False).eval.temperature == 0.6
+    assert rollout_sampling(mine, [], cfg) == ["eval.top_p=0.8"]
+
+
 def test_experiment_smoke_every_method_one_seed_two_mixes(base_model, tmp_path):
     """The command end to end at toy size (CI): the table's shape, not its numbers."""
     from hbpo.cli import main
@@ -738,6 +751,7 @@ def test_experiment_smoke_every_method_one_seed_two_mixes(base_model, tmp_path):
     assert rc == 0
     result = json.loads((out / "results.json").read_text())
     assert result["seeds"] == [0] and result["test_problems"] == 6 and set(result["mixes"]) == {"default", "1:0:1"}
+    assert result["eval_sampling"] == {"temperature": 1.0, "top_p": 1.0}  # the rollouts' sampling, unless set
     for mix in result["mixes"].values():
         assert list(mix["cells"]) == [BASE, *METHODS]
         for method, modes in mix["cells"].items():
@@ -757,21 +771,37 @@ def test_experiment_smoke_every_method_one_seed_two_mixes(base_model, tmp_path):
     assert result["reused"] == 0 and len(list((out / "done").glob("*.json"))) == 1 + 2 * len(METHODS)
 
     # Run again: every record is reused, but for one whose run a stop left unfinished (no record,
-    # its folder there) and one torn by a crash; those two are trained again.
+    # its folder there) and one torn by a crash, which are trained again, and one whose evaluation
+    # a stop cut short (the record of its training only), which is evaluated again.
     (out / "done" / "grpo-default-s0.json").unlink()
     torn = out / "done" / "cosine-1-0-1-s0.json"
     torn.write_text(torn.read_text()[:40])
+    cut = out / "done" / "l1-exact-default-s0.json"
+    trained_only = {k: v for k, v in json.loads(cut.read_text()).items() if k not in ("fingerprint", "eval")}
+    cut.write_text(json.dumps(trained_only))
     kept = json.loads((out / "done" / "hbpo-4tier-default-s0.json").read_text())
     argv = ["testbed", "experiment", "--seeds", "1", "--steps", "2", "--limit", "6", "--mix", "default", "1:0:1",
             "--out", str(out), "--set", "train.queries_per_step=2", "--set", "rollouts_per_query=4"]
     assert main(argv) == 0
     again = json.loads((out / "results.json").read_text())
-    assert again["reused"] == 1 + 2 * len(METHODS) - 2
+    assert again["reused"] == 1 + 2 * len(METHODS) - 3 and again["reevaluated"] == 1
     assert (out / "grpo-default-s0.stopped-1").is_dir() and (out / "grpo-default-s0" / "events.jsonl").is_file()
+    assert not list(out.glob("l1-exact-default-s0.stopped-*")) and (out / "cosine-1-0-1-s0.stopped-1").is_dir()
+    redone = json.loads(cut.read_text())
+    assert redone["seconds"]["train"] == trained_only["seconds"]["train"] and len(redone["eval"]["natural"]["correct"]) == 6
     assert json.loads((out / "done" / "hbpo-4tier-default-s0.json").read_text()) == kept  # not redone
     assert again["mixes"]["default"]["cells"]["hbpo-4tier"] == result["mixes"]["default"]["cells"]["hbpo-4tier"]
     assert "reused from an earlier call" in (out / "results.md").read_text()
-    # another setting is another fingerprint: nothing is reused, and a run's folder is never overwritten
+    # another eval setting: the trained run is evaluated again, not trained again
+    grpo = json.loads((out / "done" / "grpo-default-s0.json").read_text())
+    assert main([*argv, "--set", "eval.temperature=0.7", "--methods", "grpo", "--mix", "default"]) == 0
+    other = json.loads((out / "results.json").read_text())
+    assert (other["reused"], other["reevaluated"]) == (0, 1) and other["eval_sampling"] == {"temperature": 0.7, "top_p": 1.0}
+    regrpo = json.loads((out / "done" / "grpo-default-s0.json").read_text())
+    assert regrpo["train_fingerprint"] == grpo["train_fingerprint"] and regrpo["fingerprint"] != grpo["fingerprint"]
+    assert regrpo["run"] == grpo["run"] and not (out / "grpo-default-s0.stopped-2").exists()
+    assert "evaluated again" in (out / "results.md").read_text() and "temperature 0.7" in (out / "results.md").read_text()
+    # another training setting is another fingerprint: nothing is reused, and a run's folder is never overwritten
     assert main([*argv, "--set", "optim.lr=0.00012345", "--methods", "grpo", "--mix", "default"]) == 0
     assert json.loads((out / "results.json").read_text())["reused"] == 0
     assert (out / "grpo-default-s0.stopped-2").is_dir()

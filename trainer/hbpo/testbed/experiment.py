@@ -19,12 +19,21 @@ fails when it lies on the other side, and is "not significant" when the interval
 Training mixes (`MIXES`): `default` is `testbed:train` as it is (easy, medium and hard in turn);
 `hard-heavy` draws the train split 1:1:3. Any `e:m:h` of small integers is a mix too.
 
-Resumable: each finished (method, mix, seed) and each seed's base evaluation is recorded in
-`OUT/done/` with a fingerprint of everything that decides it (the resolved config, the base model's
-build key, the test items). The same command run again reuses every record whose fingerprint
-matches and trains only the rest, so a stopped experiment (hours on 2 CPU cores) loses at most the
-run it was in. A run folder without a matching record (a stop left it, or other settings made it) is
-moved aside (`<run>.stopped-N`), never overwritten, and trained again.
+Sampling at evaluation: the rollouts' own (`generation.temperature` and `top_p`, 1.0 and 1.0 by
+default), unless the config file or `--set` names `eval.temperature` or `eval.top_p`. Version 3's
+slips are sampling noise, so at the usual eval temperature (0.6) its base is at the ceiling and no
+method can be told apart. (Version 2's published tables were sampled at 0.6 / 0.95: `--set
+eval.temperature=0.6 --set eval.top_p=0.95` reproduces them.)
+
+Resumable: each (method, mix, seed) is recorded in `OUT/done/` once trained, with a fingerprint of
+what decides its weights (the resolved config but for its folder and `eval`, the base model's build
+key), and again once evaluated, with a second fingerprint that adds the `eval` settings and the test
+items; each seed's base evaluation is recorded with the latter. The same command run again reuses
+every record whose fingerprints match, evaluates again a trained run whose evaluation settings
+changed (or whose evaluation a stop cut short), and trains only the rest: a stopped experiment
+(hours on 2 CPU cores) loses at most the run it was in. A run folder without a matching record (a
+stop left it, or other settings made it) is moved aside (`<run>.stopped-N`), never overwritten, and
+trained again.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..config import Config, ConfigError, default_config_path, load_config, to_dict
+from ..config import Config, ConfigError, default_config_path, load_config, parse_overrides, read_config_file, to_dict
 from ..engines import make_engine
 from ..evaluate import evaluate
 from ..events import read_events
@@ -130,37 +139,39 @@ def evaluate_policy(cfg: Config, weights: Path | None, problems, label: str) -> 
         engine.close()
 
 
-def fingerprint(cfg: Config, problems) -> str:
-    """What decides a run's (or the base's) evaluation: the resolved config (its folder aside), the
-    testbed base model's build key when it starts from one, and the test items."""
+def fingerprints(cfg: Config, problems) -> tuple[str, str]:
+    """(training, evaluation): what decides a run's weights (the resolved config without its folder
+    and its `eval` section, and the testbed base model's build key when it starts from one), and
+    what decides its evaluation on top of that (the `eval` section and the test items)."""
     from .build import recipe_for, recipe_key
 
     config = to_dict(cfg)
     config["run"].pop("dir", None)
+    evaluation = config.pop("eval")
     base = recipe_key(recipe_for(cfg.testbed.version)) if cfg.model.path == "testbed:base" else None
-    blob = json.dumps({"config": config, "base": base, "items": [(p.id, p.problem, p.answer) for p in problems]},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    digest = lambda blob: hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]  # noqa: E731
+    trained = digest({"config": config, "base": base})
+    return trained, digest({"trained": trained, "eval": evaluation, "items": [(p.id, p.problem, p.answer) for p in problems]})
 
 
 class Done:
-    """`OUT/done/<label>.json`: finished work, reused when its fingerprint matches."""
+    """`OUT/done/<label>.json`: finished work. A record holds `train_fingerprint` once its run has
+    trained and `fingerprint` once it is evaluated too (`fingerprints`)."""
 
     def __init__(self, out: Path):
         self.folder = out / "done"
 
-    def get(self, label: str, fp: str) -> dict | None:
-        path = self.folder / f"{label}.json"
+    def get(self, label: str) -> dict:
         try:
-            record = json.loads(path.read_text())
+            record = json.loads((self.folder / f"{label}.json").read_text())
         except (OSError, ValueError):  # none yet, or torn by a crash: done again
-            return None
-        return record if record.get("fingerprint") == fp else None
+            return {}
+        return record if isinstance(record, dict) else {}
 
-    def put(self, label: str, fp: str, record: dict) -> None:
+    def put(self, label: str, record: dict) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{label}.json.tmp"
-        tmp.write_text(json.dumps({"fingerprint": fp, **record}))
+        tmp.write_text(json.dumps(record))
         tmp.replace(self.folder / f"{label}.json")  # whole or not at all
 
 
@@ -314,7 +325,8 @@ def markdown(result: dict) -> str:
     lines = [f"# Testbed experiment (testbed.version {result['testbed_version']})\n",
              f"{len(result['seeds'])} seed(s) {result['seeds']}, {result['steps']} steps x "
              f"{result['queries_per_step']} queries x {result['rollouts_per_query']} rollouts per method, "
-             f"{result['test_problems']} test problems. Cells: mean over seeds and items [95 % interval, "
+             f"{result['test_problems']} test problems, sampled at temperature {result['eval_sampling']['temperature']}, "
+             f"top_p {result['eval_sampling']['top_p']}. Cells: mean over seeds and items [95 % interval, "
              f"two-level bootstrap]."]
     for mix, r in result["mixes"].items():
         lines.append(f"\n## Training mix: {mix} (easy:medium:hard = {':'.join(map(str, r['weights']))})")
@@ -346,17 +358,28 @@ def markdown(result: dict) -> str:
                 mean = lambda k: sum(v[k] for v in vals) / len(vals)  # noqa: E731
                 lines.append(f"| {method} | {tier} | {mean('first'):.1f} | {mean('last'):.1f} | {mean('min'):.1f} |")
     secs = result["seconds"]
-    reused = result.get("reused", 0)
+    reused, again = result.get("reused", 0), result.get("reevaluated", 0)
     lines.append(f"\nWall time: {result['wall_seconds'] / 60:.1f} min "
                  f"(training {secs['train'] / 60:.1f} min, evaluation {secs['eval'] / 60:.1f} min"
-                 + (f"; {reused} runs and base evaluations reused from an earlier call, their time counted in "
-                    f"training and evaluation, not in the wall time" if reused else "") + ").")
+                 + (f"; {reused} runs and base evaluations reused from an earlier call" if reused else "")
+                 + (f"; {again} runs trained by an earlier call and evaluated again" if again else "")
+                 + ("; the reused time is counted in training and evaluation, not in the wall time"
+                    if reused or again else "") + ").")
     return "\n".join(lines) + "\n"
 
 
-def train_and_evaluate(cfg: Config, problems, what: str) -> dict:
-    """Train one method's run from the base, evaluate its final policy: the record `Done` keeps."""
-    from ..checkpoint import latest_checkpoint
+def rollout_sampling(cfg_path: Path | str, overrides: Sequence[str], cfg: Config) -> list[str]:
+    """`eval.temperature` and `eval.top_p` set to the rollouts' (`generation.*`), each unless the
+    config file or an override names it. On version 3 the slips are sampling noise: at the usual
+    eval temperature 0.6 its base is at the ceiling (99.7 %), and no method can be told apart."""
+    named = {key for key, _ in parse_overrides(list(overrides))}
+    in_file = read_config_file(cfg_path).get("eval") or {}
+    return [f"eval.{key}={getattr(cfg.generation, key)}" for key in ("temperature", "top_p")
+            if f"eval.{key}" not in named and not (isinstance(in_file, dict) and key in in_file)]
+
+
+def train_run(cfg: Config, what: str, train_fp: str) -> dict:
+    """Train one method's run from the base: the first half of the record `Done` keeps."""
     from ..train import new_run_dir, train
 
     run_dir = Path(cfg.run.dir) / cfg.run.name
@@ -366,13 +389,18 @@ def train_and_evaluate(cfg: Config, problems, what: str) -> dict:
     print(f"[experiment] {what}: training for {cfg.train.steps} steps", file=sys.stderr, flush=True)
     t = time.perf_counter()
     status = train(cfg, new_run_dir(cfg))
-    seconds = {"train": time.perf_counter() - t}
     if status != "finished":
         raise RuntimeError(f"{what} ended {status}: see {run_dir / 'events.jsonl'}")
-    t = time.perf_counter()
-    evaluation = evaluate_policy(cfg, latest_checkpoint(run_dir) / "model", problems, "testbed:test")
-    seconds["eval"] = time.perf_counter() - t
-    return {"eval": evaluation, "spread": spread_over_training(run_dir), "run": str(run_dir), "seconds": seconds}
+    return {"train_fingerprint": train_fp, "spread": spread_over_training(run_dir), "run": str(run_dir),
+            "seconds": {"train": time.perf_counter() - t, "eval": 0.0}}
+
+
+def final_weights(record: dict) -> Path | None:
+    """The trained run's last checkpoint's weights, if its folder is still there."""
+    from ..checkpoint import latest_checkpoint
+
+    ckpt = latest_checkpoint(Path(record["run"])) if record.get("run") else None
+    return ckpt / "model" if ckpt is not None and (ckpt / "model").is_dir() else None
 
 
 def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mixes: Sequence[str] = ("default", "hard-heavy"),
@@ -390,12 +418,15 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
     started = time.perf_counter()
     secs = {"train": 0.0, "eval": 0.0}
     first = load_config(cfg_path, run_overrides(out, steps, None, "testbed:train", extra), base_dir=Path.cwd())
+    extra += rollout_sampling(cfg_path, overrides, first)
+    first = load_config(cfg_path, run_overrides(out, steps, None, "testbed:train", extra), base_dir=Path.cwd())
     seed_list = [first.run.seed + i for i in range(seeds)]
     problems = load_source("testbed:test", limit=eval_limit)
     difficulty = [p.difficulty for p in problems]
     result = {"testbed_version": first.testbed.version, "seeds": seed_list, "steps": steps,
               "queries_per_step": first.train.queries_per_step, "rollouts_per_query": first.rollouts_per_query,
-              "test_problems": len(problems), "mixes": {}, "seconds": secs}
+              "test_problems": len(problems), "eval_sampling": {"temperature": first.eval.temperature, "top_p": first.eval.top_p},
+              "mixes": {}, "seconds": secs}
 
     def save() -> None:
         result["wall_seconds"] = time.perf_counter() - started
@@ -403,6 +434,7 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
 
     done = Done(out)
     result["reused"] = 0  # records of an earlier invocation (their seconds are in `seconds`)
+    result["reevaluated"] = 0  # runs of an earlier invocation evaluated again (other eval settings)
     base_evals: dict[int, dict] = {}  # by seed: the base is the same whatever the mix
     for mix in mixes:
         train_data = train_source(out, mix)
@@ -412,12 +444,12 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
         for seed in seed_list:
             if seed not in base_evals:
                 cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, extra), base_dir=Path.cwd())
-                label, fp = f"{BASE}-s{seed}", fingerprint(cfg, problems)
-                if (record := done.get(label, fp)) is None:
+                label, fp = f"{BASE}-s{seed}", fingerprints(cfg, problems)[1]
+                if (record := done.get(label)).get("fingerprint") != fp:
                     t = time.perf_counter()
-                    record = {"eval": evaluate_policy(cfg, None, problems, "testbed:test"),
+                    record = {"fingerprint": fp, "eval": evaluate_policy(cfg, None, problems, "testbed:test"),
                               "seconds": {"train": 0.0, "eval": time.perf_counter() - t}}
-                    done.put(label, fp, record)
+                    done.put(label, record)
                 else:
                     result["reused"] += 1
                     print(f"[experiment] seed {seed}: the base's evaluation is reused ({done.folder / label}.json)",
@@ -430,14 +462,23 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
                 label = f"{name}-{mix.replace(':', '-')}-s{seed}"
                 cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, [*extra, *METHODS[name], f"run.name={label}"]),
                                   base_dir=Path.cwd())
-                fp = fingerprint(cfg, problems)
-                if (record := done.get(label, fp)) is None:
-                    record = train_and_evaluate(cfg, problems, f"{name} (mix {mix}, seed {seed})")
-                    done.put(label, fp, record)
-                else:
+                train_fp, fp = fingerprints(cfg, problems)
+                what = f"{name} (mix {mix}, seed {seed})"
+                if (record := done.get(label)).get("fingerprint") == fp:
                     result["reused"] += 1
-                    print(f"[experiment] mix {mix}, seed {seed}: {name} is reused ({done.folder / label}.json)",
-                          file=sys.stderr, flush=True)
+                    print(f"[experiment] {what} is reused ({done.folder / label}.json)", file=sys.stderr, flush=True)
+                else:
+                    if record.get("train_fingerprint") == train_fp and (weights := final_weights(record)) is not None:
+                        result["reevaluated"] += 1
+                        print(f"[experiment] {what}: trained by an earlier call, evaluated again", file=sys.stderr, flush=True)
+                    else:
+                        record = train_run(cfg, what, train_fp)
+                        done.put(label, record)  # a stop in the evaluation keeps the training
+                        weights = final_weights(record)
+                    t = time.perf_counter()
+                    record = {**record, "fingerprint": fp, "eval": evaluate_policy(cfg, weights, problems, "testbed:test"),
+                              "seconds": {"train": record["seconds"]["train"], "eval": time.perf_counter() - t}}
+                    done.put(label, record)
                 for k in secs:
                     secs[k] += record["seconds"][k]
                 evals[name].append(record["eval"])
