@@ -5,9 +5,10 @@
 For N test problems per difficulty (default 100; easy and hard): how many are right, how many have
 right step lines, how many review, and whether the review's answer is right, fixed a wrong step-line
 answer or broke a right one; and the share of step lines and of checks whose arithmetic is wrong.
-Counts per difficulty, then up to three samples whose review broke a right answer, then budget
-forcing on the same samples: the answer the model boxes against the one its thinking holds. (Issue 18: design E, right drills, hard: review fixed 3, broke 2 of 46; design F,
-slipping drills: fixed 9, broke 13 of 43.)
+Counts per difficulty, then up to three samples whose review broke a right answer. (Issue 18:
+design E, right drills, hard: review fixed 3, broke 2 of 46; design F, slipping drills: fixed 9,
+broke 13 of 43.) Budget forcing, read both as the model answers and as the thinking holds, is
+`python -m hbpo testbed curve`'s.
 """
 import collections
 import re
@@ -21,42 +22,12 @@ from hbpo.prompts import build_prompt
 from hbpo.rollout import generate
 from hbpo.testbed.problems import generate as gen_problems, parse_problem, NAMES
 from hbpo.grading import grade
-from hbpo.testbed.curve import FORCED, _continue_greedy, _to_line_end
-from hbpo.testbed.traces import THINK_CLOSE, answer_so_far
 
 cfg = load_config(default_config_path(), ["testbed.version=3"])
 model, tok = load_policy(cfg.model, torch.device("cpu"), torch.float32, seed=0, testbed_version=3)
 model.eval(); tok.padding_side = "left"
 # a step line's or a check's arithmetic: `b = a * 3 = 12 * 3 = 36`, `Check b = a * 3 = 12 * 3 is 36`
 ARITH = re.compile(r"^(Check )?[a-z] = .*?(\d+) ([-+*]) (\d+) (?:=|is) (\d+)$", re.M)
-FORCED_AT = (80, 96, 128, 256)
-
-
-def forced(ps, res) -> None:
-    """Budget forcing as `testbed curve` does it, on these samples: the answer the model boxes when its
-    thinking is cut at b tokens, against the answer the thinking holds there (`answer_so_far`). Cut
-    inside a review the model boxes the last check's value, not the step lines' answer (design G,
-    hard at 96 tokens: 42 % against 65 %): the curve's artifact."""
-    close = tok.convert_tokens_to_ids(THINK_CLOSE)
-    newline_ids = {i for i in set(t for _, r in res for t in r) if "\n" in tok.decode([i])}
-    forced_ids = tok(FORCED, add_special_tokens=False)["input_ids"]
-    for b in FORCED_AT:
-        model_right = held_right = 0
-        pending = []
-        for p, (prompt_ids, r) in zip(ps, res):
-            if close in r and r.index(close) < b:  # closed in time: its own answer
-                ok = grade(tok.decode(r, skip_special_tokens=True), p.answer).correct
-                model_right, held_right = model_right + ok, held_right + ok
-                continue
-            kept = _to_line_end(r[:b], newline_ids)
-            pending.append((p, tok.decode(kept, skip_special_tokens=True), prompt_ids + kept + forced_ids))
-        for (p, text, _), answer in zip(pending, _continue_greedy(model, tok, [x[2] for x in pending], 4)):
-            m = re.match(r"\s*(\d+)", tok.decode(answer, skip_special_tokens=True))
-            model_right += bool(m) and int(m[1]) == int(p.answer)
-            held_right += answer_so_far(text, p) == int(p.answer)
-        print(f"  forced at {b} tokens: as the model answers {model_right / len(ps):.0%}, "
-              f"as the thinking holds {held_right / len(ps):.0%}")
-
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 for d in sys.argv[2:] or ("easy", "hard"):
@@ -93,4 +64,3 @@ for d in sys.argv[2:] or ("easy", "hard"):
     print(f"  wrong arithmetic per line: step lines {c['step lines wrong'] / max(1, c['step lines']):.1%}, "
           f"checks {c['check lines wrong'] / max(1, c['check lines']):.1%}")
     for e in ex: print("---\n" + e)
-    forced(ps, res)

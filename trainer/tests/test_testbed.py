@@ -649,9 +649,17 @@ def test_the_curve_forces_an_answer_at_each_budget(base_model):
         assert all(0 <= cells[b]["ci95"][0] <= (cells[b]["accuracy"] or 0) <= cells[b]["ci95"][1] <= 1 for b in budgets)
     # 16 tokens cannot hold a hard problem's solution (at least 67): cut, then forced, so wrong
     assert result["table"]["hard"][16]["accuracy"] == 0
+    # the same cuts read as the thinking holds: nothing is held before the asked step is written
+    assert result["held_table"]["hard"][16]["accuracy"] == 0
+    for d in DIFFICULTIES:
+        assert [result["held_table"][d][b]["n"] for b in budgets] == [6, 6, 6]
+        assert [len(result["held_outcomes"][d][b]) for b in budgets] == [6, 6, 6]
     result["accept"] = {"ok": False, "why": "a smoke run"}
-    assert "| hard |" in markdown(result, budgets)
-    ET.fromstring(svg(result["table"], budgets, "smoke"))  # well-formed
+    result["held_accept"] = {"ok": False, "why": "a smoke run"}
+    md = markdown(result, budgets)
+    assert md.count("| hard |") == 2 and "as the thinking holds" in md
+    drawn = ET.fromstring(svg(result["table"], budgets, "smoke", held=result["held_table"]))  # well-formed
+    assert sum(1 for e in drawn.iter() if e.get("stroke-dasharray") and e.tag.endswith("polyline")) == 3
 
 
 # ---------------------------------------------------------------------------------- the experiment
