@@ -800,14 +800,17 @@ def test_experiment_smoke_every_method_one_seed_two_mixes(base_model, tmp_path):
     assert json.loads((out / "done" / "hbpo-4tier-default-s0.json").read_text()) == kept  # not redone
     assert again["mixes"]["default"]["cells"]["hbpo-4tier"] == result["mixes"]["default"]["cells"]["hbpo-4tier"]
     assert "reused from an earlier call" in (out / "results.md").read_text()
-    # another eval setting: the trained run is evaluated again, not trained again
+    # another eval setting: the trained run is evaluated again, not trained again, even from a
+    # folder moved since
     grpo = json.loads((out / "done" / "grpo-default-s0.json").read_text())
-    assert main([*argv, "--set", "eval.temperature=0.7", "--methods", "grpo", "--mix", "default"]) == 0
+    out = out.rename(tmp_path / "moved")
+    argv[argv.index("--out") + 1] = str(out)
+    assert main([*argv, "--set", "eval.temperature=0.7", "--methods", "grpo", "--mix", "default", "1:0:1"]) == 0
     other = json.loads((out / "results.json").read_text())
-    assert (other["reused"], other["reevaluated"]) == (0, 1) and other["eval_sampling"] == {"temperature": 0.7, "top_p": 1.0}
+    assert (other["reused"], other["reevaluated"]) == (0, 2) and other["eval_sampling"] == {"temperature": 0.7, "top_p": 1.0}
     regrpo = json.loads((out / "done" / "grpo-default-s0.json").read_text())
     assert regrpo["train_fingerprint"] == grpo["train_fingerprint"] and regrpo["fingerprint"] != grpo["fingerprint"]
-    assert regrpo["run"] == grpo["run"] and not (out / "grpo-default-s0.stopped-2").exists()
+    assert regrpo["run"] == str(out / "grpo-default-s0") != grpo["run"] and not (out / "grpo-default-s0.stopped-2").exists()
     assert "evaluated again" in (out / "results.md").read_text() and "temperature 0.7" in (out / "results.md").read_text()
     # another training setting is another fingerprint: nothing is reused, and a run's folder is never overwritten
     assert main([*argv, "--set", "optim.lr=0.00012345", "--methods", "grpo", "--mix", "default"]) == 0

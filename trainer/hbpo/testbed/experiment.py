@@ -141,12 +141,15 @@ def evaluate_policy(cfg: Config, weights: Path | None, problems, label: str) -> 
 
 def fingerprints(cfg: Config, problems) -> tuple[str, str]:
     """(training, evaluation): what decides a run's weights (the resolved config without its folder
-    and its `eval` section, and the testbed base model's build key when it starts from one), and
-    what decides its evaluation on top of that (the `eval` section and the test items)."""
+    and its `eval` section, a mix's training file named relative to the folder, and the testbed base
+    model's build key when it starts from one), and what decides its evaluation on top of that (the
+    `eval` section and the test items)."""
     from .build import recipe_for, recipe_key
 
     config = to_dict(cfg)
-    config["run"].pop("dir", None)
+    out = Path(config["run"].pop("dir")).resolve()
+    if isinstance(train := config["data"]["train"], str) and Path(train).parent == out:  # a mix's file (`train_source`)
+        config["data"]["train"] = f"OUT/{Path(train).name}"  # so the folder may move
     evaluation = config.pop("eval")
     base = recipe_key(recipe_for(cfg.testbed.version)) if cfg.model.path == "testbed:base" else None
     digest = lambda blob: hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]  # noqa: E731
@@ -395,11 +398,12 @@ def train_run(cfg: Config, what: str, train_fp: str) -> dict:
             "seconds": {"train": time.perf_counter() - t, "eval": 0.0}}
 
 
-def final_weights(record: dict) -> Path | None:
-    """The trained run's last checkpoint's weights, if its folder is still there."""
+def final_weights(run_dir: Path) -> Path | None:
+    """A trained run's last checkpoint's weights, if its folder is there (where this experiment's
+    folder is now: it may have been moved since)."""
     from ..checkpoint import latest_checkpoint
 
-    ckpt = latest_checkpoint(Path(record["run"])) if record.get("run") else None
+    ckpt = latest_checkpoint(run_dir) if run_dir.is_dir() else None
     return ckpt / "model" if ckpt is not None and (ckpt / "model").is_dir() else None
 
 
@@ -468,13 +472,15 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
                     result["reused"] += 1
                     print(f"[experiment] {what} is reused ({done.folder / label}.json)", file=sys.stderr, flush=True)
                 else:
-                    if record.get("train_fingerprint") == train_fp and (weights := final_weights(record)) is not None:
+                    run_dir = Path(cfg.run.dir) / label
+                    if record.get("train_fingerprint") == train_fp and (weights := final_weights(run_dir)) is not None:
+                        record["run"] = str(run_dir)
                         result["reevaluated"] += 1
                         print(f"[experiment] {what}: trained by an earlier call, evaluated again", file=sys.stderr, flush=True)
                     else:
                         record = train_run(cfg, what, train_fp)
                         done.put(label, record)  # a stop in the evaluation keeps the training
-                        weights = final_weights(record)
+                        weights = final_weights(run_dir)
                     t = time.perf_counter()
                     record = {**record, "fingerprint": fp, "eval": evaluate_policy(cfg, weights, problems, "testbed:test"),
                               "seconds": {"train": record["seconds"]["train"], "eval": time.perf_counter() - t}}
