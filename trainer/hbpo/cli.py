@@ -183,6 +183,7 @@ def _train_here(cfg, *, resume_dir: Path | None) -> int:
     from .train import new_run_dir, train  # heavy imports only once the config is known good
 
     world = init_world(pick_device(cfg.run.device).type)
+    ended = False
     try:
         check_world(cfg, world.size)  # plain torchrun: its world size was not checked before
         run_dir = resume_dir
@@ -200,9 +201,10 @@ def _train_here(cfg, *, resume_dir: Path | None) -> int:
             if world.main:
                 print(f"hbpo: run folder {run_dir}", file=sys.stderr, flush=True)
         status = train(cfg, run_dir, resume=resume_dir is not None, world=world)
-        return 0 if status in ("finished", "stopped") else 1
+        ended = status in ("finished", "stopped")
+        return 0 if ended else 1
     finally:
-        close_world(world)
+        close_world(world, together=ended)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

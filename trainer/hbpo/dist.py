@@ -58,11 +58,17 @@ def init_world(device_kind: str) -> World:
     return World(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
-def close_world(world: World) -> None:
+def close_world(world: World, *, together: bool = False) -> None:
+    """Leave the process group. `together` (every rank ended its run normally): wait for all ranks
+    first, so that none tears gloo down while another still talks to it; a rank that did so could
+    abort at exit ("terminate called without an active exception") after a finished run, and the
+    launcher then reported the run failed. Not after an error: the other ranks may never come."""
     if world.distributed:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            if together:
+                dist.barrier()
             dist.destroy_process_group()
 
 
