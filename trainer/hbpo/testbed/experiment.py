@@ -407,6 +407,46 @@ def final_weights(run_dir: Path) -> Path | None:
     return ckpt / "model" if ckpt is not None and (ckpt / "model").is_dir() else None
 
 
+def base_record(done: Done, label: str, cfg: Config, problems, tally: dict) -> dict:
+    """One seed's evaluation of the base: reused when recorded with these settings (`tally["reused"]`
+    counts it), else evaluated and recorded."""
+    fp = fingerprints(cfg, problems)[1]
+    if (record := done.get(label)).get("fingerprint") == fp:
+        tally["reused"] += 1
+        print(f"[experiment] {label}: the base's evaluation is reused ({done.folder / label}.json)", file=sys.stderr, flush=True)
+        return record
+    t = time.perf_counter()
+    record = {"fingerprint": fp, "eval": evaluate_policy(cfg, None, problems, "testbed:test"),
+              "seconds": {"train": 0.0, "eval": time.perf_counter() - t}}
+    done.put(label, record)
+    return record
+
+
+def method_record(done: Done, label: str, cfg: Config, problems, what: str, tally: dict) -> dict:
+    """One method's run, trained and evaluated: reused when its record matches both fingerprints;
+    evaluated again when only the training matches and its final checkpoint is there (other eval
+    settings, or a stop cut the evaluation short); else trained, recorded, evaluated, recorded."""
+    train_fp, fp = fingerprints(cfg, problems)
+    if (record := done.get(label)).get("fingerprint") == fp:
+        tally["reused"] += 1
+        print(f"[experiment] {what} is reused ({done.folder / label}.json)", file=sys.stderr, flush=True)
+        return record
+    run_dir = Path(cfg.run.dir) / label
+    if record.get("train_fingerprint") == train_fp and (weights := final_weights(run_dir)) is not None:
+        record["run"] = str(run_dir)  # the experiment's folder may have moved since
+        tally["reevaluated"] += 1
+        print(f"[experiment] {what}: trained by an earlier call, evaluated again", file=sys.stderr, flush=True)
+    else:
+        record = train_run(cfg, what, train_fp)
+        done.put(label, record)  # a stop in the evaluation keeps the training
+        weights = final_weights(run_dir)
+    t = time.perf_counter()
+    record = {**record, "fingerprint": fp, "eval": evaluate_policy(cfg, weights, problems, "testbed:test"),
+              "seconds": {"train": record["seconds"]["train"], "eval": time.perf_counter() - t}}
+    done.put(label, record)
+    return record
+
+
 def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mixes: Sequence[str] = ("default", "hard-heavy"),
                    methods: Sequence[str] | None = None, version: int | None = None, config: str | None = None,
                    overrides: Sequence[str] = ()) -> dict:
@@ -448,16 +488,7 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
         for seed in seed_list:
             if seed not in base_evals:
                 cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, extra), base_dir=Path.cwd())
-                label, fp = f"{BASE}-s{seed}", fingerprints(cfg, problems)[1]
-                if (record := done.get(label)).get("fingerprint") != fp:
-                    t = time.perf_counter()
-                    record = {"fingerprint": fp, "eval": evaluate_policy(cfg, None, problems, "testbed:test"),
-                              "seconds": {"train": 0.0, "eval": time.perf_counter() - t}}
-                    done.put(label, record)
-                else:
-                    result["reused"] += 1
-                    print(f"[experiment] seed {seed}: the base's evaluation is reused ({done.folder / label}.json)",
-                          file=sys.stderr, flush=True)
+                record = base_record(done, f"{BASE}-s{seed}", cfg, problems, result)
                 base_evals[seed] = record["eval"]
                 for k in secs:
                     secs[k] += record["seconds"][k]
@@ -466,25 +497,7 @@ def run_experiment(out: Path, *, steps: int, eval_limit: int, seeds: int = 3, mi
                 label = f"{name}-{mix.replace(':', '-')}-s{seed}"
                 cfg = load_config(cfg_path, run_overrides(out, steps, seed, train_data, [*extra, *METHODS[name], f"run.name={label}"]),
                                   base_dir=Path.cwd())
-                train_fp, fp = fingerprints(cfg, problems)
-                what = f"{name} (mix {mix}, seed {seed})"
-                if (record := done.get(label)).get("fingerprint") == fp:
-                    result["reused"] += 1
-                    print(f"[experiment] {what} is reused ({done.folder / label}.json)", file=sys.stderr, flush=True)
-                else:
-                    run_dir = Path(cfg.run.dir) / label
-                    if record.get("train_fingerprint") == train_fp and (weights := final_weights(run_dir)) is not None:
-                        record["run"] = str(run_dir)
-                        result["reevaluated"] += 1
-                        print(f"[experiment] {what}: trained by an earlier call, evaluated again", file=sys.stderr, flush=True)
-                    else:
-                        record = train_run(cfg, what, train_fp)
-                        done.put(label, record)  # a stop in the evaluation keeps the training
-                        weights = final_weights(run_dir)
-                    t = time.perf_counter()
-                    record = {**record, "fingerprint": fp, "eval": evaluate_policy(cfg, weights, problems, "testbed:test"),
-                              "seconds": {"train": record["seconds"]["train"], "eval": time.perf_counter() - t}}
-                    done.put(label, record)
+                record = method_record(done, label, cfg, problems, f"{name} (mix {mix}, seed {seed})", result)
                 for k in secs:
                     secs[k] += record["seconds"][k]
                 evals[name].append(record["eval"])
